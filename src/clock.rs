@@ -1,0 +1,145 @@
+//! `Clock`: time as waypost reads it, so tests can move it instead of sleeping.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use parking_lot::Mutex;
+
+/// A source of time: `now()` and a timer channel that fires at a deadline.
+///
+/// waypost reads time only through a `Clock`, so the invalidate-on-error timeout of an
+/// endpointer and the deadline of a [`Retry`](crate::lb::Retry) can be tested with a
+/// [`ManualClock`] that a test moves forward, without sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current instant.
+    fn now(&self) -> Instant;
+
+    /// A channel that receives one message once `now() >= deadline` (at once if it
+    /// already is). It can be used in `crossbeam_channel::select!`.
+    fn after(&self, deadline: Instant) -> Receiver<Instant>;
+}
+
+/// The real clock: `Instant::now()` and `crossbeam_channel::at`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn after(&self, deadline: Instant) -> Receiver<Instant> {
+        crossbeam_channel::at(deadline)
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+///
+/// Clones share the same time. Timers made by [`Clock::after`] fire when
+/// [`ManualClock::advance`] moves the time to or past their deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::{Clock, ManualClock};
+/// let clock = ManualClock::new();
+/// let timer = clock.after(clock.now() + Duration::from_secs(60));
+/// assert!(timer.try_recv().is_err());
+/// clock.advance(Duration::from_secs(60));
+/// assert!(timer.try_recv().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<Mutex<ManualState>>,
+}
+
+struct ManualState {
+    now: Instant,
+    timers: Vec<(Instant, Sender<Instant>)>,
+}
+
+impl ManualClock {
+    /// A manual clock starting at the real current instant.
+    pub fn new() -> ManualClock {
+        ManualClock {
+            inner: Arc::new(Mutex::new(ManualState {
+                now: Instant::now(),
+                timers: Vec::new(),
+            })),
+        }
+    }
+
+    /// Moves time forward by `by` and fires every timer that is now due.
+    pub fn advance(&self, by: Duration) {
+        let mut state = self.inner.lock();
+        state.now += by;
+        let now = state.now;
+        state.timers.retain(|(deadline, tx)| {
+            let due = *deadline <= now;
+            if due {
+                let _ = tx.try_send(now);
+            }
+            !due
+        });
+    }
+
+    /// How many timers have been made and have not fired yet, including those whose
+    /// receiver was dropped: for tests that must know a thread armed its timer before
+    /// they move time.
+    pub fn pending_timers(&self) -> usize {
+        self.inner.lock().timers.len()
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.lock();
+        f.debug_struct("ManualClock")
+            .field("now", &state.now)
+            .field("timers", &state.timers.len())
+            .finish()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.inner.lock().now
+    }
+    fn after(&self, deadline: Instant) -> Receiver<Instant> {
+        let (tx, rx) = bounded(1);
+        let mut state = self.inner.lock();
+        if deadline <= state.now {
+            let _ = tx.try_send(state.now);
+        } else {
+            state.timers.push((deadline, tx));
+        }
+        rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_timers_fire_only_when_moved() {
+        let clock = ManualClock::new();
+        let start = clock.now();
+        let t1 = clock.after(start + Duration::from_secs(1));
+        let t2 = clock.after(start + Duration::from_secs(5));
+        assert_eq!(clock.pending_timers(), 2);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(t1.try_recv().unwrap(), start + Duration::from_secs(2));
+        assert!(t2.try_recv().is_err());
+        clock.advance(Duration::from_secs(3));
+        assert!(t2.try_recv().is_ok());
+        assert_eq!(clock.pending_timers(), 0);
+        assert!(clock.after(start).try_recv().is_ok(), "past deadline fires at once");
+    }
+}

@@ -1,0 +1,241 @@
+//! The one error type of waypost.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A boxed error from user code (a [`Factory`](crate::Factory), a closer) or a dependency.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with waypost's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in waypost.
+///
+/// The enum is `#[non_exhaustive]`: backends add variants as they arrive, so match the
+/// variants you care about and keep a catch-all arm. Payloads are typed (paths, line
+/// numbers, durations) and [`std::error::Error::source`] returns the underlying cause
+/// where there is one. Predicates such as [`Error::is_timeout`] answer the common
+/// questions without a match.
+///
+/// Large payloads are boxed so that an `Error` stays small (it travels inside every
+/// `Result` on the hot path; a test pins its size).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// A balancer had no endpoints to choose from: the instancer has sent no state yet,
+    /// the registry lists no instances, or every factory call failed.
+    NoEndpoints,
+    /// A blocking wait gave up after the given duration.
+    Timeout {
+        /// What was being waited for, e.g. `"first state"`.
+        operation: &'static str,
+        /// How long the caller waited.
+        after: Duration,
+    },
+    /// The component was closed or stopped and can no longer serve the call.
+    Closed {
+        /// Which component, e.g. `"endpointer"`.
+        component: &'static str,
+    },
+    /// A builder was given a value it cannot use; `build()` reports it.
+    InvalidConfig {
+        /// The setting at fault.
+        field: &'static str,
+        /// Why the value was refused.
+        reason: Box<str>,
+    },
+    /// An instance address or instance line could not be understood.
+    InvalidInstance(Box<InvalidInstance>),
+    /// An I/O error outside a file, e.g. starting a thread or opening a socket.
+    Io {
+        /// What waypost was doing, e.g. `"starting the endpointer thread"`.
+        operation: &'static str,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// An I/O error on a file, e.g. the file backend's instance file.
+    File {
+        /// The file.
+        path: Arc<Path>,
+        /// The underlying I/O error (`NotFound` for a missing file).
+        source: std::io::Error,
+    },
+    /// A user [`Factory`](crate::Factory) refused to build an endpoint.
+    Factory(BoxError),
+    /// A registry's errors lasted longer than the endpointer's
+    /// [`invalidate_on_error`](crate::EndpointerOptions::invalidate_on_error) timeout:
+    /// the cached endpoints were closed. The source is the registry's latest error.
+    Invalidated(Arc<Error>),
+}
+
+/// Details of an [`Error::InvalidInstance`]: the offending text, where it came from, why.
+#[derive(Debug)]
+pub struct InvalidInstance {
+    /// The text that could not be understood.
+    pub input: Box<str>,
+    /// The file it came from, if any.
+    pub path: Option<Arc<Path>>,
+    /// Its 1-based line number in that file, if any.
+    pub line: Option<usize>,
+    /// What is wrong with it.
+    pub reason: Box<str>,
+}
+
+impl Error {
+    /// An [`Error::Factory`] from any error, for use in a [`Factory`](crate::Factory).
+    pub fn factory<E: Into<BoxError>>(err: E) -> Error {
+        Error::Factory(err.into())
+    }
+
+    /// An [`Error::InvalidConfig`].
+    pub fn invalid_config(field: &'static str, reason: impl Into<Box<str>>) -> Error {
+        Error::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidInstance`] for a bare input without a file position.
+    pub fn invalid_instance(input: &str, reason: impl Into<Box<str>>) -> Error {
+        Error::InvalidInstance(Box::new(InvalidInstance {
+            input: input.into(),
+            path: None,
+            line: None,
+            reason: reason.into(),
+        }))
+    }
+
+    /// True for [`Error::Timeout`], an I/O timeout, and a timeout under
+    /// [`Error::Invalidated`].
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Io { source, .. } | Error::File { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ),
+            Error::Invalidated(inner) => inner.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// True for [`Error::NoEndpoints`].
+    pub fn is_no_endpoints(&self) -> bool {
+        matches!(self, Error::NoEndpoints)
+    }
+
+    /// True for [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed { .. })
+    }
+
+    /// True when the error says the instance set may be stale: an [`Error::Invalidated`].
+    pub fn is_invalidated(&self) -> bool {
+        matches!(self, Error::Invalidated(_))
+    }
+
+    /// True for errors a caller cannot fix by retrying: bad configuration or input.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidConfig { .. } | Error::InvalidInstance(_)
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoEndpoints => f.write_str("no endpoints available"),
+            Error::Timeout { operation, after } => {
+                write!(f, "timed out after {after:?} waiting for {operation}")
+            }
+            Error::Closed { component } => write!(f, "{component} is closed"),
+            Error::InvalidConfig { field, reason } => {
+                write!(f, "invalid configuration for `{field}`: {reason}")
+            }
+            Error::InvalidInstance(d) => {
+                f.write_str("invalid instance")?;
+                if let Some(path) = &d.path {
+                    write!(f, " in {}", path.display())?;
+                }
+                if let Some(line) = d.line {
+                    write!(f, " at line {line}")?;
+                }
+                write!(f, ": {} ({:?})", d.reason, d.input)
+            }
+            Error::Io { operation, .. } => write!(f, "I/O error {operation}"),
+            Error::File { path, .. } => write!(f, "I/O error on {}", path.display()),
+            Error::Factory(_) => f.write_str("endpoint factory failed"),
+            Error::Invalidated(_) => {
+                f.write_str("endpoints invalidated after registry errors outlasted the timeout")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } | Error::File { source, .. } => Some(source),
+            Error::Factory(source) => Some(&**source),
+            Error::Invalidated(source) => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn stays_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 40,
+            "Error grew to {} bytes",
+            std::mem::size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn is_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Error>();
+    }
+
+    #[test]
+    fn source_is_wired() {
+        let io = Error::Io {
+            operation: "reading",
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "slow"),
+        };
+        assert!(io.is_timeout());
+        assert_eq!(io.source().unwrap().to_string(), "slow");
+
+        let wrapped = Error::Invalidated(Arc::new(io));
+        assert!(wrapped.is_timeout());
+        assert!(wrapped.is_invalidated());
+        assert!(wrapped.source().unwrap().to_string().contains("reading"));
+
+        let f = Error::factory("refused");
+        assert_eq!(f.source().unwrap().to_string(), "refused");
+        assert!(Error::NoEndpoints.source().is_none());
+    }
+
+    #[test]
+    fn display_names_the_position() {
+        let e = Error::InvalidInstance(Box::new(InvalidInstance {
+            input: "nope".into(),
+            path: Some(Arc::from(Path::new("/tmp/x"))),
+            line: Some(3),
+            reason: "missing port".into(),
+        }));
+        let text = e.to_string();
+        assert!(text.contains("/tmp/x") && text.contains("line 3") && text.contains("missing port"));
+        assert!(e.is_invalid_input());
+    }
+}

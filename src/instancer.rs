@@ -1,0 +1,87 @@
+//! The `Instancer` trait and its trivial implementation, `FixedInstancer`.
+
+use crossbeam_channel::Sender;
+
+use crate::Event;
+use crate::internal::publisher::Publisher;
+use crate::{Instance, InstanceSet};
+
+/// Watches a registry for one service and pushes [`Event`]s to its subscribers.
+///
+/// The contract every implementation keeps:
+/// - [`register`](Instancer::register) sends the current state at once, if there is one,
+///   then every change. Before its first answer from the registry an instancer has no
+///   state and sends nothing (not an empty set, which would make every pick fail).
+/// - Each event is the *complete* set (or an error meaning "the set may be stale").
+///   Identical consecutive states are not sent twice.
+/// - A subscriber whose receiver is dropped is pruned; a slow subscriber never blocks
+///   the watch thread or the other subscribers. Use an unbounded channel: events are
+///   `Arc`s, so a backlog costs a pointer each. With a bounded channel that is full, the
+///   subscriber misses that event and gets the newest state at the next publish.
+/// - [`stop`](Instancer::stop) (and drop) ends the watch thread and joins it promptly,
+///   even in the middle of a long poll. Subscribers then get no more events.
+pub trait Instancer: Send + Sync {
+    /// Subscribes `tx` to this instancer's events.
+    fn register(&self, tx: Sender<Event>);
+
+    /// Unsubscribes every registration made with a sender of the same channel
+    /// ([`Sender::same_channel`]).
+    fn deregister(&self, tx: &Sender<Event>);
+
+    /// Stops watching the registry and joins the watch thread. Idempotent.
+    fn stop(&self);
+}
+
+/// An Instancer whose set never changes: for tests, and for services whose instances
+/// are configured rather than discovered.
+///
+/// ```
+/// use waypost::{Event, FixedInstancer, Instancer};
+/// let instancer = FixedInstancer::new(["10.0.0.2:80", "10.0.0.1:80"]);
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// instancer.register(tx);
+/// match rx.try_recv().unwrap() {
+///     Event::Instances(set) => assert_eq!(set[0].addr(), "10.0.0.1:80"),
+///     Event::Error(e) => panic!("{e}"),
+/// }
+/// ```
+#[derive(Debug)]
+pub struct FixedInstancer {
+    publisher: Publisher,
+}
+
+impl FixedInstancer {
+    /// An instancer that always reports `instances` (sorted and de-duplicated).
+    pub fn new<I, T>(instances: I) -> FixedInstancer
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Instance>,
+    {
+        let publisher = Publisher::new();
+        let set: InstanceSet = instances.into_iter().map(Into::into).collect();
+        publisher.publish(Event::Instances(set));
+        FixedInstancer { publisher }
+    }
+}
+
+impl Instancer for FixedInstancer {
+    fn register(&self, tx: Sender<Event>) {
+        self.publisher.register(tx);
+    }
+    fn deregister(&self, tx: &Sender<Event>) {
+        self.publisher.deregister(tx);
+    }
+    fn stop(&self) {}
+}
+
+impl<T: Instancer + ?Sized> Instancer for std::sync::Arc<T> {
+    fn register(&self, tx: Sender<Event>) {
+        (**self).register(tx)
+    }
+    fn deregister(&self, tx: &Sender<Event>) {
+        (**self).deregister(tx)
+    }
+    fn stop(&self) {
+        (**self).stop()
+    }
+}

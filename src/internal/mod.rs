@@ -1,0 +1,5 @@
+//! Plumbing shared by the core and every backend; not public.
+
+pub(crate) mod backoff;
+pub(crate) mod publisher;
+pub(crate) mod shard;

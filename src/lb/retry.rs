@@ -1,0 +1,7 @@
+//! placeholder
+/// placeholder
+#[derive(Debug)]
+pub struct Retry;
+/// placeholder
+#[derive(Debug)]
+pub struct RetryError;

@@ -1,0 +1,32 @@
+//! TOUR PLACEHOLDER
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_debug_implementations)]
+
+mod clock;
+mod endpoint_cache;
+mod endpointer;
+mod error;
+mod event;
+mod factory;
+mod instance;
+mod instancer;
+mod internal;
+mod registrar;
+
+pub mod file;
+pub mod lb;
+pub mod memory;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use endpointer::{DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer};
+pub use error::{BoxError, Error, InvalidInstance, Result};
+pub use event::{Event, InstanceSet};
+pub use factory::{Closer, Factory, Made};
+pub use instance::{Instance, InstanceBuilder, Metadata};
+pub use instancer::{FixedInstancer, Instancer};
+pub use memory::MemoryRegistry;
+pub use registrar::{Registrar, Registration};
+
+/// The channel crate waypost's [`Instancer`]s send [`Event`]s on.
+pub use crossbeam_channel;
