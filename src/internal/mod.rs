@@ -2,4 +2,5 @@
 
 pub(crate) mod backoff;
 pub(crate) mod publisher;
+pub(crate) mod rand;
 pub(crate) mod shard;

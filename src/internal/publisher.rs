@@ -93,11 +93,6 @@ impl Publisher {
         state.publish(event);
     }
 
-    /// The latest state, if any.
-    pub(crate) fn latest(&self) -> Option<Event> {
-        self.state.lock().latest.clone()
-    }
-
     /// How many subscribers are registered (pruned ones excluded once pruned).
     #[cfg(test)]
     pub(crate) fn subscriber_count(&self) -> usize {
