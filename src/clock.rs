@@ -140,6 +140,9 @@ mod tests {
         clock.advance(Duration::from_secs(3));
         assert!(t2.try_recv().is_ok());
         assert_eq!(clock.pending_timers(), 0);
-        assert!(clock.after(start).try_recv().is_ok(), "past deadline fires at once");
+        assert!(
+            clock.after(start).try_recv().is_ok(),
+            "past deadline fires at once"
+        );
     }
 }

@@ -235,7 +235,9 @@ mod tests {
             reason: "missing port".into(),
         }));
         let text = e.to_string();
-        assert!(text.contains("/tmp/x") && text.contains("line 3") && text.contains("missing port"));
+        assert!(
+            text.contains("/tmp/x") && text.contains("line 3") && text.contains("missing port")
+        );
         assert!(e.is_invalid_input());
     }
 }

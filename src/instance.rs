@@ -255,14 +255,29 @@ mod tests {
     fn host_and_port() {
         let v6 = Instance::new("[::1]:443");
         assert_eq!((v6.host(), v6.port()), (Some("::1"), Some(443)));
-        assert_eq!(Instance::new("svc.example.test:80").host(), Some("svc.example.test"));
+        assert_eq!(
+            Instance::new("svc.example.test:80").host(),
+            Some("svc.example.test")
+        );
         assert_eq!(Instance::new("no-port").port(), None);
-        assert_eq!(Instance::new("::1:80").port(), None, "bare IPv6 is ambiguous");
+        assert_eq!(
+            Instance::new("::1:80").port(),
+            None,
+            "bare IPv6 is ambiguous"
+        );
     }
 
     #[test]
     fn parse_rejects_bad_addresses() {
-        for bad in ["", "host", ":80", "host:0", "host:70000", "host:x", "::1:80"] {
+        for bad in [
+            "",
+            "host",
+            ":80",
+            "host:0",
+            "host:70000",
+            "host:x",
+            "::1:80",
+        ] {
             let err = Instance::parse(bad).unwrap_err();
             assert!(err.is_invalid_input(), "{bad}: {err}");
         }

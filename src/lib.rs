@@ -19,7 +19,9 @@ pub mod lb;
 pub mod memory;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use endpointer::{DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer};
+pub use endpointer::{
+    DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer,
+};
 pub use error::{BoxError, Error, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, Factory, Made};

@@ -39,7 +39,11 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         let half = base / 2;
         let span = (base - half).as_nanos() as u64;
-        let jitter = if span == 0 { 0 } else { rand::next_u64() % (span + 1) };
+        let jitter = if span == 0 {
+            0
+        } else {
+            rand::next_u64() % (span + 1)
+        };
         half + Duration::from_nanos(jitter)
     }
 
@@ -69,7 +73,10 @@ mod tests {
         let delays: Vec<_> = (0..8).map(|_| b.next_delay()).collect();
         for (i, d) in delays.iter().enumerate() {
             let base = Duration::from_millis(100 * (1 << i)).min(Duration::from_secs(1));
-            assert!(*d >= base / 2 && *d <= base, "attempt {i}: {d:?} vs base {base:?}");
+            assert!(
+                *d >= base / 2 && *d <= base,
+                "attempt {i}: {d:?} vs base {base:?}"
+            );
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));

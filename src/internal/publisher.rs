@@ -59,7 +59,10 @@ impl Publisher {
 
     /// Removes every subscription made with a sender of the same channel.
     pub(crate) fn deregister(&self, tx: &Sender<Event>) {
-        self.state.lock().subscribers.retain(|s| !s.tx.same_channel(tx));
+        self.state
+            .lock()
+            .subscribers
+            .retain(|s| !s.tx.same_channel(tx));
     }
 
     /// Publishes a complete instance list in any order, possibly with duplicates.

@@ -103,7 +103,10 @@ impl MemoryRegistry {
     /// The instances registered under `service` now, sorted by address.
     pub fn instances(&self, service: &str) -> Vec<Instance> {
         let services = self.inner.services.lock();
-        let mut list = services.get(service).map(Service::current).unwrap_or_default();
+        let mut list = services
+            .get(service)
+            .map(Service::current)
+            .unwrap_or_default();
         list.sort();
         list.dedup();
         list
@@ -131,9 +134,9 @@ impl MemoryRegistry {
     fn unwatch(&self, publisher: &Arc<Publisher>) {
         let mut services = self.inner.services.lock();
         for service in services.values_mut() {
-            service
-                .watchers
-                .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(publisher)));
+            service.watchers.retain(|w| {
+                w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(publisher))
+            });
         }
     }
 }

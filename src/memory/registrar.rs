@@ -9,8 +9,8 @@ use crate::{Instance, Registrar, Result};
 /// [`MemoryRegistry::registrar`](super::MemoryRegistry::registrar).
 ///
 /// Each registrar is its own registration: two registrars for the same address keep
-/// the address listed until both have deregistered. Dropping a registrar does not
-/// deregister; wrap it in a [`Registration`](crate::Registration) for that.
+/// the address listed until both have deregistered. Like every backend's registrar,
+/// dropping it deregisters.
 pub struct MemoryRegistrar {
     registry: super::MemoryRegistry,
     service: Box<str>,
@@ -47,6 +47,12 @@ impl Registrar for MemoryRegistrar {
     fn deregister(&self) -> Result<()> {
         self.registry.remove(&self.service, self.id);
         Ok(())
+    }
+}
+
+impl Drop for MemoryRegistrar {
+    fn drop(&mut self) {
+        self.registry.remove(&self.service, self.id);
     }
 }
 

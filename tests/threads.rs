@@ -1,0 +1,50 @@
+//! Every thread waypost starts is named, and gone after close, stop or drop.
+//!
+//! One test in its own binary, so no other test's threads are counted.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::{BOUND, threads_named, wait_until};
+use waypost::{DefaultEndpointer, FixedInstancer, Instance, MemoryRegistry};
+
+fn endpointer() -> DefaultEndpointer<String> {
+    let e = DefaultEndpointer::new(Arc::new(FixedInstancer::new(["a:1"])), |i: &Instance| {
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    e.wait_ready(BOUND).unwrap();
+    e
+}
+
+#[test]
+fn no_thread_is_left_after_close_stop_or_drop() {
+    assert_eq!(threads_named("waypost-"), 0);
+
+    let closed = endpointer();
+    let dropped = endpointer();
+    let registry = MemoryRegistry::new();
+    let on_memory = DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    // A thread names itself as it starts: wait for the third to get that far.
+    wait_until("three named threads", || {
+        threads_named("waypost-endpointer") == 3
+    });
+
+    // close() joins: the thread is gone when it returns.
+    closed.close();
+    assert_eq!(threads_named("waypost-endpointer"), 2);
+    drop(dropped);
+    assert_eq!(threads_named("waypost-endpointer"), 1);
+    drop(registry);
+    drop(on_memory);
+
+    assert_eq!(
+        threads_named("waypost-"),
+        0,
+        "a waypost thread outlived its owner"
+    );
+}
