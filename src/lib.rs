@@ -1,4 +1,95 @@
-//! TOUR PLACEHOLDER
+//! Client-side service discovery and load balancing for blocking Rust.
+//!
+//! waypost lets a service find the instances of another service through a registry
+//! and spread its calls over them, with plain threads and channels: no async runtime.
+//! It is built for blocking services, threaded servers and codebases without tokio.
+//!
+//! # The model
+//!
+//! ```text
+//!  registry ──watch──▶ Instancer ──Event──▶ Endpointer ──endpoints()──▶ Balancer ──▶ your call
+//!  (memory, file,      (one thread,          (cache: instance -> endpoint,   (round-robin,
+//!   consul, ...)        full sets)            factory + closer)               random, retry)
+//!
+//!  this service ──▶ Registrar ──register / keep alive / deregister──▶ registry
+//! ```
+//!
+//! - An [`Instancer`] watches one service in a registry and sends [`Event`]s to its
+//!   subscribers: the complete current set of [`Instance`]s, or an error meaning "the
+//!   set may be stale". A new subscriber gets the current state at once.
+//! - An [`Endpointer`] ([`DefaultEndpointer`]) subscribes to an instancer and turns each
+//!   instance into an endpoint of your type with a [`Factory`], closing endpoints whose
+//!   instance went away. [`Endpointer::endpoints`] reads the cached set without
+//!   allocating or contending with other readers.
+//! - A [`Balancer`](lb::Balancer) picks one endpoint per call: [`lb::RoundRobin`],
+//!   [`lb::Random`]; [`lb::Retry`] tries again on another pick within a deadline.
+//! - A [`Registrar`] puts this service in a registry and removes it again;
+//!   a [`Registration`] guard deregisters on drop.
+//!
+//! # A tour
+//!
+//! Register two instances in the embedded [`MemoryRegistry`], watch them through an
+//! endpointer, and call them round-robin with retries:
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use waypost::lb::{Balancer, Retry, RoundRobin};
+//! use waypost::{DefaultEndpointer, Instance, MemoryRegistry, Registration};
+//!
+//! let registry = MemoryRegistry::new();
+//! let _a = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?))?;
+//! let _b = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.2:8080")?))?;
+//!
+//! // The factory makes an endpoint per instance; here just a URL.
+//! let endpointer = DefaultEndpointer::new(Arc::new(registry.instancer("greeter")), |i: &Instance| {
+//!     Ok((format!("http://{}/hello", i.addr()), None))
+//! })?;
+//! endpointer.wait_ready(Duration::from_secs(1))?;
+//!
+//! let balancer = RoundRobin::new(endpointer);
+//! assert_ne!(balancer.pick()?, balancer.pick()?);
+//!
+//! let retry = Retry::builder(balancer).max_attempts(3).timeout(Duration::from_secs(1)).build()?;
+//! let answer = retry.call(|url: &String, _deadline| -> Result<String, std::io::Error> {
+//!     Ok(format!("called {url}")) // a real endpoint would make a request bounded by the deadline
+//! });
+//! assert!(answer.unwrap().starts_with("called http://10.0.0."));
+//! # Ok::<(), waypost::Error>(())
+//! ```
+//!
+//! An instancer can be watched by hand, too: every event is a complete set.
+//!
+//! ```
+//! use waypost::{Event, Instancer, MemoryRegistry, Instance, Registrar};
+//! let registry = MemoryRegistry::new();
+//! let instancer = registry.instancer("greeter");
+//! let (tx, rx) = waypost::crossbeam_channel::unbounded();
+//! instancer.register(tx);
+//! let registrar = registry.registrar("greeter", Instance::new("10.0.0.1:8080"));
+//! registrar.register()?;
+//! let sizes: Vec<usize> = rx.try_iter().map(|event| match event {
+//!     Event::Instances(set) => set.len(),
+//!     Event::Error(err) => panic!("{err}"),
+//! }).collect();
+//! assert_eq!(sizes, [0, 1]);
+//! # Ok::<(), waypost::Error>(())
+//! ```
+//!
+//! # Threads and stopping
+//!
+//! Every thread waypost starts is named (`waypost-endpointer`, `waypost-file-watch`,
+//! ...), waits only on channels that a stop interrupts, and is joined by `close()`,
+//! `stop()` or drop. Nothing runs in the background after its owner is gone.
+//!
+//! # Errors
+//!
+//! One error type, [`Error`], `#[non_exhaustive]`, with typed payloads, `source()` and
+//! predicates such as [`Error::is_timeout`]. Bad input is a typed error, never a panic.
+//!
+//! # Backends
+//!
+//! - [`memory`]: an in-process registry, the embedded default for tests and demos.
+//! - [`file`]: instances listed in a text file, re-read when it changes.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_debug_implementations)]
