@@ -64,6 +64,9 @@ pub enum Error {
     },
     /// A user [`Factory`](crate::Factory) refused to build an endpoint.
     Factory(BoxError),
+    /// An HTTP registry (Consul, etcd, Eureka) could not be reached, answered with an
+    /// error status, or sent a body that could not be decoded.
+    Http(Box<HttpError>),
     /// A registry's errors lasted longer than the endpointer's
     /// [`invalidate_on_error`](crate::EndpointerOptions::invalidate_on_error) timeout:
     /// the cached endpoints were closed. The source is the registry's latest error.
@@ -81,6 +84,51 @@ pub struct InvalidInstance {
     pub line: Option<usize>,
     /// What is wrong with it.
     pub reason: Box<str>,
+}
+
+/// Details of an [`Error::Http`]: which call, what went wrong, what the server said.
+///
+/// Never holds credentials: the endpoint is a method and path (no query string), and
+/// request headers are not kept.
+#[derive(Debug)]
+pub struct HttpError {
+    /// The backend that made the call, e.g. `"consul"`.
+    pub backend: &'static str,
+    /// Method and path of the call, e.g. `"GET /v1/health/service/api"`.
+    pub endpoint: Box<str>,
+    /// The server's base URL that was tried (scheme, host, port).
+    pub server: Box<str>,
+    /// What went wrong.
+    pub kind: HttpErrorKind,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// The start of a body that was an error or could not be decoded, cut to a few
+    /// hundred bytes.
+    pub excerpt: Option<Box<str>>,
+    /// The underlying error (I/O, TLS, JSON), if any.
+    pub source: Option<BoxError>,
+}
+
+/// What kind of HTTP failure an [`HttpError`] is.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpErrorKind {
+    /// Could not connect (refused, unreachable, DNS failure).
+    Connect,
+    /// A connect, read or overall timeout passed.
+    Timeout,
+    /// The TLS handshake failed (unknown CA, bad certificate, wrong name).
+    Tls,
+    /// The server answered with a status that is not a success.
+    Status,
+    /// The body was not what the call expects (bad JSON, wrong content type).
+    Decode,
+    /// The body was larger than the configured limit.
+    BodyTooLarge,
+    /// The request was cut short by `stop()`.
+    Cancelled,
+    /// Another transport error (connection closed mid-response, protocol error).
+    Transport,
 }
 
 impl Error {
@@ -116,6 +164,7 @@ impl Error {
                 source.kind(),
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
             ),
+            Error::Http(http) => http.kind == HttpErrorKind::Timeout,
             Error::Invalidated(inner) => inner.is_timeout(),
             _ => false,
         }
@@ -134,6 +183,14 @@ impl Error {
     /// True when the error says the instance set may be stale: an [`Error::Invalidated`].
     pub fn is_invalidated(&self) -> bool {
         matches!(self, Error::Invalidated(_))
+    }
+
+    /// The HTTP status of an [`Error::Http`] answered by the server.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Http(http) => http.status,
+            _ => None,
+        }
     }
 
     /// True for errors a caller cannot fix by retrying: bad configuration or input.
@@ -168,10 +225,36 @@ impl fmt::Display for Error {
             }
             Error::Io { operation, .. } => write!(f, "I/O error {operation}"),
             Error::File { path, .. } => write!(f, "I/O error on {}", path.display()),
+            Error::Http(h) => {
+                write!(f, "{} {} on {}: ", h.backend, h.endpoint, h.server)?;
+                match (h.kind, h.status) {
+                    (HttpErrorKind::Status, Some(status)) => write!(f, "status {status}")?,
+                    (kind, _) => write!(f, "{}", kind.as_str())?,
+                }
+                match &h.excerpt {
+                    Some(excerpt) => write!(f, " ({excerpt:?})"),
+                    None => Ok(()),
+                }
+            }
             Error::Factory(_) => f.write_str("endpoint factory failed"),
             Error::Invalidated(_) => {
                 f.write_str("endpoints invalidated after registry errors outlasted the timeout")
             }
+        }
+    }
+}
+
+impl HttpErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HttpErrorKind::Connect => "cannot connect",
+            HttpErrorKind::Timeout => "timed out",
+            HttpErrorKind::Tls => "TLS handshake failed",
+            HttpErrorKind::Status => "error status",
+            HttpErrorKind::Decode => "cannot decode the body",
+            HttpErrorKind::BodyTooLarge => "body too large",
+            HttpErrorKind::Cancelled => "cancelled by stop",
+            HttpErrorKind::Transport => "transport error",
         }
     }
 }
@@ -181,6 +264,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } | Error::File { source, .. } => Some(source),
             Error::Factory(source) => Some(&**source),
+            Error::Http(http) => http.source.as_deref().map(|s| s as _),
             Error::Invalidated(source) => Some(&**source),
             _ => None,
         }

@@ -113,7 +113,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{
     DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer,
 };
-pub use error::{BoxError, Error, InvalidInstance, Result};
+pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, Factory, Made};
 pub use instance::{Instance, InstanceBuilder, Metadata};
