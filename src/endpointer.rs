@@ -35,6 +35,13 @@ impl<E, T: Endpointer<E> + ?Sized> Endpointer<E> for Arc<T> {
     }
 }
 
+impl<E, T: Endpointer<E> + ?Sized> Endpointer<E> for &T {
+    #[inline]
+    fn endpoints(&self) -> Result<Endpoints<'_, E>> {
+        (**self).endpoints()
+    }
+}
+
 /// A short-lived read guard over the current endpoints; derefs to `[E]`.
 ///
 /// Taking it allocates, sorts and clones nothing. While it is held the endpointer's

@@ -460,10 +460,9 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
     // The endpointer thread must be able to publish a new set while `f` runs: if
     // `Retry` held the read guard of this thread's shard, the new set could never show.
     let registry = MemoryRegistry::new();
-    registry
-        .registrar("svc", Instance::new("10.0.0.1:80"))
-        .register()
-        .unwrap();
+    let first = registry.registrar("svc", Instance::new("10.0.0.1:80"));
+    first.register().unwrap();
+    let second = registry.registrar("svc", Instance::new("10.0.0.2:80"));
     let endpointer = Arc::new(
         DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
             Ok((i.addr().to_owned(), None))
@@ -476,9 +475,7 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
         .build()
         .unwrap();
     let out = retry.call(|_: &String, _| {
-        registry
-            .registrar("svc", Instance::new("10.0.0.2:80"))
-            .register()?;
+        second.register()?;
         wait_for(|| endpointer.endpoints().is_ok_and(|e| e.len() == 2));
         Ok::<_, Error>(())
     });
