@@ -39,10 +39,24 @@ impl Event {
     pub fn same(&self, other: &Event) -> bool {
         match (self, other) {
             (Event::Instances(a), Event::Instances(b)) => a.same(b),
-            (Event::Error(a), Event::Error(b)) => {
-                Arc::ptr_eq(a, b) || a.to_string() == b.to_string()
-            }
+            (Event::Error(a), Event::Error(b)) => Arc::ptr_eq(a, b) || same_chain(&**a, &**b),
             _ => false,
+        }
+    }
+}
+
+/// Two errors read the same at every level of their `source()` chain (Display leaves
+/// the cause to `source()`, so comparing the top level alone would call `NotFound` and
+/// `PermissionDenied` on one file the same error).
+fn same_chain(a: &dyn std::error::Error, b: &dyn std::error::Error) -> bool {
+    let (mut a, mut b) = (Some(a), Some(b));
+    loop {
+        match (a, b) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.to_string() == y.to_string() => {
+                (a, b) = (x.source(), y.source());
+            }
+            _ => return false,
         }
     }
 }
@@ -133,5 +147,17 @@ mod tests {
         let e2 = Event::error(Error::NoEndpoints);
         assert!(e1.same(&e2));
         assert!(!e1.same(&a));
+        let file = |kind| {
+            Event::error(Error::File {
+                path: std::path::Path::new("/x").into(),
+                source: std::io::Error::from(kind),
+            })
+        };
+        let (missing, denied) = (
+            file(std::io::ErrorKind::NotFound),
+            file(std::io::ErrorKind::PermissionDenied),
+        );
+        assert!(!missing.same(&denied), "the cause counts");
+        assert!(missing.same(&file(std::io::ErrorKind::NotFound)));
     }
 }

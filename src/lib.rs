@@ -116,6 +116,7 @@ pub use endpointer::{
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, Factory, Made};
+pub use file::FileInstancer;
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer};
 pub use memory::MemoryRegistry;

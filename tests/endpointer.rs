@@ -13,11 +13,14 @@ use waypost::{
     Made, ManualClock,
 };
 
+/// Receives the address of every factory call, or of every closer run.
+type Record = Receiver<String>;
+
 /// A factory that reports every call and whose closers report every close.
 fn recording() -> (
     impl Fn(&Instance) -> waypost::Result<Made<String>> + Send + 'static,
-    Receiver<String>,
-    Receiver<String>,
+    Record,
+    Record,
 ) {
     let (made_tx, made_rx) = unbounded();
     let (closed_tx, closed_rx) = unbounded();

@@ -42,6 +42,19 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     drop(registry);
     drop(on_memory);
 
+    let dir = std::env::temp_dir().join(format!("waypost-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = waypost::FileInstancer::new(dir.join("instances")).unwrap();
+    wait_until("the file watch thread", || {
+        threads_named("waypost-file-watch") == 1
+    });
+    let watched = DefaultEndpointer::new(Arc::new(file), |i: &Instance| {
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    drop(watched); // drops the last handle of the instancer: its drop stops and joins
+    std::fs::remove_dir_all(&dir).unwrap();
+
     assert_eq!(
         threads_named("waypost-"),
         0,
