@@ -1,0 +1,303 @@
+//! Discovery, balancing and retries end to end, on the in-memory registry.
+//!
+//! Three tiny HTTP servers start on loopback and register as `hello`. A
+//! `DefaultEndpointer` turns each registered instance into an HTTP endpoint, and
+//! round-robin with retries sends real requests to them. Midway one server dies while
+//! it is still registered: requests that land on it fail and are retried on the next
+//! server. Then its registration goes away, as a health check would remove it: its
+//! endpoint is closed and the set shrinks to two. Runs in about half a second.
+//!
+//! ```sh
+//! cargo run --example quickstart
+//! ```
+
+use std::error::Error;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use waypost::crossbeam_channel::{after, select, tick, unbounded};
+use waypost::lb::{AttemptError, Retry, RoundRobin};
+use waypost::memory::MemoryRegistrar;
+use waypost::{
+    Closer, DefaultEndpointer, Endpointer, Instance, Made, MemoryRegistry, Registration,
+};
+
+const SERVICE: &str = "hello";
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    let registry = MemoryRegistry::new();
+
+    // Three servers, each registered for as long as its guard lives. The instance
+    // carries the server's name as metadata, for the endpoint to show.
+    let mut servers = Vec::new();
+    let mut registrations: Vec<Registration<MemoryRegistrar>> = Vec::new();
+    for name in ["alpha", "beta", "gamma"] {
+        let server = Server::start(name)?;
+        println!("started  {name} on {}", server.addr);
+        let instance = Instance::builder(server.addr.to_string())
+            .value("name", name)
+            .build();
+        registrations.push(Registration::new(registry.registrar(SERVICE, instance))?);
+        servers.push(server);
+    }
+
+    // The factory runs on the endpointer's thread, once for each instance that joins
+    // the set; the closer runs once when it leaves. The closer also reports on a
+    // channel, so that this thread can wait for it rather than guess how long it takes.
+    let (closed_tx, closed) = unbounded();
+    let factory = move |instance: &Instance| -> waypost::Result<Made<HttpEndpoint>> {
+        let endpoint = HttpEndpoint::new(instance);
+        println!("made     endpoint {endpoint}");
+        let (agent, name, closed_tx) = (
+            endpoint.agent.clone(),
+            endpoint.name.clone(),
+            closed_tx.clone(),
+        );
+        let closer: Box<dyn Closer> = Box::new(move || {
+            agent.shutdown(); // cuts off any request still in flight on this endpoint
+            println!("closed   endpoint {name}");
+            let _ = closed_tx.send(name);
+        });
+        Ok((endpoint, Some(closer)))
+    };
+    let endpointer = Arc::new(DefaultEndpointer::new(
+        Arc::new(registry.instancer(SERVICE)),
+        factory,
+    )?);
+    endpointer.wait_ready(Duration::from_secs(1))?;
+    print_set(&endpointer)?;
+
+    // Round-robin over the current set; each request gets 3 attempts within 1 s.
+    let retry = Retry::builder(RoundRobin::new(endpointer.clone()))
+        .max_attempts(3)
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let pace = tick(Duration::from_millis(40));
+    let mut request = 0;
+    let mut send = |count: usize| -> Result<(), Box<dyn Error>> {
+        for _ in 0..count {
+            pace.recv()?;
+            request += 1;
+            let mut failed = 0;
+            let body = retry.call_with(
+                |endpoint: &HttpEndpoint, deadline| endpoint.get("/", deadline),
+                |attempt, error: &AttemptError<CallError>| {
+                    failed = attempt;
+                    match error {
+                        AttemptError::Endpoint(e) => println!("  attempt {attempt}: {e}"),
+                        AttemptError::Balancer(e) => println!("  attempt {attempt}: {e}"),
+                    }
+                    true // go on with the next pick
+                },
+            )?;
+            let attempts = failed + 1;
+            let s = if attempts == 1 { "" } else { "s" };
+            println!("request {request:>2}: {body:<16} ({attempts} attempt{s})");
+        }
+        Ok(())
+    };
+
+    println!("\n-- all three servers up");
+    send(4)?;
+
+    println!("\n-- beta stops, but stays registered");
+    servers.remove(1).stop();
+    send(5)?;
+
+    println!("\n-- beta's registration is dropped, as a failing health check would do");
+    drop(registrations.remove(1));
+    closed.recv_timeout(Duration::from_secs(1))?;
+    wait_for_len(&endpointer, 2)?;
+    print_set(&endpointer)?;
+    send(4)?;
+
+    println!("\n-- shutting down");
+    endpointer.close();
+    drop(registrations);
+    for server in servers {
+        server.stop();
+    }
+    println!("done in {} ms", started.elapsed().as_millis());
+    Ok(())
+}
+
+/// The endpoint the factory makes: a plain-HTTP client for one instance. Cloning it
+/// is cheap (the agent is shared), which is what a balancer's pick does.
+#[derive(Clone, Debug)]
+struct HttpEndpoint {
+    name: Arc<str>,
+    url: Arc<str>,
+    agent: ureq::Agent,
+}
+
+impl HttpEndpoint {
+    fn new(instance: &Instance) -> HttpEndpoint {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_millis(200)))
+            .timeout_global(Some(Duration::from_secs(1)))
+            .build();
+        let name = instance.metadata().and_then(|m| m.get("name"));
+        HttpEndpoint {
+            name: name.unwrap_or(instance.addr()).into(),
+            url: format!("http://{instance}").into(),
+            agent: config.new_agent(),
+        }
+    }
+
+    /// `GET path`, given up at `deadline`: the retry's deadline bounds every attempt.
+    fn get(&self, path: &str, deadline: Instant) -> Result<String, CallError> {
+        let url = format!("{}{path}", self.url);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .and_then(|mut response| response.body_mut().read_to_string());
+        result.map_err(|source| CallError { url, source })
+    }
+}
+
+impl fmt::Display for HttpEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.url)
+    }
+}
+
+/// A failed request, with the URL it went to.
+#[derive(Debug)]
+struct CallError {
+    url: String,
+    source: ureq::Error,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GET {} failed: {}", self.url, self.source)
+    }
+}
+
+impl Error for CallError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn print_set(endpointer: &DefaultEndpointer<HttpEndpoint>) -> waypost::Result<()> {
+    let names: Vec<_> = endpointer
+        .endpoints()?
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    println!("endpoints now: {}", names.join(", "));
+    Ok(())
+}
+
+/// Waits, at most a second, until the endpointer serves `len` endpoints. A closer runs
+/// just before the endpointer publishes the set without its instance, so after the
+/// closer has reported this takes microseconds.
+fn wait_for_len(
+    endpointer: &DefaultEndpointer<HttpEndpoint>,
+    len: usize,
+) -> Result<(), Box<dyn Error>> {
+    let timeout = after(Duration::from_secs(1));
+    let poll = tick(Duration::from_millis(1));
+    while endpointer.endpoints()?.len() != len {
+        select! {
+            recv(poll) -> _ => {}
+            recv(timeout) -> _ => return Err(format!("not {len} endpoints after 1 s").into()),
+        }
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 server on its own thread: answers every request with `200` and a
+/// body naming the server, then closes the connection. `stop` (or drop) ends the
+/// thread and joins it; the listening socket closes with it, so connections to its
+/// port are then refused.
+struct Server {
+    name: &'static str,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(name: &'static str) -> io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = thread::Builder::new()
+            .name(format!("server-{name}"))
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::Acquire) {
+                        break; // woken by `shutdown`'s own connection
+                    }
+                    if let Err(e) = stream.and_then(|stream| answer(stream, name)) {
+                        eprintln!("{name}: {e}");
+                    }
+                }
+            })?;
+        Ok(Server {
+            name,
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::Release);
+        // `accept` blocks; one connection of our own wakes it up to see the flag.
+        if let Err(e) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)) {
+            eprintln!("waking {} failed: {e}", self.name);
+        }
+        if thread.join().is_err() {
+            eprintln!("{} panicked", self.name);
+        }
+        println!("stopped  {} (port {} closed)", self.name, self.addr.port());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Reads one request (the request line and headers; a GET has no body) and answers it.
+fn answer(stream: TcpStream, name: &str) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut reader = BufReader::new(&stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    let body = format!("hello from {name}");
+    write!(
+        &stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The one test command: makes sure the registry servers the integration tests start
+# are installed, then runs every test (unit, integration and doc tests) with every
+# backend feature on. Extra arguments go to `cargo test`, e.g.
+#
+#   ./scripts/test.sh                 # everything
+#   ./scripts/test.sh memory          # tests whose name contains "memory"
+#   ./scripts/test.sh -- --nocapture  # arguments for the test binaries
+#
+# Server binaries are found on PATH, or taken from WAYPOST_<NAME>_BIN (for example
+# WAYPOST_CONSUL_BIN=/opt/consul/bin/consul). When neither has one, its ensure_<name>
+# step installs it with Debian's apt, which needs root or sudo. The tests read the same
+# variables, so a binary outside PATH is found by both.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root or sudo to run: $*"
+    fi
+}
+
+# True when the server binary NAME is available: WAYPOST_<NAME>_BIN names an
+# executable, or COMMAND is on PATH. NAME is the backend's name (consul, etcd, ...).
+have_bin() {
+    local name=$1 command=$2
+    local var="WAYPOST_${name^^}_BIN"
+    if [[ -n ${!var:-} ]]; then
+        [[ -x ${!var} ]] || die "$var=${!var} is not an executable file"
+        return 0
+    fi
+    command -v "$command" >/dev/null 2>&1
+}
+
+# Installs Debian packages with apt-get; `apt-get update` runs at most once per call of
+# this script. Used by the ensure_<name> steps below.
+apt_updated=false
+ensure_apt_packages() {
+    command -v apt-get >/dev/null 2>&1 \
+        || die "apt-get not found: install $* yourself, or set WAYPOST_<NAME>_BIN"
+    if [[ $apt_updated == false ]]; then
+        log "apt-get update"
+        as_root apt-get update -qq
+        apt_updated=true
+    fi
+    log "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# One ensure_<name> step per backend whose tests start a real server. Each returns at
+# once when the binary is already there (have_bin), else installs it. Backends add
+# their step here and a call to it in ensure_servers, for example:
+#
+#   ensure_etcd() {
+#       have_bin etcd etcd && return 0
+#       ensure_apt_packages etcd-server etcd-client
+#   }
+#
+# The memory and file backends need no server.
+
+ensure_servers() {
+    : # ensure_<name> calls go here, one per backend
+}
+
+ensure_servers
+
+log "cargo test --all-features $*"
+exec cargo test --all-features "$@"
