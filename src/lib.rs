@@ -89,7 +89,7 @@
 //! # Backends
 //!
 //! - [`memory`]: an in-process registry, the embedded default for tests and demos.
-//! - [`file`]: instances listed in a text file, re-read when it changes.
+//! - [`file`](mod@file): instances listed in a text file, re-read when it changes.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_debug_implementations)]
