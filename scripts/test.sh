@@ -67,8 +67,19 @@ ensure_apt_packages() {
 #
 # The memory and file backends need no server.
 
+# Consul 1.8.7 is not packaged for Debian 12: fetch-consul.sh unpacks Debian 11's
+# package into a cache folder (the machine's apt state is left alone). The tests look
+# for it there, so only WAYPOST_CONSUL_BIN or a consul on PATH skips the fetch.
+ensure_consul() {
+    have_bin consul consul && return 0
+    local cache=${WAYPOST_CACHE:-$HOME/.cache/waypost}
+    log "fetching consul into $cache/consul"
+    WAYPOST_CONSUL_BIN=$(scripts/fetch-consul.sh "$cache/consul")
+    export WAYPOST_CONSUL_BIN
+}
+
 ensure_servers() {
-    : # ensure_<name> calls go here, one per backend
+    ensure_consul
 }
 
 ensure_servers

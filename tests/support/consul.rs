@@ -463,7 +463,7 @@ impl ConsulAgent {
                 }
                 panic!("consul exited during start-up\n{}", self.log_tail());
             }
-            if self.leader_known() {
+            if self.leader_known() && self.acl_ready() {
                 self.ready_after = started.elapsed();
                 return Attempt::Ready;
             }
@@ -476,6 +476,23 @@ impl ConsulAgent {
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// With ACLs on, the leader creates the master token a moment after it is elected:
+    /// until then the token is "ACL not found". Ready = the token is honoured.
+    fn acl_ready(&self) -> bool {
+        let Some(token) = self.token.as_deref() else {
+            return true;
+        };
+        http_request_timeout(
+            self.ports.http,
+            "GET",
+            "/v1/agent/self",
+            &[("X-Consul-Token", token)],
+            "",
+            LEADER_POLL_TIMEOUT,
+        )
+        .is_ok_and(|reply| reply.status == 200)
     }
 
     /// Ready = `/v1/status/leader` answers a non-empty body other than `""`.
