@@ -1,6 +1,9 @@
 //! Plumbing shared by the core and every backend; not public.
 
 pub(crate) mod backoff;
+#[cfg(feature = "consul")]
+pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;
 pub(crate) mod shard;
+pub(crate) mod worker;
