@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod conformance;
+pub mod consul;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
