@@ -364,8 +364,8 @@ impl Client for HttpClient {
     fn deregister_service(&self, service_id: &str) -> Result<()> {
         let path = format!("/v1/agent/service/deregister/{}", encode(service_id));
         let reply = self.put(&path, None)?;
-        // 1.8 answers an unknown id with 404 (or 500 "Unknown service" before 1.?);
-        // either way it is gone.
+        // 1.8.7 answers an unknown id with 200 (verified); later versions with 404.
+        // Either way it is gone.
         if reply.status() == 404 {
             return Ok(());
         }
