@@ -239,3 +239,18 @@ fn the_registrar_speaks_the_agent_api() {
     assert_eq!(body["Check"]["TTL"], "10000ms");
     assert_eq!(seen[0].header("content-type"), Some("application/json"));
 }
+
+#[test]
+fn public_types_are_send_sync_and_implement_the_core_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn instancer<T: waypost::Instancer>() {}
+    fn registrar<T: waypost::Registrar>() {}
+    send_sync::<HttpClient>();
+    send_sync::<Instancer>();
+    send_sync::<Registrar>();
+    send_sync::<waypost::TlsConfig>();
+    send_sync::<Arc<dyn Client>>();
+    instancer::<Instancer>();
+    registrar::<Registrar>();
+    let _: Box<dyn Client> = Box::new(HttpClient::builder().build().unwrap());
+}

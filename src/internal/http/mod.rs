@@ -17,6 +17,8 @@
 //! in an error.
 
 pub(crate) mod error;
+mod reply;
+mod settings;
 mod tls;
 
 use std::fmt;
@@ -24,135 +26,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use ureq::http::{HeaderMap, Request, Response};
+use ureq::http::{Request, Response};
 use ureq::{Agent, Body};
 
-use crate::{Error, HttpErrorKind, Result};
+use crate::{HttpErrorKind, Result};
 use error::Site;
 
+pub(crate) use reply::{Reply, encode};
+pub(crate) use settings::{HttpSettings, Secret};
 pub use tls::{TlsConfig, TlsConfigBuilder};
-
-/// A header value that is never shown: `Debug` prints a placeholder.
-#[derive(Clone)]
-pub(crate) struct Secret(Arc<str>);
-
-impl Secret {
-    pub(crate) fn new(value: impl Into<Arc<str>>) -> Secret {
-        Secret(value.into())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Everything an [`Http`] needs; built by a backend's builder, checked by
-/// [`HttpSettings::validate`].
-#[derive(Clone, Debug)]
-pub(crate) struct HttpSettings {
-    /// Names the backend in errors and logs, e.g. `"consul"`.
-    pub(crate) backend: &'static str,
-    /// Base URLs (`scheme://host:port`, maybe a path prefix), tried in order.
-    pub(crate) servers: Vec<Box<str>>,
-    /// Credential headers sent with every request.
-    pub(crate) headers: Vec<(&'static str, Secret)>,
-    pub(crate) tls: Option<TlsConfig>,
-    /// Bounds name resolution, TCP connect and the TLS handshake (what `shutdown`
-    /// cannot cut short).
-    pub(crate) connect_timeout: Duration,
-    /// Bounds one whole call; a long poll adds its wait and jitter.
-    pub(crate) request_timeout: Duration,
-    /// Largest body read, in bytes.
-    pub(crate) body_limit: u64,
-}
-
-/// Default connect (and resolve) timeout.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Default bound on one call that is not a long poll.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default body limit: 64 MiB (a large service's health answer can pass ureq's 10 MB).
-pub(crate) const BODY_LIMIT: u64 = 64 << 20;
-
-impl HttpSettings {
-    /// Defaults for `backend` with one server.
-    pub(crate) fn new(backend: &'static str, server: &str) -> HttpSettings {
-        HttpSettings {
-            backend,
-            servers: vec![server.into()],
-            headers: Vec::new(),
-            tls: None,
-            connect_timeout: CONNECT_TIMEOUT,
-            request_timeout: REQUEST_TIMEOUT,
-            body_limit: BODY_LIMIT,
-        }
-    }
-
-    /// Checks every value and normalises the server URLs (no trailing slash).
-    pub(crate) fn validate(mut self) -> Result<HttpSettings> {
-        if self.servers.is_empty() {
-            return Err(Error::invalid_config("addresses", "no server address"));
-        }
-        for server in &mut self.servers {
-            *server = normalize_server(server)?;
-        }
-        for (name, Secret(value)) in &self.headers {
-            if ureq::http::HeaderValue::from_str(value).is_err() {
-                // Never echo the value: it is a credential.
-                return Err(Error::invalid_config(
-                    name,
-                    "not a valid HTTP header value (control characters or non-ASCII)",
-                ));
-            }
-        }
-        for (field, value) in [
-            ("connect_timeout", self.connect_timeout),
-            ("request_timeout", self.request_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(Error::invalid_config(field, "must be more than zero"));
-            }
-        }
-        if self.body_limit == 0 {
-            return Err(Error::invalid_config(
-                "body_limit",
-                "must be more than zero",
-            ));
-        }
-        Ok(self)
-    }
-}
-
-/// `http://host:port[/prefix]` without a trailing slash; `host:port` alone means http.
-fn normalize_server(server: &str) -> Result<Box<str>> {
-    let refuse = |reason: &str| Error::invalid_config("addresses", format!("{server:?}: {reason}"));
-    let url = if server.contains("://") {
-        server.trim_end_matches('/').to_owned()
-    } else {
-        format!("http://{}", server.trim_end_matches('/'))
-    };
-    if url.contains('@') {
-        // A user:password in the URL would end up in errors and logs.
-        return Err(Error::invalid_config(
-            "addresses",
-            "credentials in the URL are refused; use the backend's credential settings",
-        ));
-    }
-    let uri: ureq::http::Uri = url.parse().map_err(|_| refuse("not a URL"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err(refuse("the scheme must be http or https")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(refuse("no host"));
-    }
-    if uri.query().is_some() {
-        return Err(refuse("no query string allowed"));
-    }
-    Ok(url.into())
-}
 
 /// One HTTP agent with its settings; see the module docs.
 pub(crate) struct Http {
@@ -184,18 +66,6 @@ impl<'a> Call<'a> {
             long_poll: Duration::ZERO,
         }
     }
-}
-
-/// An answer: any status, with the body read under the limit.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    backend: &'static str,
-    method: &'static str,
-    path: Box<str>,
-    server: Box<str>,
 }
 
 impl Http {
@@ -338,88 +208,6 @@ impl Http {
             server: site.server.into(),
         })
     }
-}
-
-impl Error {
-    fn with_status(mut self, status: u16) -> Error {
-        if let Error::Http(http) = &mut self {
-            http.status = Some(status);
-        }
-        self
-    }
-}
-
-impl Reply {
-    fn site(&self) -> Site<'_> {
-        Site {
-            backend: self.backend,
-            method: self.method,
-            path: &self.path,
-            server: &self.server,
-        }
-    }
-
-    pub(crate) fn status(&self) -> u16 {
-        self.status
-    }
-
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
-    }
-
-    /// Ok for a 2xx status; otherwise an [`HttpErrorKind::Status`] error with an
-    /// excerpt of the body.
-    pub(crate) fn success(self) -> Result<Reply> {
-        if (200..300).contains(&self.status) {
-            Ok(self)
-        } else {
-            Err(self.status_error())
-        }
-    }
-
-    pub(crate) fn status_error(&self) -> Error {
-        self.site().error(
-            HttpErrorKind::Status,
-            Some(self.status),
-            Some(&self.body),
-            None,
-        )
-    }
-
-    /// Decodes a JSON body. A content type that is not JSON, or a body that does not
-    /// decode into `T`, is an [`HttpErrorKind::Decode`] error with an excerpt.
-    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        let decode_error = |source: Option<crate::BoxError>| {
-            self.site().error(
-                HttpErrorKind::Decode,
-                Some(self.status),
-                Some(&self.body),
-                source,
-            )
-        };
-        if let Some(content_type) = self.header("content-type") {
-            if !content_type.to_ascii_lowercase().contains("json") {
-                return Err(decode_error(Some(
-                    format!("content type {content_type:?} is not JSON").into(),
-                )));
-            }
-        }
-        serde_json::from_slice(&self.body).map_err(|e| decode_error(Some(Box::new(e))))
-    }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters: for one path
-/// segment or one query value.
-pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 impl fmt::Debug for Http {

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::settings::normalize_server;
 use super::*;
+use crate::Error;
 
 #[path = "../../../tests/support/fake_http.rs"]
 mod fake_http;
