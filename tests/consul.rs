@@ -339,6 +339,17 @@ fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
     let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
     assert_eq!(addrs(&event), ["127.0.0.1:7601"]);
 
+    // stop() over TLS, during a blocking query.
+    let (spy, blocking, _hold) = Spy::new(Arc::new(good.clone()));
+    let watching = Instancer::builder(&spy, "secure").build().unwrap();
+    blocking.recv_timeout(BOUND).expect("a blocking query");
+    std::thread::sleep(Duration::from_millis(50)); // let it reach the agent (see below)
+    let started = Instant::now();
+    watching.stop();
+    let took = started.elapsed();
+    println!("stop() during a blocking query over TLS took {took:?}");
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+
     let instancer = Instancer::builder(&over_https(agent.other_ca_pem_path()), "secure")
         .build()
         .unwrap();
