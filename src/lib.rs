@@ -90,6 +90,10 @@
 //!
 //! - [`memory`]: an in-process registry, the embedded default for tests and demos.
 //! - [`file`](mod@file): instances listed in a text file, re-read when it changes.
+//! - [`consul`] (feature `consul`, on by default): blocking queries on a Consul agent's
+//!   health API; registration with a TTL check kept passing by a heartbeat thread.
+//!   HTTP backends take a [`TlsConfig`] for `https://` addresses.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_debug_implementations)]
@@ -105,6 +109,9 @@ mod instancer;
 mod internal;
 mod registrar;
 
+#[cfg(feature = "consul")]
+#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
+pub mod consul;
 pub mod file;
 pub mod lb;
 pub mod memory;
@@ -119,6 +126,9 @@ pub use factory::{Closer, Factory, Made};
 pub use file::FileInstancer;
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer};
+#[cfg(feature = "consul")]
+#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
+pub use internal::http::{TlsConfig, TlsConfigBuilder};
 pub use memory::MemoryRegistry;
 pub use registrar::{Registrar, Registration};
 

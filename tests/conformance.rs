@@ -31,3 +31,46 @@ impl Backend for Memory {
 fn memory() {
     conformance::run(&Memory(MemoryRegistry::new()));
 }
+
+#[cfg(feature = "consul")]
+struct Consul(waypost::consul::HttpClient);
+
+#[cfg(feature = "consul")]
+impl Backend for Consul {
+    fn name(&self) -> &str {
+        "consul"
+    }
+    fn instancer(&self, service: &str) -> Arc<dyn Instancer> {
+        Arc::new(
+            waypost::consul::Instancer::builder(&self.0, service)
+                .build()
+                .expect("instancer"),
+        )
+    }
+    fn registrar(&self, service: &str, addr: &str) -> Box<dyn Registrar> {
+        let instance = Instance::parse(addr).expect("address");
+        let (host, port) = (instance.host().unwrap(), instance.port().unwrap());
+        Box::new(
+            waypost::consul::Registrar::builder(&self.0, service, host, port)
+                .build()
+                .expect("registrar"),
+        )
+    }
+    fn watch_thread(&self) -> Option<&str> {
+        Some("waypost-consul-watch")
+    }
+}
+
+/// The suite on a real Consul agent (skipped loudly when the binary is missing).
+#[cfg(feature = "consul")]
+#[test]
+fn consul() {
+    let Some(agent) = support::consul::shared() else {
+        return;
+    };
+    let client = waypost::consul::HttpClient::builder()
+        .address(agent.http_base())
+        .build()
+        .expect("client");
+    conformance::run(&Consul(client));
+}

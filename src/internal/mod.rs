@@ -1,7 +1,13 @@
 //! Plumbing shared by the core and every backend; not public.
 
-#[allow(dead_code)] // Backoff itself is first used by the network backends (Consul)
+// Backoff itself is used by the network backends only.
+#[cfg_attr(not(feature = "consul"), allow(dead_code))]
 pub(crate) mod backoff;
+#[cfg(feature = "consul")]
+pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;
 pub(crate) mod shard;
+// Used by every backend with a thread; only Consul is built without `file` yet.
+#[cfg_attr(not(feature = "consul"), allow(dead_code))]
+pub(crate) mod worker;

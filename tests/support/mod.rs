@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod consul;
+pub mod fake_http;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,135 @@
+//! Watch a Consul service and print every change; optionally register this process.
+//!
+//! ```text
+//! cargo run --example consul -- --addr http://127.0.0.1:8500 --service web \
+//!     [--token-env CONSUL_HTTP_TOKEN] [--register 127.0.0.1:8080] [--seconds 60]
+//! ```
+//!
+//! Stop it by closing stdin (Ctrl-D, or Enter) or let `--seconds` run out: it then
+//! deregisters cleanly. Catching Ctrl-C would need a signal-handling dependency, which
+//! waypost does not take; on Ctrl-C the TTL check simply lapses and the instance leaves
+//! the passing set (and Consul removes it after `deregister_critical_service_after`).
+
+use std::io::Read;
+use std::time::Duration;
+
+use crossbeam_channel::{never, select};
+use waypost::consul::{HttpClient, Instancer, Registrar};
+use waypost::{Event, Instance, Instancer as _, Registration};
+
+struct Args {
+    addr: String,
+    service: String,
+    token_env: Option<String>,
+    register: Option<String>,
+    seconds: Option<u64>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: "http://127.0.0.1:8500".into(),
+        service: String::new(),
+        token_env: None,
+        register: None,
+        seconds: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => args.addr = value()?,
+            "--service" => args.service = value()?,
+            "--token-env" => args.token_env = Some(value()?),
+            "--register" => args.register = Some(value()?),
+            "--seconds" => {
+                args.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.service.is_empty() {
+        return Err("--service NAME is required".into());
+    }
+    Ok(args)
+}
+
+fn describe(instance: &Instance) -> String {
+    let Some(meta) = instance.metadata() else {
+        return instance.to_string();
+    };
+    let tags: Vec<&str> = meta.tags().collect();
+    let values: Vec<String> = meta.values().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "{instance} weight={:?} zone={:?} tags={tags:?} {}",
+        meta.weight(),
+        meta.zone().unwrap_or("-"),
+        values.join(" ")
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args().map_err(|e| {
+        format!("{e}\nusage: consul --addr URL --service NAME [--token-env VAR] [--register HOST:PORT] [--seconds N]")
+    })?;
+    let mut builder = HttpClient::builder().address(&args.addr);
+    if let Some(var) = &args.token_env {
+        // The token's value is never printed.
+        builder = builder.token(std::env::var(var).map_err(|_| format!("${var} is not set"))?);
+    }
+    let client = builder.build()?;
+
+    let _registration = match &args.register {
+        Some(addr) => {
+            let me = Instance::parse(addr)?;
+            let (host, port) = (me.host().unwrap_or_default(), me.port().unwrap_or_default());
+            let registrar = Registrar::builder(&client, &args.service, host, port)
+                .tag("waypost-example")
+                .meta("pid", std::process::id().to_string())
+                .ttl(Duration::from_secs(10))
+                .deregister_critical_service_after(Duration::from_secs(60))
+                .build()?;
+            println!("registering {} as {}", addr, registrar.id());
+            Some(Registration::new(registrar)?)
+        }
+        None => None,
+    };
+
+    let instancer = Instancer::builder(&client, &args.service).build()?;
+    let (tx, events) = crossbeam_channel::unbounded();
+    instancer.register(tx);
+
+    let (closed_tx, stdin_closed) = crossbeam_channel::bounded::<()>(1);
+    std::thread::Builder::new()
+        .name("example-stdin".into())
+        .spawn(move || {
+            let _ = std::io::stdin().read(&mut [0u8; 1]); // returns on Enter or EOF
+            let _ = closed_tx.send(());
+        })?;
+    let deadline = match args.seconds {
+        Some(s) => crossbeam_channel::after(Duration::from_secs(s)),
+        None => never(),
+    };
+
+    println!(
+        "watching {:?} on {} (Enter or Ctrl-D to stop)",
+        args.service, args.addr
+    );
+    loop {
+        select! {
+            recv(events) -> event => match event? {
+                Event::Instances(set) => {
+                    println!("{} instance(s):", set.len());
+                    for instance in set.iter() {
+                        println!("  {}", describe(instance));
+                    }
+                }
+                Event::Error(err) => println!("error (keeping the last set): {err}"),
+            },
+            recv(stdin_closed) -> _ => break,
+            recv(deadline) -> _ => break,
+        }
+    }
+    instancer.stop();
+    println!("stopping: deregistering and joining threads");
+    Ok(()) // the Registration guard deregisters here
+}

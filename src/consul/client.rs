@@ -1,0 +1,399 @@
+//! The narrow Consul [`Client`] trait (only the calls the instancer and registrar
+//! make), its payloads, and the real implementation [`HttpClient`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::internal::http::{Call, Http, HttpSettings, Secret, TlsConfig, encode};
+use crate::{Error, Result};
+
+/// The Consul agent calls waypost makes. [`HttpClient`] is the real one; tests give the
+/// instancer and registrar a fake.
+///
+/// Every call is bounded by a timeout. A client can be [`fork`](Client::fork)ed into
+/// one with its own connections for a thread that must be stoppable on its own, and
+/// [`shutdown`](Client::shutdown) cuts that client's calls short, the one in flight
+/// included.
+pub trait Client: Send + Sync + fmt::Debug {
+    /// `GET /v1/health/service/<service>`: a blocking query when `query.index > 0`.
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health>;
+
+    /// `PUT /v1/agent/service/register`.
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()>;
+
+    /// `PUT /v1/agent/service/deregister/<id>`; an unknown id is `Ok`.
+    fn deregister_service(&self, service_id: &str) -> Result<()>;
+
+    /// `PUT /v1/agent/check/pass/<check_id>`.
+    fn pass_ttl(&self, check_id: &str) -> Result<()>;
+
+    /// `GET /v1/agent/service/<id>`: `None` when the agent does not know the service.
+    fn agent_service(&self, service_id: &str) -> Result<Option<Service>>;
+
+    /// A client with the same settings and its own connections, so that shutting it
+    /// down affects nobody else.
+    fn fork(&self) -> Arc<dyn Client>;
+
+    /// Cuts this client's calls short, now and later (they fail with
+    /// [`HttpErrorKind::Cancelled`](crate::HttpErrorKind::Cancelled)). Idempotent.
+    fn shutdown(&self);
+}
+
+/// The parameters of a health query.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthQuery<'a> {
+    /// Only instances whose checks all pass (`passing`).
+    pub passing_only: bool,
+    /// Every tag must be on the service (repeated `tag=`; Consul 1.8 ANDs them).
+    pub tags: &'a [String],
+    /// The `X-Consul-Index` of the last answer: Consul holds the query until the index
+    /// moves past it or `wait` passes. 0 answers at once.
+    pub index: u64,
+    /// How long Consul may hold the query.
+    pub wait: Duration,
+}
+
+/// A health query's answer.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// One entry per service instance.
+    pub entries: Vec<ServiceEntry>,
+    /// The `X-Consul-Index` header (0 when absent).
+    pub index: u64,
+}
+
+/// One instance as `/v1/health/service` lists it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceEntry {
+    /// The node the instance runs on.
+    pub node: Node,
+    /// The service instance.
+    pub service: Service,
+    /// Its checks and its node's checks.
+    #[serde(default, deserialize_with = "null_default")]
+    pub checks: Vec<HealthCheck>,
+}
+
+/// A Consul node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Node {
+    /// Node name.
+    #[serde(default)]
+    pub node: String,
+    /// Node address, used when the service has none.
+    #[serde(default)]
+    pub address: String,
+    /// Datacenter.
+    #[serde(default)]
+    pub datacenter: String,
+}
+
+/// A service instance (health entry or agent service).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Service {
+    /// Instance id.
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    /// Service name.
+    #[serde(default)]
+    pub service: String,
+    /// Address; empty means "the node's address".
+    #[serde(default)]
+    pub address: String,
+    /// Port.
+    #[serde(default)]
+    pub port: u16,
+    /// Tags.
+    #[serde(default, deserialize_with = "null_default")]
+    pub tags: Vec<String>,
+    /// Service meta.
+    #[serde(default, deserialize_with = "null_default")]
+    pub meta: BTreeMap<String, String>,
+    /// DNS / balancing weights.
+    #[serde(default)]
+    pub weights: Option<Weights>,
+}
+
+/// Consul's weights of an instance in each health state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Weights {
+    /// Weight while every check passes.
+    pub passing: u32,
+    /// Weight while a check warns.
+    pub warning: u32,
+}
+
+/// One health check's state.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheck {
+    /// Check id.
+    #[serde(rename = "CheckID", default)]
+    pub check_id: String,
+    /// `passing`, `warning`, `critical` (maintenance is `critical` too).
+    #[serde(default)]
+    pub status: String,
+}
+
+/// What `PUT /v1/agent/service/register` takes.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceRegistration {
+    /// Instance id, unique on the agent.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Service name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Service meta.
+    pub meta: BTreeMap<String, String>,
+    /// Weights, if not Consul's default (1/1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Weights>,
+    /// The health check, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRegistration>,
+}
+
+/// The check registered with a service. Durations are Go duration strings (`"10s"`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CheckRegistration {
+    /// Check id (waypost uses `service:<id>`).
+    #[serde(rename = "CheckID")]
+    pub check_id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// TTL check: the agent marks it critical unless passed within this.
+    #[serde(rename = "TTL", skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    /// HTTP check: the URL the agent GETs.
+    #[serde(rename = "HTTP", skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// TCP check: the `host:port` the agent connects to.
+    #[serde(rename = "TCP", skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+    /// How often the agent runs an HTTP/TCP check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Timeout of one HTTP/TCP check run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Reap the service after its check was critical this long (Consul: at least 1m).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deregister_critical_service_after: Option<String>,
+}
+
+fn null_default<'de, D, T>(de: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+/// A duration as Go's `time.ParseDuration` reads it, in whole milliseconds (at least 1).
+pub(crate) fn go_duration(d: Duration) -> String {
+    format!("{}ms", d.as_millis().max(1))
+}
+
+/// The real [`Client`]: Consul's HTTP API through waypost's shared HTTP plumbing.
+///
+/// Cloning shares the connections; [`Client::fork`] makes a client with its own.
+/// The ACL token travels in the `X-Consul-Token` header only: never in a URL, a log
+/// line, an error or `Debug` output.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    http: Arc<Http>,
+    datacenter: Option<Arc<str>>,
+}
+
+/// Builds an [`HttpClient`]; see [`HttpClient::builder`].
+#[derive(Debug, Clone)]
+pub struct HttpClientBuilder {
+    settings: HttpSettings,
+    datacenter: Option<String>,
+}
+
+impl HttpClient {
+    /// Starts a builder with the defaults listed on each setter.
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder {
+            settings: HttpSettings::new("consul", "http://127.0.0.1:8500"),
+            datacenter: None,
+        }
+    }
+
+    fn put(&self, path: &str, body: Option<Vec<u8>>) -> Result<crate::internal::http::Reply> {
+        let mut call = Call::new("PUT", path);
+        call.body = body;
+        self.http.call(&call)
+    }
+}
+
+impl HttpClientBuilder {
+    /// One agent address, replacing the list: `http://host:port`, `https://host:port`
+    /// or `host:port` (http). Default `http://127.0.0.1:8500`, the local agent, which is
+    /// how Consul is meant to be used: every node runs an agent.
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.settings.servers = vec![address.into().into()];
+        self
+    }
+
+    /// Several agent addresses, tried in order: a call that cannot connect moves on to
+    /// the next, and later calls start at the one that answered. Registering through a
+    /// remote agent ties the registration to that agent's life; prefer the local one.
+    pub fn addresses<I: IntoIterator<Item = S>, S: Into<String>>(mut self, addresses: I) -> Self {
+        self.settings.servers = addresses.into_iter().map(|a| a.into().into()).collect();
+        self
+    }
+
+    /// The ACL token, sent as `X-Consul-Token` and never logged. Default: none (the
+    /// agent's default token applies; with ACLs on that usually sees nothing: see the
+    /// module docs).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        self.settings
+            .headers
+            .retain(|(n, _)| *n != "X-Consul-Token");
+        self.settings
+            .headers
+            .push(("X-Consul-Token", Secret::new(token)));
+        self
+    }
+
+    /// Datacenter of health queries (`dc=`). Default: the agent's own.
+    pub fn datacenter(mut self, datacenter: impl Into<String>) -> Self {
+        self.datacenter = Some(datacenter.into());
+        self
+    }
+
+    /// TLS for `https://` addresses. Default: the bundled Mozilla roots, no client
+    /// certificate.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.settings.tls = Some(tls);
+        self
+    }
+
+    /// Bound on name resolution, TCP connect and TLS handshake: the part of a call that
+    /// `stop()` cannot cut short, so it also bounds how long a stop can take in the
+    /// worst case. Default 500 ms; raise it for agents across a slow network.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on one whole call. A blocking query gets its wait plus Consul's jitter
+    /// (wait/16) on top. Default 10 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// Largest response body read, in bytes. Default 64 MiB; a health answer for a
+    /// service with many instances and checks can be several MB.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// Checks the settings. Errors: [`Error::InvalidConfig`] for an address that is not
+    /// an http(s) URL (or carries credentials), a token that is not a valid header
+    /// value, an empty datacenter, or a zero timeout or limit.
+    pub fn build(self) -> Result<HttpClient> {
+        if self.datacenter.as_deref() == Some("") {
+            return Err(Error::invalid_config("datacenter", "must not be empty"));
+        }
+        let settings = self.settings.validate()?;
+        Ok(HttpClient {
+            http: Arc::new(Http::new(Arc::new(settings))),
+            datacenter: self.datacenter.map(Into::into),
+        })
+    }
+}
+
+impl Client for HttpClient {
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        let path = format!("/v1/health/service/{}", encode(service));
+        let mut call = Call::new("GET", &path);
+        if query.passing_only {
+            call.query.push(("passing", "1".into()));
+        }
+        for tag in query.tags {
+            call.query.push(("tag", tag.clone()));
+        }
+        if let Some(dc) = &self.datacenter {
+            call.query.push(("dc", dc.to_string()));
+        }
+        if query.index > 0 {
+            call.query.push(("index", query.index.to_string()));
+            call.query.push(("wait", go_duration(query.wait)));
+            call.long_poll = query.wait + query.wait / 16;
+        }
+        let reply = self.http.call(&call)?.success()?;
+        let index = reply
+            .header("x-consul-index")
+            .and_then(|i| i.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(Health {
+            entries: reply.json()?,
+            index,
+        })
+    }
+
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
+        let body = serde_json::to_vec(registration).expect("a registration serializes");
+        self.put("/v1/agent/service/register", Some(body))?
+            .success()
+            .map(drop)
+    }
+
+    fn deregister_service(&self, service_id: &str) -> Result<()> {
+        let path = format!("/v1/agent/service/deregister/{}", encode(service_id));
+        let reply = self.put(&path, None)?;
+        // 1.8.7 answers an unknown id with 200 (verified); later versions with 404.
+        // Either way it is gone.
+        if reply.status() == 404 {
+            return Ok(());
+        }
+        reply.success().map(drop)
+    }
+
+    fn pass_ttl(&self, check_id: &str) -> Result<()> {
+        let path = format!("/v1/agent/check/pass/{}", encode(check_id));
+        self.put(&path, None)?.success().map(drop)
+    }
+
+    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
+        let path = format!("/v1/agent/service/{}", encode(service_id));
+        let reply = self.http.call(&Call::new("GET", &path))?;
+        if reply.status() == 404 {
+            return Ok(None);
+        }
+        reply.success()?.json().map(Some)
+    }
+
+    fn fork(&self) -> Arc<dyn Client> {
+        Arc::new(HttpClient {
+            http: Arc::new(self.http.fork()),
+            datacenter: self.datacenter.clone(),
+        })
+    }
+
+    fn shutdown(&self) {
+        self.http.shutdown();
+    }
+}

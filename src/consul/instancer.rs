@@ -1,0 +1,303 @@
+//! `consul::Instancer`: blocking queries on `/v1/health/service/<name>`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::client::{Client, HealthQuery, ServiceEntry};
+use crate::internal::backoff::Backoff;
+use crate::internal::publisher::Publisher;
+use crate::internal::worker::{StopSignal, Worker};
+use crate::{Error, Event, Instance, Result};
+
+/// Watches one Consul service and publishes its healthy instances; see the
+/// [module docs](super) for the watch loop, failure behaviour and threads.
+///
+/// ```no_run
+/// use waypost::consul::{HttpClient, Instancer};
+/// let client = HttpClient::builder().address("http://127.0.0.1:8500").build()?;
+/// let instancer = Instancer::builder(&client, "api").tag("v2").build()?;
+/// # Ok::<(), waypost::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Instancer {
+    publisher: Arc<Publisher>,
+    worker: Mutex<Option<Worker>>,
+}
+
+/// Builds an [`Instancer`]; see [`Instancer::builder`].
+#[derive(Debug)]
+pub struct InstancerBuilder {
+    client: Arc<dyn Client>,
+    watch: Watch,
+    first_fetch_timeout: Duration,
+}
+
+/// What the watch thread needs.
+#[derive(Debug, Clone)]
+struct Watch {
+    service: String,
+    tags: Vec<String>,
+    include_warning: bool,
+    wait: Duration,
+    min_interval: Duration,
+    backoff: (Duration, Duration),
+}
+
+impl Instancer {
+    /// Starts a builder for `service`. The instancer's thread gets its own connections
+    /// ([`Client::fork`]), so stopping it never disturbs other users of `client`.
+    pub fn builder(client: &dyn Client, service: impl Into<String>) -> InstancerBuilder {
+        InstancerBuilder {
+            client: client.fork(),
+            watch: Watch {
+                service: service.into(),
+                tags: Vec::new(),
+                include_warning: false,
+                wait: Duration::from_secs(300),
+                min_interval: Duration::from_millis(100),
+                backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            },
+            first_fetch_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl InstancerBuilder {
+    /// Only instances carrying `tag` (case-insensitive, as Consul compares). May be
+    /// called several times: an instance must carry every tag. Default: no filter.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.watch.tags.push(tag.into());
+        self
+    }
+
+    /// Replaces the tag filter with `tags` (all required).
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.watch.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also list instances whose checks warn (none critical). Consul has no query flag
+    /// for this, so the query asks for every instance and waypost drops those with a
+    /// critical check: answers are larger when many instances fail. Default: false,
+    /// passing only (`?passing`, filtered by the agent).
+    pub fn include_warning(mut self, include: bool) -> Self {
+        self.watch.include_warning = include;
+        self
+    }
+
+    /// How long Consul may hold each blocking query (`wait`, at most 10 minutes).
+    /// Longer means fewer idle round trips; changes arrive at once either way.
+    /// Default 5 minutes (Consul's default).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.watch.wait = wait;
+        self
+    }
+
+    /// The least time between the starts of two queries, so that a query answering at
+    /// once (index 0, a reset, a flapping service) never makes the loop spin. Bursts of
+    /// changes within it arrive as one event. Default 100 ms.
+    pub fn min_interval(mut self, interval: Duration) -> Self {
+        self.watch.min_interval = interval;
+        self
+    }
+
+    /// Retry delays after an error: from `initial`, doubling up to `max`, with jitter.
+    /// Default 100 ms to 5 s: an agent restart is noticed within seconds.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.watch.backoff = (initial, max);
+        self
+    }
+
+    /// How long `build()` waits for the first answer (instances or an error), so that
+    /// the state is known when it returns, as Go kit's constructor does. Zero returns at
+    /// once. It never fails `build()`: an unreachable agent becomes an error event and
+    /// the watch keeps retrying. Default 1 s.
+    pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.first_fetch_timeout = timeout;
+        self
+    }
+
+    /// Validates, starts the `waypost-consul-watch` thread and waits for the first
+    /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
+    /// empty service name or tag, a zero or over-10-minute wait; [`Error::Io`] if the
+    /// thread cannot start.
+    pub fn build(self) -> Result<Instancer> {
+        let w = &self.watch;
+        if w.service.is_empty() {
+            return Err(Error::invalid_config("service", "must not be empty"));
+        }
+        if w.tags.iter().any(String::is_empty) {
+            return Err(Error::invalid_config("tags", "a tag must not be empty"));
+        }
+        if w.wait.is_zero() || w.wait > Duration::from_secs(600) {
+            return Err(Error::invalid_config("wait", "must be within (0, 10 min]"));
+        }
+        let publisher = Arc::new(Publisher::new());
+        let (first_tx, first_rx) = crossbeam_channel::bounded(1);
+        let worker = {
+            let (client, publisher, watch) = (self.client.clone(), publisher.clone(), self.watch);
+            let cancel = self.client.clone();
+            Worker::spawn(
+                "waypost-consul-watch",
+                move || cancel.shutdown(),
+                move |stop| watch.run(&*client, &publisher, &stop, &first_tx),
+            )?
+        };
+        let _ = first_rx.recv_timeout(self.first_fetch_timeout);
+        Ok(Instancer {
+            publisher,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+}
+
+impl Watch {
+    fn run(
+        &self,
+        client: &dyn Client,
+        publisher: &Publisher,
+        stop: &StopSignal,
+        first: &Sender<()>,
+    ) {
+        let mut index = 0;
+        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
+        let mut last_start: Option<Instant> = None;
+        loop {
+            if let Some(start) = last_start {
+                let due = start + self.min_interval;
+                let now = Instant::now();
+                if due > now && stop.wait(due - now) {
+                    return;
+                }
+            }
+            if stop.is_stopped() {
+                return;
+            }
+            last_start = Some(Instant::now());
+            let query = HealthQuery {
+                passing_only: !self.include_warning,
+                tags: &self.tags,
+                index,
+                wait: self.wait,
+            };
+            match client.health_service(&self.service, &query) {
+                Ok(health) => {
+                    backoff.reset();
+                    index = next_index(index, health.index);
+                    publisher.publish_instances(self.instances(&health.entries));
+                }
+                Err(err) => {
+                    if stop.is_stopped() {
+                        return; // cut short by stop(): not news for subscribers
+                    }
+                    log::warn!(target: "waypost::consul", "watching {:?}: {err}", self.service);
+                    publisher.publish_error(err);
+                    // After an error start over: the agent may have restarted with a
+                    // lower index, which a blocking query would wait out in full.
+                    index = 0;
+                    let _ = first.try_send(());
+                    if stop.wait(backoff.next_delay()) {
+                        return;
+                    }
+                }
+            }
+            let _ = first.try_send(());
+        }
+    }
+
+    /// The entries that pass the health and tag filters, as instances.
+    fn instances(&self, entries: &[ServiceEntry]) -> Vec<Instance> {
+        entries
+            .iter()
+            .filter(|e| {
+                self.tags
+                    .iter()
+                    .all(|t| e.service.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            })
+            .filter_map(|e| to_instance(e, self.include_warning))
+            .collect()
+    }
+}
+
+/// The index for the next query, by Consul's rules for blocking queries: an index that
+/// went backwards (agent restarted, state reset) starts over at 0 (answers at once); an
+/// index of 0 in an answer is a Consul bug that would make every query return at once,
+/// so it becomes 1 as Consul's docs advise.
+pub(crate) fn next_index(previous: u64, answered: u64) -> u64 {
+    if answered < previous {
+        0
+    } else {
+        answered.max(1)
+    }
+}
+
+/// The instance for `entry`, or None when a check is critical (or warns and warnings
+/// are not wanted). See the module docs for the metadata mapping.
+fn to_instance(entry: &ServiceEntry, include_warning: bool) -> Option<Instance> {
+    let mut warning = false;
+    for check in &entry.checks {
+        match check.status.as_str() {
+            "passing" => {}
+            "warning" if include_warning => warning = true,
+            _ => return None,
+        }
+    }
+    let service = &entry.service;
+    let host = match service.address.as_str() {
+        "" => entry.node.address.as_str(),
+        address => address,
+    };
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{}", service.port)
+    } else {
+        format!("{host}:{}", service.port)
+    };
+    let mut builder = Instance::builder(addr);
+    for tag in &service.tags {
+        builder = builder.tag(tag.as_str());
+    }
+    for (key, value) in &service.meta {
+        builder = builder.value(key.as_str(), value.as_str());
+    }
+    if let Some(w) = service.weights {
+        builder = builder.weight(if warning { w.warning } else { w.passing });
+    }
+    if !entry.node.node.is_empty() {
+        builder = builder.value("node", entry.node.node.as_str());
+    }
+    if !entry.node.datacenter.is_empty() {
+        builder = builder.zone(entry.node.datacenter.as_str());
+    }
+    if !service.id.is_empty() {
+        builder = builder.value("service_id", service.id.as_str());
+    }
+    Some(builder.build())
+}
+
+impl crate::Instancer for Instancer {
+    fn register(&self, tx: Sender<Event>) {
+        self.publisher.register(tx);
+    }
+    fn deregister(&self, tx: &Sender<Event>) {
+        self.publisher.deregister(tx);
+    }
+    fn stop(&self) {
+        let worker = self.worker.lock().take();
+        if let Some(mut worker) = worker {
+            worker.stop();
+        }
+    }
+}
+
+impl Drop for Instancer {
+    fn drop(&mut self) {
+        crate::Instancer::stop(self);
+    }
+}
+
+#[cfg(test)]
+#[path = "instancer_tests.rs"]
+mod tests;

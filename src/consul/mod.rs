@@ -1,0 +1,108 @@
+//! Consul: discover instances through an agent's health API, register this one with
+//! a TTL (or HTTP/TCP) check. Feature `consul` (on by default).
+//!
+//! ```no_run
+//! use std::{sync::Arc, time::Duration};
+//! use waypost::consul::{HttpClient, Instancer, Registrar};
+//! use waypost::{DefaultEndpointer, Instance, Registration};
+//!
+//! let client = HttpClient::builder()
+//!     .address("http://127.0.0.1:8500")
+//!     .token(std::env::var("CONSUL_HTTP_TOKEN").unwrap_or_default())
+//!     .build()?;
+//!
+//! // This process, listed as long as it lives.
+//! let _me = Registration::new(Registrar::builder(&client, "api", "10.0.0.7", 8080).build()?)?;
+//!
+//! // The passing instances of another service, as endpoints.
+//! let instancer = Instancer::builder(&client, "users").tag("v2").build()?;
+//! let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
+//!     Ok((format!("http://{}", i.addr()), None))
+//! })?;
+//! endpointer.wait_ready(Duration::from_secs(2))?;
+//! # Ok::<(), waypost::Error>(())
+//! ```
+//!
+//! # Watch mechanism
+//!
+//! An [`Instancer`] runs *blocking queries* on `/v1/health/service/<name>` in one
+//! thread: the first query (`index` 0) answers at once; each next one sends the
+//! `X-Consul-Index` of the last answer and a `wait` (default 5 minutes), and Consul
+//! holds it until the service's health changes or the wait passes (plus up to wait/16
+//! of jitter, which the request timeout allows for). Each answer is the complete
+//! list, published as an [`Event`](crate::Event); an unchanged list publishes nothing.
+//! The index follows Consul's rules: an index that goes backwards (agent restart)
+//! starts over at 0, a 0 in an answer becomes 1, and after any error the next query
+//! starts at 0 so that a restarted agent's lower index is not waited out. Two queries
+//! never start closer than [`min_interval`](InstancerBuilder::min_interval) (100 ms),
+//! so the loop cannot spin on answers that come back at once.
+//!
+//! Which instances are listed:
+//! - passing only (`?passing`), or with [`include_warning`](InstancerBuilder::include_warning)
+//!   also those whose checks warn: Consul has no query flag for "not critical", so
+//!   waypost then fetches every instance and drops those with a critical check;
+//! - with every [`tag`](InstancerBuilder::tag) given: repeated `tag=` parameters,
+//!   which Consul 1.8 ANDs (case-insensitively); waypost checks the tags again on its
+//!   side, so an older agent that honours only one tag still gives the right set.
+//!
+//! Each [`Instance`](crate::Instance) is `address:port`, with the service's address or,
+//! when it has none, its node's (IPv6 in brackets). Its [`Metadata`](crate::Metadata):
+//! the service's tags; its meta as key/values; the weight (`Weights.Passing`, or
+//! `Weights.Warning` for a warning instance); the node's datacenter as the zone; the
+//! node name as value `node` and the instance id as value `service_id` (these two win
+//! over service meta keys of the same name).
+//!
+//! # Failure behaviour
+//!
+//! A failed query (agent down, TLS failure, 403, bad body, timeout) becomes an error
+//! event: subscribers keep the last set, which may now be stale. The watch retries with
+//! capped exponential backoff and jitter (100 ms to 5 s) and publishes the set again as
+//! soon as the agent answers. An agent restarted with a fresh data dir comes back
+//! without its local registrations: the [`Registrar`]'s heartbeat notices (see below)
+//! and registers again, and the watch sees the instance return.
+//!
+//! A [`Registrar`] registers with `PUT /v1/agent/service/register` and, for a TTL
+//! check, passes it once before `register()` returns (a new TTL check starts critical,
+//! and a re-registration keeps the old status). Its heartbeat passes the check every
+//! TTL/3. When a pass fails, it asks `GET /v1/agent/service/<id>`: a 404 means the agent
+//! lost the registration (Consul 1.8 answers the failed pass with HTTP 500, not 404),
+//! and the heartbeat registers again and passes the check, within one TTL. Heartbeat
+//! errors are logged (`warn`, target `waypost::consul`); `register()` and
+//! `deregister()` return theirs.
+//!
+//! # ACLs: an empty answer may mean "no permission"
+//!
+//! With ACLs enabled, a query without a token (or with a token lacking `service:read`
+//! *and* `node:read`) is answered `200 []`: Consul filters out what the token may not
+//! see instead of refusing. waypost cannot tell that from "no instances", so a
+//! missing or too weak token shows up as an empty set, not as an error. Give the
+//! client a token ([`HttpClientBuilder::token`]) with `service "<name>" { policy =
+//! "read" }` and `node_prefix "" { policy = "read" }`. A wrong token is refused with
+//! `403 ACL not found`, which is an error event. The token travels in the
+//! `X-Consul-Token` header only and is never logged or shown in errors.
+//!
+//! # Threads and cloning
+//!
+//! Each [`Instancer`] owns one thread, `waypost-consul-watch`; each [`Registrar`] with
+//! a TTL check owns one, `waypost-consul-heartbeat`, while registered. Each thread
+//! has its own HTTP connections ([`Client::fork`]): `stop()`, `deregister()` or drop
+//! shuts them down, which cuts a five-minute blocking query short at once, and joins
+//! the thread (milliseconds; the connect timeout, 500 ms, bounds the worst case).
+//! [`HttpClient`] clones share connections and are cheap; share one client between
+//! instancers and registrars and let each fork its own.
+//!
+//! Build [`Instancer`]s on an [`HttpClient`], or on your own [`Client`] (the narrow
+//! trait of the agent calls waypost makes), e.g. a fake in tests.
+
+mod client;
+#[cfg(test)]
+mod fake;
+mod instancer;
+mod registrar;
+
+pub use client::{
+    CheckRegistration, Client, Health, HealthCheck, HealthQuery, HttpClient, HttpClientBuilder,
+    Node, Service, ServiceEntry, ServiceRegistration, Weights,
+};
+pub use instancer::{Instancer, InstancerBuilder};
+pub use registrar::{Registrar, RegistrarBuilder};

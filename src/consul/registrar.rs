@@ -1,0 +1,351 @@
+//! `consul::Registrar`: registers this instance with the local agent and keeps a TTL
+//! check passing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::client::{CheckRegistration, Client, ServiceRegistration, Weights, go_duration};
+use crate::internal::worker::{StopSignal, Worker};
+use crate::{Error, Result};
+
+/// Registers one service instance with a Consul agent; see the [module docs](super).
+///
+/// With a TTL check (the default) a `waypost-consul-heartbeat` thread passes the check
+/// every TTL/3 and registers the instance again if the agent lost it. With an HTTP or
+/// TCP check the agent probes the instance and there is no thread.
+/// [`deregister`](crate::Registrar::deregister) and drop stop the heartbeat (joined)
+/// and remove the service.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use waypost::consul::{HttpClient, Registrar};
+/// use waypost::Registration;
+/// let client = HttpClient::builder().build()?;
+/// let registrar = Registrar::builder(&client, "api", "10.0.0.7", 8080)
+///     .tag("v2")
+///     .meta("version", "2.1.0")
+///     .ttl(Duration::from_secs(10))
+///     .build()?;
+/// let _registration = Registration::new(registrar)?; // deregisters on drop
+/// # Ok::<(), waypost::Error>(())
+/// ```
+pub struct Registrar {
+    shared: Arc<Shared>,
+    heartbeat: Mutex<Heartbeat>,
+}
+
+struct Shared {
+    client: Arc<dyn Client>,
+    registration: ServiceRegistration,
+    ttl: Option<Duration>,
+}
+
+#[derive(Default)]
+struct Heartbeat {
+    registered: bool,
+    worker: Option<Worker>,
+}
+
+/// Builds a [`Registrar`]; see [`Registrar::builder`].
+#[derive(Debug)]
+pub struct RegistrarBuilder {
+    client: Arc<dyn Client>,
+    registration: ServiceRegistration,
+    check: Check,
+    deregister_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+enum Check {
+    Ttl(Duration),
+    Http { url: String, interval: Duration },
+    Tcp { addr: String, interval: Duration },
+    None,
+}
+
+impl Registrar {
+    /// Starts a builder for an instance of `service` at `address:port`. `address` is
+    /// what watchers connect to (an IP or a name); empty means "the agent's node
+    /// address".
+    pub fn builder(
+        client: &dyn Client,
+        service: impl Into<String>,
+        address: impl Into<String>,
+        port: u16,
+    ) -> RegistrarBuilder {
+        RegistrarBuilder {
+            client: client.fork(),
+            registration: ServiceRegistration {
+                name: service.into(),
+                address: address.into(),
+                port,
+                ..ServiceRegistration::default()
+            },
+            check: Check::Ttl(Duration::from_secs(10)),
+            deregister_after: None,
+        }
+    }
+
+    /// The instance id registered with the agent.
+    pub fn id(&self) -> &str {
+        &self.shared.registration.id
+    }
+
+    #[cfg(test)]
+    pub(crate) fn heartbeat_running(&self) -> bool {
+        self.heartbeat.lock().worker.is_some()
+    }
+}
+
+impl RegistrarBuilder {
+    /// The instance id, unique on the agent. Default `<service>-<address>-<port>`.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.registration.id = id.into();
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.registration.tags.push(tag.into());
+        self
+    }
+
+    /// Adds a service meta key/value (watchers see it in [`Metadata::get`](crate::Metadata::get)).
+    pub fn meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.registration.meta.insert(key.into(), value.into());
+        self
+    }
+
+    /// Replaces all service meta.
+    pub fn metas(mut self, meta: BTreeMap<String, String>) -> Self {
+        self.registration.meta = meta;
+        self
+    }
+
+    /// Weights while passing and while warning. Default: Consul's (1 and 1).
+    pub fn weights(mut self, passing: u32, warning: u32) -> Self {
+        self.registration.weights = Some(Weights { passing, warning });
+        self
+    }
+
+    /// A TTL check kept passing by the heartbeat thread every `ttl`/3 (the default,
+    /// 10 s). Shorter notices a dead process sooner, at the cost of more agent calls.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.check = Check::Ttl(ttl);
+        self
+    }
+
+    /// An HTTP check instead: the agent GETs `url` every `interval` (2xx passes, 429
+    /// warns). No heartbeat thread.
+    pub fn http_check(mut self, url: impl Into<String>, interval: Duration) -> Self {
+        self.check = Check::Http {
+            url: url.into(),
+            interval,
+        };
+        self
+    }
+
+    /// A TCP check instead: the agent connects to `addr` (`host:port`) every `interval`.
+    /// No heartbeat thread.
+    pub fn tcp_check(mut self, addr: impl Into<String>, interval: Duration) -> Self {
+        self.check = Check::Tcp {
+            addr: addr.into(),
+            interval,
+        };
+        self
+    }
+
+    /// No check at all: the instance counts as passing while registered.
+    pub fn no_check(mut self) -> Self {
+        self.check = Check::None;
+        self
+    }
+
+    /// Let the agent remove the service once its check has been critical this long (a
+    /// crashed process that never deregistered). Consul enforces at least one minute
+    /// and reaps every 30 s. Default: never.
+    pub fn deregister_critical_service_after(mut self, after: Duration) -> Self {
+        self.deregister_after = Some(after);
+        self
+    }
+
+    /// Validates. Errors: [`Error::InvalidConfig`] for an empty service name or id, a
+    /// TTL under 1 s, a zero check interval, an empty check target, or
+    /// `deregister_critical_service_after` without a check.
+    pub fn build(self) -> Result<Registrar> {
+        let mut reg = self.registration;
+        if reg.name.is_empty() {
+            return Err(Error::invalid_config("service", "must not be empty"));
+        }
+        if reg.id.is_empty() {
+            reg.id = format!("{}-{}-{}", reg.name, reg.address, reg.port);
+        }
+        let mut check = CheckRegistration {
+            check_id: format!("service:{}", reg.id),
+            name: format!("{} health", reg.name),
+            deregister_critical_service_after: self.deregister_after.map(go_duration),
+            ..CheckRegistration::default()
+        };
+        let ttl = match self.check {
+            Check::Ttl(ttl) if ttl < Duration::from_secs(1) => {
+                return Err(Error::invalid_config("ttl", "must be at least 1 s"));
+            }
+            Check::Ttl(ttl) => {
+                check.ttl = Some(go_duration(ttl));
+                Some(ttl)
+            }
+            Check::Http { url, interval }
+            | Check::Tcp {
+                addr: url,
+                interval,
+            } if url.is_empty() || interval.is_zero() => {
+                return Err(Error::invalid_config(
+                    "check",
+                    "needs a target and an interval above zero",
+                ));
+            }
+            Check::Http { url, interval } => {
+                check.http = Some(url);
+                check.interval = Some(go_duration(interval));
+                None
+            }
+            Check::Tcp { addr, interval } => {
+                check.tcp = Some(addr);
+                check.interval = Some(go_duration(interval));
+                None
+            }
+            Check::None if self.deregister_after.is_some() => {
+                return Err(Error::invalid_config(
+                    "deregister_critical_service_after",
+                    "needs a check",
+                ));
+            }
+            Check::None => None,
+        };
+        let has_check = check.ttl.is_some() || check.http.is_some() || check.tcp.is_some();
+        reg.check = has_check.then_some(check);
+        Ok(Registrar {
+            shared: Arc::new(Shared {
+                client: self.client,
+                registration: reg,
+                ttl,
+            }),
+            heartbeat: Mutex::new(Heartbeat::default()),
+        })
+    }
+}
+
+impl Shared {
+    fn check_id(&self) -> Option<&str> {
+        self.registration
+            .check
+            .as_ref()
+            .map(|c| c.check_id.as_str())
+    }
+
+    /// Registers, then passes a TTL check once: a new TTL check starts critical, and a
+    /// re-registration keeps the old status.
+    fn register(&self, client: &dyn Client) -> Result<()> {
+        client.register_service(&self.registration)?;
+        if let (Some(_), Some(check_id)) = (self.ttl, self.check_id()) {
+            client.pass_ttl(check_id)?;
+        }
+        Ok(())
+    }
+
+    /// The heartbeat loop: pass every TTL/3; after a failed pass ask the agent whether
+    /// it still knows the service, and register again if not.
+    fn heartbeat(&self, client: &dyn Client, stop: &StopSignal, ttl: Duration) {
+        let id = &self.registration.id;
+        let check_id = self.check_id().unwrap_or_default();
+        while !stop.wait(ttl / 3) {
+            let Err(err) = client.pass_ttl(check_id) else {
+                continue;
+            };
+            if stop.is_stopped() {
+                return;
+            }
+            log::warn!(target: "waypost::consul", "passing the TTL check of {id:?}: {err}");
+            match client.agent_service(id) {
+                Ok(Some(_)) => {} // still registered: the next pass may work
+                Ok(None) => {
+                    log::warn!(target: "waypost::consul", "the agent lost {id:?}; registering it again");
+                    match self.register(client) {
+                        Ok(()) => log::info!(target: "waypost::consul", "registered {id:?} again"),
+                        Err(err) => {
+                            log::warn!(target: "waypost::consul", "registering {id:?} again: {err}")
+                        }
+                    }
+                }
+                Err(err) if !stop.is_stopped() => {
+                    log::warn!(target: "waypost::consul", "looking up {id:?}: {err}");
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl crate::Registrar for Registrar {
+    /// Registers (again), passes a TTL check once, starts the heartbeat if not running.
+    fn register(&self) -> Result<()> {
+        let mut hb = self.heartbeat.lock();
+        // Marked first: after a partial failure deregister() still cleans up.
+        hb.registered = true;
+        self.shared.register(&*self.shared.client)?;
+        if let (Some(ttl), None) = (self.shared.ttl, &hb.worker) {
+            let client = self.shared.client.fork();
+            let cancel = client.clone();
+            let shared = self.shared.clone();
+            hb.worker = Some(Worker::spawn(
+                "waypost-consul-heartbeat",
+                move || cancel.shutdown(),
+                move |stop| shared.heartbeat(&*client, &stop, ttl),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Stops and joins the heartbeat, then removes the service. `Ok` when not
+    /// registered.
+    fn deregister(&self) -> Result<()> {
+        let mut hb = self.heartbeat.lock();
+        if let Some(mut worker) = hb.worker.take() {
+            worker.stop();
+        }
+        if hb.registered {
+            self.shared
+                .client
+                .deregister_service(&self.shared.registration.id)?;
+            hb.registered = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        if let Err(err) = crate::Registrar::deregister(self) {
+            log::warn!(target: "waypost::consul", "deregistering {:?} on drop: {err}", self.id());
+        }
+    }
+}
+
+impl fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hb = self.heartbeat.lock();
+        f.debug_struct("Registrar")
+            .field("registration", &self.shared.registration)
+            .field("registered", &hb.registered)
+            .field("heartbeat", &hb.worker.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[path = "registrar_tests.rs"]
+mod tests;

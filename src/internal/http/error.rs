@@ -1,0 +1,129 @@
+//! Turning what ureq reports into waypost's typed [`HttpError`].
+
+use std::io;
+
+use crate::{Error, HttpError, HttpErrorKind};
+
+/// Where a failure happened: names the call without credentials (no query string, no
+/// headers).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Site<'a> {
+    pub(crate) backend: &'static str,
+    pub(crate) method: &'static str,
+    pub(crate) path: &'a str,
+    pub(crate) server: &'a str,
+}
+
+/// How many characters of a body an error keeps.
+const EXCERPT_CHARS: usize = 200;
+
+impl Site<'_> {
+    pub(crate) fn error(
+        &self,
+        kind: HttpErrorKind,
+        status: Option<u16>,
+        body: Option<&[u8]>,
+        source: Option<crate::BoxError>,
+    ) -> Error {
+        Error::Http(Box::new(HttpError {
+            backend: self.backend,
+            endpoint: format!("{} {}", self.method, self.path).into(),
+            server: self.server.into(),
+            kind,
+            status,
+            excerpt: body.and_then(excerpt),
+            source,
+        }))
+    }
+
+    /// Maps a ureq error. `cancelled` is true when `stop()` shut the agent down, which
+    /// makes any failure a cancellation, whatever ureq saw.
+    pub(crate) fn transport_error(&self, err: ureq::Error, cancelled: bool) -> Error {
+        let kind = if cancelled {
+            HttpErrorKind::Cancelled
+        } else {
+            classify(&err, self.server.starts_with("https:"))
+        };
+        self.error(kind, None, None, Some(Box::new(err)))
+    }
+}
+
+fn classify(err: &ureq::Error, https: bool) -> HttpErrorKind {
+    use ureq::Error as U;
+    match err {
+        U::Timeout(_) => HttpErrorKind::Timeout,
+        U::HostNotFound | U::ConnectionFailed => HttpErrorKind::Connect,
+        U::BodyExceedsLimit(_) => HttpErrorKind::BodyTooLarge,
+        U::Tls(_) | U::Pem(_) | U::Rustls(_) | U::TlsRequired => HttpErrorKind::Tls,
+        U::Io(e) => match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable => HttpErrorKind::Connect,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpErrorKind::Timeout,
+            // rustls reports a failed handshake or a bad record as InvalidData wrapping
+            // its own error; over https nothing else in ureq uses that kind.
+            io::ErrorKind::InvalidData if https => HttpErrorKind::Tls,
+            _ => HttpErrorKind::Transport,
+        },
+        _ => HttpErrorKind::Transport,
+    }
+}
+
+/// True for failures that say "this server is not reachable now": the next server of
+/// the list should be tried.
+pub(crate) fn is_unreachable(err: &ureq::Error) -> bool {
+    match err {
+        ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
+        other => classify(other, false) == HttpErrorKind::Connect,
+    }
+}
+
+/// The first characters of `body` as text, control characters replaced, trimmed.
+pub(crate) fn excerpt(body: &[u8]) -> Option<Box<str>> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_CHARS * 4)]);
+    let mut out: String = text
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > EXCERPT_CHARS || body.len() > EXCERPT_CHARS * 4 {
+        out.push('…');
+    }
+    let trimmed = out.trim();
+    (!trimmed.is_empty()).then(|| trimmed.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_short_and_printable() {
+        assert_eq!(excerpt(b"  \n").as_deref(), None);
+        assert_eq!(
+            excerpt(b"<html>\r\n502</html>").as_deref(),
+            Some("<html>  502</html>")
+        );
+        let long = vec![b'x'; 10_000];
+        let e = excerpt(&long).unwrap();
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
+        assert!(e.ends_with('…'));
+    }
+
+    #[test]
+    fn classifies_common_failures() {
+        let refused = ureq::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(is_unreachable(&refused));
+        assert_eq!(classify(&refused, false), HttpErrorKind::Connect);
+        let eof = ureq::Error::Io(io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert!(!is_unreachable(&eof));
+        assert_eq!(classify(&eof, true), HttpErrorKind::Transport);
+        let bad = ureq::Error::Io(io::Error::from(io::ErrorKind::InvalidData));
+        assert_eq!(classify(&bad, true), HttpErrorKind::Tls);
+        assert_eq!(
+            classify(&ureq::Error::BodyExceedsLimit(3), false),
+            HttpErrorKind::BodyTooLarge
+        );
+    }
+}

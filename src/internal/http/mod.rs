@@ -1,0 +1,224 @@
+//! The one HTTP plumbing every HTTP backend (Consul, etcd, Eureka) shares.
+//!
+//! - [`HttpSettings`]: server base URLs, credential headers, TLS, timeouts, body limit;
+//!   validated once, shared by `Arc`.
+//! - [`Http`]: one ureq agent plus those settings. Each thread that may be stopped owns
+//!   its own `Http` ([`Http::fork`]): ureq agent clones share one pool and
+//!   `Agent::shutdown()` kills every clone, so a watch and a heartbeat never share one.
+//!   [`Http::shutdown`] cuts the request in flight (a long poll included) at once; the
+//!   `Http` is then dead, and a thread that goes on forks a new one.
+//! - [`Http::call`]: one request with fail-over to the next server on connection
+//!   errors, a whole-call timeout (a long poll adds its wait), the body read under a
+//!   limit; [`Reply::json`] decodes into a typed struct. Every failure is an
+//!   [`Error::Http`] naming backend, method and path (never the query string or a
+//!   header), server, status and a short excerpt of a bad body.
+//!
+//! Credential headers are [`Secret`]s: their values are never formatted, logged or put
+//! in an error.
+
+pub(crate) mod error;
+mod reply;
+mod settings;
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ureq::http::{Request, Response};
+use ureq::{Agent, Body};
+
+use crate::{HttpErrorKind, Result};
+use error::Site;
+
+pub(crate) use reply::{Reply, encode};
+pub(crate) use settings::{HttpSettings, Secret};
+pub use tls::{TlsConfig, TlsConfigBuilder};
+
+/// One HTTP agent with its settings; see the module docs.
+pub(crate) struct Http {
+    settings: Arc<HttpSettings>,
+    agent: Agent,
+    cancelled: AtomicBool,
+    /// The server that answered last: calls start there.
+    preferred: AtomicUsize,
+}
+
+/// One request: method, escaped path, query, JSON body, extra time for a long poll.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Vec<u8>>,
+    /// Added to the request timeout: a long poll's wait plus the server's jitter.
+    pub(crate) long_poll: Duration,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: &'static str, path: &'a str) -> Call<'a> {
+        Call {
+            method,
+            path,
+            query: Vec::new(),
+            body: None,
+            long_poll: Duration::ZERO,
+        }
+    }
+}
+
+impl Http {
+    pub(crate) fn new(settings: Arc<HttpSettings>) -> Http {
+        let mut config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0) // a redirect could carry the credential headers elsewhere
+            .user_agent(concat!("waypost/", env!("CARGO_PKG_VERSION")))
+            .accept("application/json")
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_resolve(Some(settings.connect_timeout))
+            .max_idle_connections_per_host(2);
+        if let Some(tls) = &settings.tls {
+            config = config.tls_config(tls.to_ureq());
+        }
+        Http {
+            agent: config.build().new_agent(),
+            settings,
+            cancelled: AtomicBool::new(false),
+            preferred: AtomicUsize::new(0),
+        }
+    }
+
+    /// A new `Http` with the same settings and its own agent (its own pool), for a
+    /// thread that must be stoppable on its own.
+    pub(crate) fn fork(&self) -> Http {
+        let http = Http::new(self.settings.clone());
+        http.preferred
+            .store(self.preferred.load(Ordering::Relaxed), Ordering::Relaxed);
+        http
+    }
+
+    #[cfg(test)]
+    pub(crate) fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// Cuts every request of this agent short, now and later: they fail with
+    /// [`HttpErrorKind::Cancelled`]. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        if !self.cancelled.swap(true, Ordering::SeqCst) {
+            self.agent.clone().shutdown();
+        }
+    }
+
+    /// Sends `call` to the preferred server, moving on to the next on connection
+    /// errors; returns the first answer, whatever its status.
+    pub(crate) fn call(&self, call: &Call<'_>) -> Result<Reply> {
+        let servers = &self.settings.servers;
+        let first = self.preferred.load(Ordering::Relaxed) % servers.len();
+        let mut last_err = None;
+        for k in 0..servers.len() {
+            let i = (first + k) % servers.len();
+            let site = Site {
+                backend: self.settings.backend,
+                method: call.method,
+                path: call.path,
+                server: &servers[i],
+            };
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Err(site.error(HttpErrorKind::Cancelled, None, None, None));
+            }
+            match self.send(&site, call) {
+                Ok(response) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return self.read(site, response);
+                }
+                Err(err) if error::is_unreachable(&err) && !self.cancelled() => {
+                    log::debug!(target: "waypost::http", "{} {} {}: {err}; trying the next server",
+                        site.backend, site.method, site.server);
+                    last_err = Some(site.transport_error(err, false));
+                }
+                Err(err) => return Err(site.transport_error(err, self.cancelled())),
+            }
+        }
+        Err(last_err.expect("at least one server"))
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn send(&self, site: &Site<'_>, call: &Call<'_>) -> Result<Response<Body>, ureq::Error> {
+        let mut url = format!("{}{}", site.server, call.path);
+        for (n, (key, value)) in call.query.iter().enumerate() {
+            url.push(if n == 0 { '?' } else { '&' });
+            url.push_str(key);
+            if !value.is_empty() {
+                url.push('=');
+                url.push_str(&encode(value));
+            }
+        }
+        let mut request = Request::builder().method(call.method).uri(url);
+        for (name, Secret(value)) in &self.settings.headers {
+            request = request.header(*name, &**value);
+        }
+        let timeout = self.settings.request_timeout + call.long_poll;
+        match &call.body {
+            None => self.run(request.body(())?, timeout),
+            Some(body) => {
+                let request = request.header("content-type", "application/json");
+                self.run(request.body(&body[..])?, timeout)
+            }
+        }
+    }
+
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        request: Request<B>,
+        timeout: Duration,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_per_call(Some(timeout))
+            .build();
+        self.agent.run(request)
+    }
+
+    fn read(&self, site: Site<'_>, mut response: Response<Body>) -> Result<Reply> {
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.settings.body_limit)
+            .read_to_vec()
+            .map_err(|err| {
+                site.transport_error(err, self.cancelled())
+                    .with_status(status)
+            })?;
+        log::trace!(target: "waypost::http", "{} {} {} -> {status}, {} bytes",
+            site.backend, site.method, site.path, body.len());
+        Ok(Reply {
+            status,
+            headers: std::mem::take(response.headers_mut()),
+            body,
+            backend: site.backend,
+            method: site.method,
+            path: site.path.into(),
+            server: site.server.into(),
+        })
+    }
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("backend", &self.settings.backend)
+            .field("servers", &self.settings.servers)
+            .field("cancelled", &self.cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

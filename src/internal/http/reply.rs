@@ -1,0 +1,103 @@
+//! [`Reply`]: an answer of any status, its body read; status checks and JSON decoding
+//! into typed errors. And [`encode`] for path segments and query values.
+
+use serde::de::DeserializeOwned;
+use ureq::http::HeaderMap;
+
+use super::error::Site;
+use crate::{Error, HttpErrorKind, Result};
+
+/// An answer: any status, with the body read under the limit.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(super) status: u16,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
+    pub(super) backend: &'static str,
+    pub(super) method: &'static str,
+    pub(super) path: Box<str>,
+    pub(super) server: Box<str>,
+}
+
+impl Error {
+    /// Adds the status of an answer whose body could not be read.
+    pub(super) fn with_status(mut self, status: u16) -> Error {
+        if let Error::Http(http) = &mut self {
+            http.status = Some(status);
+        }
+        self
+    }
+}
+
+impl Reply {
+    fn site(&self) -> Site<'_> {
+        Site {
+            backend: self.backend,
+            method: self.method,
+            path: &self.path,
+            server: &self.server,
+        }
+    }
+
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// Ok for a 2xx status; otherwise an [`HttpErrorKind::Status`] error with an
+    /// excerpt of the body.
+    pub(crate) fn success(self) -> Result<Reply> {
+        if (200..300).contains(&self.status) {
+            Ok(self)
+        } else {
+            Err(self.status_error())
+        }
+    }
+
+    pub(crate) fn status_error(&self) -> Error {
+        self.site().error(
+            HttpErrorKind::Status,
+            Some(self.status),
+            Some(&self.body),
+            None,
+        )
+    }
+
+    /// Decodes a JSON body. A content type that is not JSON, or a body that does not
+    /// decode into `T`, is an [`HttpErrorKind::Decode`] error with an excerpt.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let decode_error = |source: Option<crate::BoxError>| {
+            self.site().error(
+                HttpErrorKind::Decode,
+                Some(self.status),
+                Some(&self.body),
+                source,
+            )
+        };
+        if let Some(content_type) = self.header("content-type") {
+            if !content_type.to_ascii_lowercase().contains("json") {
+                return Err(decode_error(Some(
+                    format!("content type {content_type:?} is not JSON").into(),
+                )));
+            }
+        }
+        serde_json::from_slice(&self.body).map_err(|e| decode_error(Some(Box::new(e))))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters: for one path
+/// segment or one query value.
+pub(crate) fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,130 @@
+//! What an [`Http`](super::Http) is configured with: servers, credential headers, TLS,
+//! timeouts, body limit; checked once by [`HttpSettings::validate`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::TlsConfig;
+use crate::{Error, Result};
+
+/// A header value that is never shown: `Debug` prints a placeholder.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(super) Arc<str>);
+
+impl Secret {
+    pub(crate) fn new(value: impl Into<Arc<str>>) -> Secret {
+        Secret(value.into())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Everything an [`Http`] needs; built by a backend's builder, checked by
+/// [`HttpSettings::validate`].
+#[derive(Clone, Debug)]
+pub(crate) struct HttpSettings {
+    /// Names the backend in errors and logs, e.g. `"consul"`.
+    pub(crate) backend: &'static str,
+    /// Base URLs (`scheme://host:port`, maybe a path prefix), tried in order.
+    pub(crate) servers: Vec<Box<str>>,
+    /// Credential headers sent with every request.
+    pub(crate) headers: Vec<(&'static str, Secret)>,
+    pub(crate) tls: Option<TlsConfig>,
+    /// Bounds name resolution, TCP connect and the TLS handshake (what `shutdown`
+    /// cannot cut short).
+    pub(crate) connect_timeout: Duration,
+    /// Bounds one whole call; a long poll adds its wait and jitter.
+    pub(crate) request_timeout: Duration,
+    /// Largest body read, in bytes.
+    pub(crate) body_limit: u64,
+}
+
+/// Default connect (and resolve) timeout.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default bound on one call that is not a long poll.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default body limit: 64 MiB (a large service's health answer can pass ureq's 10 MB).
+pub(crate) const BODY_LIMIT: u64 = 64 << 20;
+
+impl HttpSettings {
+    /// Defaults for `backend` with one server.
+    pub(crate) fn new(backend: &'static str, server: &str) -> HttpSettings {
+        HttpSettings {
+            backend,
+            servers: vec![server.into()],
+            headers: Vec::new(),
+            tls: None,
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            body_limit: BODY_LIMIT,
+        }
+    }
+
+    /// Checks every value and normalises the server URLs (no trailing slash).
+    pub(crate) fn validate(mut self) -> Result<HttpSettings> {
+        if self.servers.is_empty() {
+            return Err(Error::invalid_config("addresses", "no server address"));
+        }
+        for server in &mut self.servers {
+            *server = normalize_server(server)?;
+        }
+        for (name, Secret(value)) in &self.headers {
+            if ureq::http::HeaderValue::from_str(value).is_err() {
+                // Never echo the value: it is a credential.
+                return Err(Error::invalid_config(
+                    name,
+                    "not a valid HTTP header value (control characters or non-ASCII)",
+                ));
+            }
+        }
+        for (field, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::invalid_config(field, "must be more than zero"));
+            }
+        }
+        if self.body_limit == 0 {
+            return Err(Error::invalid_config(
+                "body_limit",
+                "must be more than zero",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// `http://host:port[/prefix]` without a trailing slash; `host:port` alone means http.
+pub(super) fn normalize_server(server: &str) -> Result<Box<str>> {
+    let refuse = |reason: &str| Error::invalid_config("addresses", format!("{server:?}: {reason}"));
+    let url = if server.contains("://") {
+        server.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{}", server.trim_end_matches('/'))
+    };
+    if url.contains('@') {
+        // A user:password in the URL would end up in errors and logs.
+        return Err(Error::invalid_config(
+            "addresses",
+            "credentials in the URL are refused; use the backend's credential settings",
+        ));
+    }
+    let uri: ureq::http::Uri = url.parse().map_err(|_| refuse("not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(refuse("the scheme must be http or https")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(refuse("no host"));
+    }
+    if uri.query().is_some() {
+        return Err(refuse("no query string allowed"));
+    }
+    Ok(url.into())
+}

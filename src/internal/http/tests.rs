@@ -1,0 +1,218 @@
+//! The plumbing against an in-process fake server speaking HTTP/1.1.
+
+use std::time::{Duration, Instant};
+
+use super::settings::normalize_server;
+use super::*;
+use crate::Error;
+
+#[path = "../../../tests/support/fake_http.rs"]
+mod fake_http;
+use fake_http::{Answer, FakeHttp, refused_base};
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct Thing {
+    name: String,
+}
+
+fn http(servers: &[String]) -> Http {
+    let mut settings = HttpSettings::new("test", "unused");
+    settings.servers = servers.iter().map(|s| s.as_str().into()).collect();
+    settings.headers = vec![("X-Secret-Token", Secret::new("tok-123-secret"))];
+    Http::new(Arc::new(settings.validate().unwrap()))
+}
+
+fn get(http: &Http) -> Result<Reply> {
+    http.call(&Call::new("GET", "/v1/thing"))
+}
+
+fn kind(err: &Error) -> (HttpErrorKind, Option<u16>, Option<&str>) {
+    match err {
+        Error::Http(h) => (h.kind, h.status, h.excerpt.as_deref()),
+        other => panic!("not an HTTP error: {other}"),
+    }
+}
+
+#[test]
+fn decodes_json_and_sends_the_credential_header() {
+    let server = FakeHttp::start(|seen| {
+        assert_eq!(seen.header("x-secret-token"), Some("tok-123-secret"));
+        assert_eq!(seen.query_value("q").as_deref(), Some("a%2Fb%20c"));
+        Answer::json(r#"{"name":"x"}"#).header("X-Index", 7)
+    });
+    let http = http(&[server.base()]);
+    let mut call = Call::new("GET", "/v1/thing");
+    call.query.push(("q", "a/b c".into()));
+    let reply = http.call(&call).unwrap().success().unwrap();
+    assert_eq!(reply.header("x-index"), Some("7"));
+    assert_eq!(reply.json::<Thing>().unwrap(), Thing { name: "x".into() });
+}
+
+#[test]
+fn bad_bodies_are_typed_errors_with_an_excerpt() {
+    let server = FakeHttp::start(|seen| match seen.path.as_str() {
+        "/bad-json" => Answer::json(r#"{"name": tru"#),
+        "/html-error" => Answer::with_type(
+            502,
+            "text/html",
+            "<html><body>502 Bad Gateway</body></html>",
+        ),
+        "/html-ok" => Answer::with_type(200, "text/html", "<html>login</html>"),
+        "/wrong-shape" => Answer::json(r#"{"other":1}"#),
+        _ => Answer::with_type(404, "text/plain", "no"),
+    });
+    let http = http(&[server.base()]);
+    let call = |path| http.call(&Call::new("GET", path)).and_then(Reply::success);
+
+    let err = call("/bad-json").unwrap().json::<Thing>().unwrap_err();
+    assert_eq!(
+        kind(&err),
+        (HttpErrorKind::Decode, Some(200), Some(r#"{"name": tru"#))
+    );
+    assert!(err.to_string().contains("GET /bad-json"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+
+    let err = call("/html-error").unwrap_err();
+    let (k, status, excerpt) = kind(&err);
+    assert_eq!((k, status), (HttpErrorKind::Status, Some(502)));
+    assert!(excerpt.unwrap().contains("502 Bad Gateway"));
+
+    let err = call("/html-ok").unwrap().json::<Thing>().unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Decode);
+    assert!(format!("{:?}", std::error::Error::source(&err)).contains("text/html"));
+
+    let err = call("/wrong-shape").unwrap().json::<Thing>().unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Decode);
+}
+
+#[test]
+fn a_body_over_the_limit_and_a_cut_body_are_errors() {
+    let server = FakeHttp::start(|seen| match seen.path.as_str() {
+        "/huge" => Answer::json(format!("[{}1]", "1,".repeat(100_000))),
+        _ => Answer::CutShort {
+            declared: 1000,
+            body: b"[{\"name\":".to_vec(),
+        },
+    });
+    let mut settings = HttpSettings::new("test", &server.base());
+    settings.body_limit = 64 * 1024;
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+
+    let err = http.call(&Call::new("GET", "/huge")).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::BodyTooLarge, "{err}");
+    assert_eq!(kind(&err).1, Some(200));
+
+    let err = http.call(&Call::new("GET", "/cut")).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Transport, "{err:?}");
+}
+
+#[test]
+fn fails_over_to_the_next_server_and_remembers_it() {
+    let server = FakeHttp::start(|_| Answer::json(r#"{"name":"second"}"#));
+    let http = http(&[refused_base(), server.base()]);
+    for _ in 0..2 {
+        let thing: Thing = get(&http).unwrap().json().unwrap();
+        assert_eq!(thing.name, "second");
+    }
+    assert_eq!(http.preferred.load(Ordering::Relaxed), 1);
+    assert_eq!(http.fork().preferred.load(Ordering::Relaxed), 1);
+
+    let err = get(&self::http(&[refused_base(), refused_base()])).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Connect);
+}
+
+#[test]
+fn a_server_that_answers_an_error_is_not_failed_over() {
+    let first = FakeHttp::start(|_| Answer::with_type(500, "text/plain", "no leader"));
+    let second = FakeHttp::start(|_| Answer::json(r#"{"name":"second"}"#));
+    let http = http(&[first.base(), second.base()]);
+    assert_eq!(get(&http).unwrap().status(), 500);
+}
+
+#[test]
+fn shutdown_cuts_a_held_request_at_once() {
+    let (release, held) = crossbeam_channel::bounded::<()>(0);
+    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
+    let server = FakeHttp::start(move |_| {
+        let _ = entered_tx.try_send(());
+        let _ = held.recv_timeout(Duration::from_secs(30));
+        Answer::json("{}")
+    });
+    let http = Arc::new(http(&[server.base()]));
+    let worker = {
+        let http = http.clone();
+        std::thread::spawn(move || {
+            let mut call = Call::new("GET", "/poll");
+            call.long_poll = Duration::from_secs(300);
+            http.call(&call)
+        })
+    };
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    let started = Instant::now();
+    http.shutdown();
+    let result = worker.join().unwrap();
+    let took = started.elapsed();
+    println!("shutdown cut a held request in {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(kind(&result.unwrap_err()).0, HttpErrorKind::Cancelled);
+    // Dead afterwards: no request goes out.
+    assert_eq!(kind(&get(&http).unwrap_err()).0, HttpErrorKind::Cancelled);
+    drop(release);
+}
+
+#[test]
+fn a_slow_server_times_out() {
+    let (_release, held) = crossbeam_channel::bounded::<()>(0);
+    let server = FakeHttp::start(move |_| {
+        let _ = held.recv_timeout(Duration::from_secs(10));
+        Answer::json("{}")
+    });
+    let mut settings = HttpSettings::new("test", &server.base());
+    settings.request_timeout = Duration::from_millis(200);
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    let err = get(&http).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Timeout, "{err:?}");
+    assert!(err.is_timeout());
+}
+
+#[test]
+fn errors_and_debug_never_show_the_credential() {
+    let server = FakeHttp::start(|_| Answer::with_type(403, "text/plain", "ACL not found"));
+    let http = http(&[server.base()]);
+    let err = get(&http).unwrap().success().unwrap_err();
+    for text in [err.to_string(), format!("{err:?}"), format!("{http:?}")] {
+        assert!(!text.contains("tok-123-secret"), "{text}");
+    }
+    assert!(!format!("{:?}", http.settings()).contains("tok-123-secret"));
+}
+
+#[test]
+fn server_urls_are_checked() {
+    let ok = |s: &str| normalize_server(s).unwrap().to_string();
+    assert_eq!(ok("127.0.0.1:8500"), "http://127.0.0.1:8500");
+    assert_eq!(
+        ok("https://consul.local:8501/"),
+        "https://consul.local:8501"
+    );
+    for bad in [
+        "ftp://x:1",
+        "http://user:pw@x:1",
+        "http://x:1/?a=b",
+        "http://",
+    ] {
+        let err = normalize_server(bad).unwrap_err();
+        assert!(err.is_invalid_input(), "{bad}");
+        assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+    let mut settings = HttpSettings::new("test", "x:1");
+    settings.headers = vec![("X-Token", Secret::new("bad\nvalue"))];
+    let err = settings.validate().unwrap_err();
+    assert!(!err.to_string().contains("bad\nvalue"));
+}
+
+#[test]
+fn encodes_path_segments() {
+    assert_eq!(encode("web-1.a_b~"), "web-1.a_b~");
+    assert_eq!(encode("a/b c?"), "a%2Fb%20c%3F");
+    assert_eq!(encode("é"), "%C3%A9");
+}

@@ -1,0 +1,443 @@
+//! The Consul backend against a real `consul agent -dev` (1.8.7) on loopback.
+//!
+//! The harness (tests/support/consul.rs) finds the binary; without it these tests skip
+//! loudly, and fail under CI=true.
+#![cfg(feature = "consul")]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use support::consul::{ConsulAgent, shared};
+use support::{BOUND, wait_until};
+use waypost::consul::{
+    Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
+};
+use waypost::{
+    DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Instancer as _, Registrar as _,
+    Result, TlsConfig,
+};
+
+fn client(base: &str) -> HttpClient {
+    HttpClient::builder().address(base).build().unwrap()
+}
+
+fn unique(name: &str) -> String {
+    use std::sync::atomic::AtomicUsize;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn subscribe(instancer: &Instancer) -> Receiver<Event> {
+    let (tx, rx) = unbounded();
+    instancer.register(tx);
+    rx
+}
+
+/// Waits for an event that satisfies `want`, skipping others; panics after `BOUND`.
+fn wait_event(rx: &Receiver<Event>, what: &str, want: impl Fn(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(event) if want(&event) => return event,
+            Ok(_) => {}
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+fn addrs(event: &Event) -> Vec<String> {
+    match event {
+        Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
+        Event::Error(_) => vec!["<error>".into()],
+    }
+}
+
+fn is_set<'a>(want: &'a [&'a str]) -> impl Fn(&Event) -> bool + 'a {
+    move |e| matches!(e, Event::Instances(_)) && addrs(e) == want
+}
+
+fn http_kind(event: &Event) -> Option<(HttpErrorKind, Option<u16>)> {
+    match event {
+        Event::Error(err) => match &**err {
+            waypost::Error::Http(h) => Some((h.kind, h.status)),
+            _ => None,
+        },
+        Event::Instances(_) => None,
+    }
+}
+
+/// Forwards to a real client; tells when a blocking query starts and can make TTL
+/// passes fail (a process too busy to heartbeat).
+#[derive(Debug)]
+struct Spy {
+    inner: Arc<dyn Client>,
+    blocking: Sender<u64>,
+    hold_passes: Arc<AtomicBool>,
+}
+
+impl Spy {
+    fn new(inner: Arc<dyn Client>) -> (Spy, Receiver<u64>, Arc<AtomicBool>) {
+        let (tx, rx) = unbounded();
+        let hold = Arc::new(AtomicBool::new(false));
+        (
+            Spy {
+                inner,
+                blocking: tx,
+                hold_passes: hold.clone(),
+            },
+            rx,
+            hold,
+        )
+    }
+}
+
+impl Client for Spy {
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        if query.index > 0 {
+            let _ = self.blocking.send(query.index);
+        }
+        self.inner.health_service(service, query)
+    }
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
+        self.inner.register_service(registration)
+    }
+    fn deregister_service(&self, service_id: &str) -> Result<()> {
+        self.inner.deregister_service(service_id)
+    }
+    fn pass_ttl(&self, check_id: &str) -> Result<()> {
+        if self.hold_passes.load(Ordering::SeqCst) {
+            return Err(waypost::Error::invalid_config("test", "passes held"));
+        }
+        self.inner.pass_ttl(check_id)
+    }
+    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
+        self.inner.agent_service(service_id)
+    }
+    fn fork(&self) -> Arc<dyn Client> {
+        Arc::new(Spy {
+            inner: self.inner.fork(),
+            blocking: self.blocking.clone(),
+            hold_passes: self.hold_passes.clone(),
+        })
+    }
+    fn shutdown(&self) {
+        self.inner.shutdown()
+    }
+}
+
+#[test]
+fn two_registrars_seen_through_an_endpointer_then_one_goes() {
+    let Some(agent) = shared() else { return };
+    let client = client(&agent.http_base());
+    let service = unique("pair");
+    let a = Registrar::builder(&client, &service, "127.0.0.1", 7101)
+        .build()
+        .unwrap();
+    let b = Registrar::builder(&client, &service, "127.0.0.1", 7102)
+        .build()
+        .unwrap();
+    a.register().unwrap();
+    b.register().unwrap();
+    let instancer = Instancer::builder(&client, &service).build().unwrap();
+    let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    endpointer.wait_ready(BOUND).unwrap();
+    let eps = || {
+        endpointer
+            .endpoints()
+            .map(|e| e.to_vec())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        eps(),
+        ["127.0.0.1:7101", "127.0.0.1:7102"],
+        "both passing at once"
+    );
+    b.deregister().unwrap();
+    wait_until("b to go", || eps() == ["127.0.0.1:7101"]);
+    a.deregister().unwrap();
+    wait_until("a to go", || eps().is_empty());
+}
+
+#[test]
+fn an_unpassed_ttl_check_drops_the_instance_until_heartbeats_resume() {
+    let Some(agent) = shared() else { return };
+    let (spy, _blocking, hold) = Spy::new(Arc::new(client(&agent.http_base())));
+    let service = unique("ttl");
+    let registrar = Registrar::builder(&spy, &service, "127.0.0.1", 7201)
+        .ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    registrar.register().unwrap();
+    let instancer = Instancer::builder(&spy, &service).build().unwrap();
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "the instance", is_set(&["127.0.0.1:7201"]));
+    hold.store(true, Ordering::SeqCst);
+    let held = Instant::now();
+    wait_event(&rx, "the TTL to lapse", is_set(&[]));
+    println!(
+        "instance left the passing set {:?} after heartbeats stopped (TTL 1 s)",
+        held.elapsed()
+    );
+    hold.store(false, Ordering::SeqCst);
+    wait_event(&rx, "the instance to return", is_set(&["127.0.0.1:7201"]));
+}
+
+#[test]
+fn several_tags_must_all_match() {
+    let Some(agent) = shared() else { return };
+    let client = client(&agent.http_base());
+    let service = unique("tags");
+    let regs: Vec<Registrar> = [
+        (7301, ["a", "b"].as_slice()),
+        (7302, &["b"]),
+        (7303, &["A", "c"]),
+    ]
+    .iter()
+    .map(|(port, tags)| {
+        let mut b = Registrar::builder(&client, &service, "127.0.0.1", *port);
+        for t in *tags {
+            b = b.tag(*t);
+        }
+        let r = b.build().unwrap();
+        r.register().unwrap();
+        r
+    })
+    .collect();
+    let expect = |tags: &[&str], want: &[&str]| {
+        let instancer = Instancer::builder(&client, &service)
+            .tags(tags.iter().copied())
+            .build()
+            .unwrap();
+        let rx = subscribe(&instancer);
+        let event = rx.recv_timeout(BOUND).expect("first state");
+        assert_eq!(addrs(&event), want, "tags {tags:?}");
+    };
+    expect(&["a", "b"], &["127.0.0.1:7301"]);
+    expect(&["a"], &["127.0.0.1:7301", "127.0.0.1:7303"]); // case-insensitive
+    expect(&["b", "c"], &[]);
+    drop(regs);
+}
+
+#[test]
+fn metadata_reaches_the_instance() {
+    let Some(agent) = shared() else { return };
+    let client = client(&agent.http_base());
+    let service = unique("meta");
+    let registrar = Registrar::builder(&client, &service, "127.0.0.1", 7401)
+        .id("meta-1")
+        .tag("v2")
+        .meta("version", "2.1.0")
+        .weights(7, 2)
+        .build()
+        .unwrap();
+    registrar.register().unwrap();
+    let instancer = Instancer::builder(&client, &service).build().unwrap();
+    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
+    let Event::Instances(set) = event else {
+        panic!("{event:?}")
+    };
+    let meta = set[0].metadata().expect("metadata");
+    assert_eq!(meta.tags().collect::<Vec<_>>(), ["v2"]);
+    assert_eq!(meta.get("version"), Some("2.1.0"));
+    assert_eq!(meta.weight(), Some(7));
+    assert_eq!(meta.get("service_id"), Some("meta-1"));
+    assert_eq!(meta.zone(), Some("dc1"));
+    assert!(meta.get("node").is_some_and(|n| !n.is_empty()));
+}
+
+#[test]
+fn acl_tokens_decide_what_is_seen() {
+    let Some(agent) = ConsulAgent::builder().acl().spawn() else {
+        return;
+    };
+    let master = agent.master_token().to_owned();
+    let with = |token: Option<&str>| {
+        let b = HttpClient::builder().address(agent.http_base());
+        match token {
+            Some(t) => b.token(t),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let registrar = Registrar::builder(&with(Some(&master)), "db", "127.0.0.1", 7501)
+        .build()
+        .unwrap();
+    registrar.register().unwrap();
+    // Without a token Consul answers 200 []: indistinguishable from "no instances".
+    assert!(
+        Registrar::builder(&with(None), "db", "127.0.0.1", 7502)
+            .build()
+            .unwrap()
+            .register()
+            .is_err()
+    );
+    let first = |client: &HttpClient| {
+        let instancer = Instancer::builder(client, "db").build().unwrap();
+        subscribe(&instancer)
+            .recv_timeout(BOUND)
+            .expect("first state")
+    };
+    assert_eq!(addrs(&first(&with(None))), Vec::<String>::new());
+    let wrong = first(&with(Some("00000000-0000-0000-0000-000000000001")));
+    assert_eq!(
+        http_kind(&wrong),
+        Some((HttpErrorKind::Status, Some(403))),
+        "{wrong:?}"
+    );
+
+    let policy = r#"{"Name":"db-read","Rules":"service \"db\" { policy = \"read\" }\nnode_prefix \"\" { policy = \"read\" }"}"#;
+    let reply = agent
+        .request("PUT", "/v1/acl/policy", Some(&master), policy)
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = agent
+        .request(
+            "PUT",
+            "/v1/acl/token",
+            Some(&master),
+            r#"{"Policies":[{"Name":"db-read"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let token: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let read = token["SecretID"].as_str().unwrap().to_owned();
+    assert_eq!(addrs(&first(&with(Some(&read)))), ["127.0.0.1:7501"]);
+}
+
+#[test]
+fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
+    let Some(agent) = ConsulAgent::builder().tls().spawn() else {
+        return;
+    };
+    let over_https = |ca: std::path::PathBuf| {
+        let tls = TlsConfig::builder().ca_file(ca).build().unwrap();
+        HttpClient::builder()
+            .address(agent.https_base())
+            .tls(tls)
+            .build()
+            .unwrap()
+    };
+    let good = over_https(agent.ca_pem_path());
+    let registrar = Registrar::builder(&good, "secure", "127.0.0.1", 7601)
+        .build()
+        .unwrap();
+    registrar.register().unwrap();
+    let instancer = Instancer::builder(&good, "secure").build().unwrap();
+    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
+    assert_eq!(addrs(&event), ["127.0.0.1:7601"]);
+
+    // stop() over TLS, during a blocking query.
+    let (spy, blocking, _hold) = Spy::new(Arc::new(good.clone()));
+    let watching = Instancer::builder(&spy, "secure").build().unwrap();
+    blocking.recv_timeout(BOUND).expect("a blocking query");
+    std::thread::sleep(Duration::from_millis(50)); // let it reach the agent (see below)
+    let started = Instant::now();
+    watching.stop();
+    let took = started.elapsed();
+    println!("stop() during a blocking query over TLS took {took:?}");
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+
+    let instancer = Instancer::builder(&over_https(agent.other_ca_pem_path()), "secure")
+        .build()
+        .unwrap();
+    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
+    assert_eq!(
+        http_kind(&event).map(|k| k.0),
+        Some(HttpErrorKind::Tls),
+        "{event:?}"
+    );
+}
+
+#[test]
+fn tls_with_a_client_certificate() {
+    let Some(agent) = ConsulAgent::builder().tls_verify_clients().spawn() else {
+        return;
+    };
+    let build = |with_cert: bool| {
+        let mut tls = TlsConfig::builder().ca_file(agent.ca_pem_path());
+        if with_cert {
+            tls = tls.client_cert_files(agent.client_cert_path(), agent.client_key_path());
+        }
+        let client = HttpClient::builder()
+            .address(agent.https_base())
+            .tls(tls.build().unwrap())
+            .build()
+            .unwrap();
+        let instancer = Instancer::builder(&client, "consul").build().unwrap();
+        subscribe(&instancer).recv_timeout(BOUND).unwrap()
+    };
+    let with = build(true);
+    assert_eq!(addrs(&with).len(), 1, "the agent's own service: {with:?}");
+    let without = build(false);
+    let kind = http_kind(&without).map(|k| k.0);
+    println!("without a client certificate: {without:?}");
+    assert_eq!(kind, Some(HttpErrorKind::Tls), "{without:?}");
+}
+
+#[test]
+fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
+    let Some(mut agent) = ConsulAgent::new() else {
+        return;
+    };
+    let client = client(&agent.http_base());
+    let registrar = Registrar::builder(&client, "phoenix", "127.0.0.1", 7701)
+        .ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    registrar.register().unwrap();
+    let instancer = Arc::new(Instancer::builder(&client, "phoenix").build().unwrap());
+    let rx = subscribe(&instancer);
+    let endpointer = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    endpointer.wait_ready(BOUND).unwrap();
+    wait_event(&rx, "the instance", is_set(&["127.0.0.1:7701"]));
+
+    let restarted = Instant::now();
+    agent.restart_fresh();
+    wait_event(&rx, "an error event", |e| matches!(e, Event::Error(_)));
+    assert_eq!(
+        &endpointer.endpoints().unwrap()[..],
+        ["127.0.0.1:7701"],
+        "last set kept"
+    );
+    wait_event(&rx, "the instance back", is_set(&["127.0.0.1:7701"]));
+    println!(
+        "registration restored and seen {:?} after the restart began",
+        restarted.elapsed()
+    );
+    let reply = agent
+        .get("/v1/agent/service/phoenix-127.0.0.1-7701")
+        .unwrap();
+    assert_eq!(reply.status, 200, "registered again: {}", reply.body);
+}
+
+#[test]
+fn stop_cuts_a_blocking_query_short() {
+    let Some(agent) = shared() else { return };
+    let (spy, blocking, _hold) = Spy::new(Arc::new(client(&agent.http_base())));
+    let instancer = Instancer::builder(&spy, "consul").build().unwrap();
+    blocking.recv_timeout(BOUND).expect("a blocking query");
+    // The query is sent; give it a moment to reach the agent's wait (it cannot answer
+    // before its 5-minute wait or a change, so any later point is just as good).
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    instancer.stop();
+    let took = started.elapsed();
+    println!("stop() during a blocking query (wait 5 min) took {took:?}");
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+}
