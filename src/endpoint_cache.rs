@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 use crate::endpointer::{Snapshot, SnapshotState};
 use crate::factory::Closer;
 use crate::internal::shard::Sharded;
+use crate::internal::worker::StopSignal;
 use crate::{Clock, Error, Event, Factory, Instance, InstanceSet};
 
 /// Instance -> endpoint cache. Owned by the endpointer thread only.
@@ -151,9 +152,8 @@ fn close(closer: Option<Box<dyn Closer>>, instance: &Instance) {
 }
 
 /// What the endpointer thread needs; moved into it.
-pub(crate) struct Worker<E> {
+pub(crate) struct Updater<E> {
     pub(crate) events: Receiver<Event>,
-    pub(crate) stop: Receiver<()>,
     pub(crate) ready: Option<Sender<()>>,
     pub(crate) shared: Arc<Sharded<Snapshot<E>>>,
     pub(crate) factory: Box<dyn Factory<E>>,
@@ -161,8 +161,8 @@ pub(crate) struct Worker<E> {
     pub(crate) invalidate_after: Option<Duration>,
 }
 
-impl<E: Clone + Send + Sync + 'static> Worker<E> {
-    pub(crate) fn run(mut self) {
+impl<E: Clone + Send + Sync + 'static> Updater<E> {
+    pub(crate) fn run(mut self, stop: &StopSignal) {
         let mut cache = EndpointCache::new();
         // Set while the registry reports errors and invalidation is armed.
         let mut timer: Option<Receiver<Instant>> = None;
@@ -170,7 +170,7 @@ impl<E: Clone + Send + Sync + 'static> Worker<E> {
         loop {
             let timeout = timer.clone().unwrap_or_else(never);
             select! {
-                recv(self.stop) -> _ => break,
+                recv(stop.channel()) -> _ => break,
                 recv(timeout) -> _ => {
                     timer = None;
                     let err = last_error.clone().expect("timer armed only after an error");

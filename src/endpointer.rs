@@ -3,14 +3,14 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::{MappedRwLockReadGuard, Mutex, RwLockReadGuard};
 
-use crate::endpoint_cache::Worker;
+use crate::endpoint_cache::Updater;
 use crate::internal::shard::Sharded;
+use crate::internal::worker::Worker;
 use crate::{Clock, Error, Event, Factory, Instancer, Result, SystemClock};
 
 /// Something that serves the current endpoints of one service.
@@ -205,7 +205,7 @@ pub struct DefaultEndpointer<E> {
     instancer: Arc<dyn Instancer>,
     events: Sender<Event>,
     ready: Receiver<()>,
-    stop: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    worker: Mutex<Worker>,
 }
 
 impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
@@ -225,31 +225,23 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
             state: SnapshotState::Pending,
         }));
         let (events_tx, events_rx) = unbounded();
-        let (stop_tx, stop_rx) = bounded(0);
         let (ready_tx, ready_rx) = bounded(0);
-        let worker = Worker {
+        let updater = Updater {
             events: events_rx,
-            stop: stop_rx,
             ready: Some(ready_tx),
             shared: shared.clone(),
             factory: Box::new(factory),
             clock: options.clock,
             invalidate_after: options.invalidate_after,
         };
-        let thread = std::thread::Builder::new()
-            .name("waypost-endpointer".into())
-            .spawn(move || worker.run())
-            .map_err(|source| Error::Io {
-                operation: "starting the endpointer thread",
-                source,
-            })?;
+        let worker = Worker::start("waypost-endpointer", move |stop| updater.run(&stop))?;
         instancer.register(events_tx.clone());
         Ok(DefaultEndpointer {
             shared,
             instancer,
             events: events_tx,
             ready: ready_rx,
-            stop: Mutex::new(Some((stop_tx, thread))),
+            worker: Mutex::new(worker),
         })
     }
 }
@@ -278,13 +270,10 @@ impl<E> DefaultEndpointer<E> {
     /// Deregisters from the instancer, stops and joins the thread, and closes every
     /// endpoint. Idempotent; drop does the same.
     pub fn close(&self) {
-        let Some((stop, thread)) = self.stop.lock().take() else {
-            return;
-        };
-        self.instancer.deregister(&self.events);
-        drop(stop);
-        if thread.join().is_err() {
-            log::error!(target: "waypost::endpointer", "endpointer thread panicked");
+        let mut worker = self.worker.lock();
+        if worker.is_running() {
+            self.instancer.deregister(&self.events);
+            worker.stop();
         }
     }
 }

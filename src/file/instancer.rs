@@ -5,15 +5,14 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::parse;
-use crate::internal::backoff;
 use crate::internal::publisher::Publisher;
+use crate::internal::worker::{StopSignal, Worker};
 use crate::{Error, Event, Instancer, Result};
 
 const LOG: &str = "waypost::file";
@@ -34,7 +33,7 @@ pub struct FileInstancer {
     path: Arc<Path>,
     poll_interval: Duration,
     publisher: Arc<Publisher>,
-    thread: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    worker: Mutex<Worker>,
 }
 
 /// Configures a [`FileInstancer`]; made by [`FileInstancer::builder`].
@@ -95,22 +94,15 @@ impl FileInstancerBuilder {
         }
         let path: Arc<Path> = Arc::from(self.path);
         let publisher = Arc::new(Publisher::new());
-        let (stop_tx, stop_rx) = bounded(0);
-        let mut watcher = Watcher::new(path.clone(), publisher.clone(), stop_rx);
+        let mut watcher = Watcher::new(path.clone(), publisher.clone());
         watcher.poll();
         let interval = self.poll_interval;
-        let thread = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || watcher.run(interval))
-            .map_err(|source| Error::Io {
-                operation: "starting the file watch thread",
-                source,
-            })?;
+        let worker = Worker::start(THREAD_NAME, move |stop| watcher.run(&stop, interval))?;
         Ok(FileInstancer {
             path,
             poll_interval: interval,
             publisher,
-            thread: Mutex::new(Some((stop_tx, thread))),
+            worker: Mutex::new(worker),
         })
     }
 }
@@ -125,13 +117,7 @@ impl Instancer for FileInstancer {
     }
 
     fn stop(&self) {
-        let Some((stop, thread)) = self.thread.lock().take() else {
-            return;
-        };
-        drop(stop); // disconnects the channel the thread waits on
-        if thread.join().is_err() {
-            log::error!(target: LOG, "watch thread for {} panicked", self.path.display());
-        }
+        self.worker.lock().stop();
     }
 }
 
@@ -146,7 +132,7 @@ impl fmt::Debug for FileInstancer {
         f.debug_struct("FileInstancer")
             .field("path", &self.path)
             .field("poll_interval", &self.poll_interval)
-            .field("running", &self.thread.lock().is_some())
+            .field("running", &self.worker.lock().is_running())
             .finish()
     }
 }
@@ -183,7 +169,6 @@ impl Stamp {
 struct Watcher {
     path: Arc<Path>,
     publisher: Arc<Publisher>,
-    stop: Receiver<()>,
     /// The file last read; None before the first read and after an I/O error, so that
     /// the next file found at the path is published at once, whatever its inode.
     seen: Option<Stamp>,
@@ -195,20 +180,19 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn new(path: Arc<Path>, publisher: Arc<Publisher>, stop: Receiver<()>) -> Watcher {
+    fn new(path: Arc<Path>, publisher: Arc<Publisher>) -> Watcher {
         Watcher {
             path,
             publisher,
-            stop,
             seen: None,
             pending: None,
             failing: None,
         }
     }
 
-    fn run(mut self, interval: Duration) {
+    fn run(mut self, stop: &StopSignal, interval: Duration) {
         log::debug!(target: LOG, "watching {} every {interval:?}", self.path.display());
-        while !backoff::wait(&self.stop, interval) {
+        while !stop.wait(interval) {
             self.poll();
         }
         log::debug!(target: LOG, "stopped watching {}", self.path.display());
@@ -300,7 +284,7 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_channel::unbounded;
+    use crossbeam_channel::{Receiver, unbounded};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A temporary directory with one instance file, removed on drop.
@@ -340,13 +324,12 @@ mod tests {
     }
 
     /// A watcher polled by hand (no thread), and its subscriber.
-    fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>, Sender<()>) {
+    fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>) {
         let publisher = Arc::new(Publisher::new());
         let (events_tx, events) = unbounded();
         publisher.register(events_tx);
-        let (stop_tx, stop_rx) = bounded(0);
-        let watcher = Watcher::new(Arc::from(scratch.file.as_path()), publisher, stop_rx);
-        (watcher, events, stop_tx)
+        let watcher = Watcher::new(Arc::from(scratch.file.as_path()), publisher);
+        (watcher, events)
     }
 
     fn next(events: &Receiver<Event>) -> Option<Vec<String>> {
@@ -360,7 +343,7 @@ mod tests {
     fn in_place_changes_wait_for_a_second_identical_read() {
         let scratch = Scratch::new();
         scratch.write_in_place("a:1\n");
-        let (mut w, events, _stop) = watcher(&scratch);
+        let (mut w, events) = watcher(&scratch);
         w.poll();
         assert_eq!(
             next(&events).unwrap(),
@@ -391,7 +374,7 @@ mod tests {
     fn a_replaced_file_is_published_at_once_and_repeats_are_dropped() {
         let scratch = Scratch::new();
         scratch.replace("a:1\n");
-        let (mut w, events, _stop) = watcher(&scratch);
+        let (mut w, events) = watcher(&scratch);
         w.poll();
         assert_eq!(next(&events).unwrap(), ["a:1"]);
 
@@ -413,7 +396,7 @@ mod tests {
     #[test]
     fn io_errors_forget_the_file_and_recover() {
         let scratch = Scratch::new();
-        let (mut w, events, _stop) = watcher(&scratch);
+        let (mut w, events) = watcher(&scratch);
         w.poll();
         let err = next(&events).unwrap();
         assert!(err[0].starts_with("error: I/O error on"), "{err:?}");
@@ -433,7 +416,7 @@ mod tests {
     fn invalid_utf8_is_an_error_event() {
         let scratch = Scratch::new();
         fs::write(&scratch.file, b"a:1 zone=\xff\n").unwrap();
-        let (mut w, events, _stop) = watcher(&scratch);
+        let (mut w, events) = watcher(&scratch);
         w.poll();
         assert!(next(&events).unwrap()[0].starts_with("error:"));
         assert!(w.seen.is_some(), "a content error keeps the file's stamp");

@@ -8,6 +8,4 @@ pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;
 pub(crate) mod shard;
-// Used by every backend with a thread; only Consul is built without `file` yet.
-#[cfg_attr(not(feature = "consul"), allow(dead_code))]
 pub(crate) mod worker;

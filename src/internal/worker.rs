@@ -18,6 +18,7 @@ pub(crate) struct StopSignal(Receiver<()>);
 
 impl StopSignal {
     /// True once stop was requested.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // the network backends' loops
     pub(crate) fn is_stopped(&self) -> bool {
         matches!(self.0.try_recv(), Err(TryRecvError::Disconnected) | Ok(()))
     }
@@ -25,6 +26,12 @@ impl StopSignal {
     /// Waits `duration` unless stopped first; true if stopped.
     pub(crate) fn wait(&self, duration: Duration) -> bool {
         super::backoff::wait(&self.0, duration)
+    }
+
+    /// The channel itself, for a `select!` that waits on other channels too: it
+    /// disconnects (a receive returns at once) when stop is requested.
+    pub(crate) fn channel(&self) -> &Receiver<()> {
+        &self.0
     }
 }
 
@@ -57,6 +64,14 @@ impl Worker {
             cancel: Some(Box::new(cancel)),
             thread: Some(thread),
         })
+    }
+
+    /// Starts thread `name` running `body`, with nothing to cancel on stop.
+    pub(crate) fn start(
+        name: &'static str,
+        body: impl FnOnce(StopSignal) + Send + 'static,
+    ) -> Result<Worker> {
+        Worker::spawn(name, || {}, body)
     }
 
     /// Signals, cancels, joins. Idempotent. A panic in the thread is logged, not
