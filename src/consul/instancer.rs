@@ -96,9 +96,11 @@ impl InstancerBuilder {
         self
     }
 
-    /// The least time between the starts of two queries, so that a query answering at
-    /// once (index 0, a reset, a flapping service) never makes the loop spin. Bursts of
-    /// changes within it arrive as one event. Default 100 ms.
+    /// The least time between the starts of two queries when the first one's answer
+    /// brought no newer index (index 0, an index reset, a query returning early), so
+    /// the loop never spins. An answer with a newer index is followed at once: that
+    /// query blocks until the next change, and a change right after another is not
+    /// held back. Default 100 ms.
     pub fn min_interval(mut self, interval: Duration) -> Self {
         self.watch.min_interval = interval;
         self
@@ -164,9 +166,13 @@ impl Watch {
     ) {
         let mut index = 0;
         let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
-        let mut last_start: Option<Instant> = None;
+        // The start of the last query, when its answer brought no newer index: the
+        // next query then waits for the min interval, so the loop cannot spin. An
+        // answer with a newer index is followed at once (that query blocks), so a
+        // change right after another is not held back.
+        let mut throttle_from: Option<Instant> = None;
         loop {
-            if let Some(start) = last_start {
+            if let Some(start) = throttle_from.take() {
                 let due = start + self.min_interval;
                 let now = Instant::now();
                 if due > now && stop.wait(due - now) {
@@ -176,7 +182,7 @@ impl Watch {
             if stop.is_stopped() {
                 return;
             }
-            last_start = Some(Instant::now());
+            let started = Instant::now();
             let query = HealthQuery {
                 passing_only: !self.include_warning,
                 tags: &self.tags,
@@ -186,6 +192,9 @@ impl Watch {
             match client.health_service(&self.service, &query) {
                 Ok(health) => {
                     backoff.reset();
+                    if health.index <= index {
+                        throttle_from = Some(started);
+                    }
                     index = next_index(index, health.index);
                     publisher.publish_instances(self.instances(&health.entries));
                 }

@@ -153,6 +153,20 @@ fn answers_that_come_back_at_once_never_make_it_spin() {
 }
 
 #[test]
+fn an_answer_with_a_newer_index_is_followed_at_once() {
+    // A min interval far beyond the bound next_op waits: only an immediate re-query
+    // can be seen.
+    let (_i, script, rx) = start(|b| b.min_interval(Duration::from_secs(3600)));
+    for index in [10, 11, 12] {
+        script.next_op();
+        let web = vec![entry("w1", "10.0.0.1", index as u16, &["passing"], &[])];
+        script.answers.send(health(index, web)).unwrap();
+        next_event(&rx);
+    }
+    assert_eq!(health_index(script.next_op()), 12);
+}
+
+#[test]
 fn errors_become_events_then_the_watch_recovers() {
     let (_i, script, rx) = start(|b| b.backoff(Duration::from_millis(1), Duration::from_millis(5)));
     let web1 = || vec![entry("w1", "10.0.0.1", 80, &["passing"], &[])];
