@@ -52,9 +52,7 @@ fn propagation(client: &HttpClient) {
             .expect("registrar");
         registrar.register().expect("register");
         added.push(until(|| {
-            endpointer
-                .endpoints()
-                .is_ok_and(|e| e.iter().any(|a| *a == want))
+            endpointer.endpoints().is_ok_and(|e| e.contains(&want))
         }));
         registrar.deregister().expect("deregister");
         removed.push(until(|| endpointer.endpoints().is_ok_and(|e| e.is_empty())));
