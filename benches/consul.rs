@@ -7,9 +7,8 @@
 //! Run: `cargo bench --bench consul` (the agent comes from the test harness: see
 //! scripts/fetch-consul.sh). Prints median, p99 and max; figures go in benches/README.md.
 
-#[path = "../tests/support/consul.rs"]
-#[allow(dead_code)]
-mod consul_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use waypost::{DefaultEndpointer, Endpointer, Instance, Instancer as _, Registrar
 
 fn main() {
     // criterion-style flags (`--bench`) are passed by cargo; nothing to parse.
-    let Some(agent) = consul_support::ConsulAgent::new() else {
+    let Some(agent) = support::consul::ConsulAgent::new() else {
         eprintln!("consul bench skipped: no consul binary");
         return;
     };

@@ -24,9 +24,12 @@ use std::collections::hash_map::RandomState;
 use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
+
+use super::bin;
+use super::http::http_request_timeout;
+pub use super::http::{HttpReply, http_request};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,56 +66,16 @@ fi
 
 /// The Consul binary, or `None` (see the module docs for the lookup order).
 pub fn consul_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("WAYPOST_CONSUL_BIN") {
-        let bin = PathBuf::from(bin);
-        return is_executable(&bin).then_some(bin);
-    }
-    let cache = std::env::var_os("WAYPOST_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/waypost")));
-    if let Some(bin) = cache.map(|c| c.join("consul/usr/bin/consul")) {
-        if is_executable(&bin) {
-            return Some(bin);
-        }
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("consul"))
-        .find(|bin| is_executable(bin))
+    bin::find("consul")
 }
 
-/// [`consul_bin`], or: under `CI=true` a panic (a missing backend fails in CI),
-/// otherwise a loud `SKIPPED:` line on stderr and `None`, so the test returns early.
+/// [`consul_bin`], or: under `CI=true` a panic, otherwise a loud `SKIPPED:` line and
+/// `None`, so the test returns early.
 pub fn require_consul() -> Option<PathBuf> {
-    if let Some(bin) = consul_bin() {
-        return Some(bin);
-    }
-    let test = std::thread::current().name().unwrap_or("?").to_owned();
-    let looked = match std::env::var_os("WAYPOST_CONSUL_BIN") {
-        Some(bin) => format!("WAYPOST_CONSUL_BIN={} is not an executable file", Path::new(&bin).display()),
-        None => "looked in ${WAYPOST_CACHE:-$HOME/.cache/waypost}/consul/usr/bin/consul and PATH; \
-                 set WAYPOST_CONSUL_BIN or run `bash scripts/fetch-consul.sh ~/.cache/waypost/consul`"
-            .to_owned(),
-    };
-    if in_ci() {
-        panic!(
-            "{test}: consul not found ({looked}); under CI=true a missing backend fails the test"
-        );
-    }
-    // Straight to the process's stderr: libtest captures eprintln! of passing tests.
-    let _ = writeln!(
-        io::stderr(),
-        "SKIPPED: consul not found ({looked}) [test {test}]"
-    );
-    None
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    bin::require(
+        "consul",
+        "run `bash scripts/fetch-consul.sh ~/.cache/waypost/consul`",
+    )
 }
 
 /// One agent per test binary, started on first use, for tests that need no restarts,
@@ -671,16 +634,7 @@ impl Ports {
     }
 }
 
-/// `/proc/PID` is missing, or the process is a zombie (exited, not yet reaped).
-pub fn process_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": comm may hold spaces and parens, so split at the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => true,
-    }
-}
+pub use super::bin::process_gone;
 
 fn hcl_string(path: &Path) -> String {
     let s = path.display().to_string();
@@ -708,114 +662,4 @@ fn random_uuid() -> String {
         0x8000 | (b >> 48) & 0x3fff,
         b & 0xffff_ffff_ffff
     )
-}
-
-/// Status, headers and body of an HTTP/1.1 reply.
-#[derive(Debug, Clone)]
-pub struct HttpReply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl HttpReply {
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request to `127.0.0.1:port` over a fresh connection, 10 s timeouts.
-pub fn http_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> io::Result<HttpReply> {
-    http_request_timeout(port, method, path, headers, body, Duration::from_secs(10))
-}
-
-fn http_request_timeout(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-    timeout: Duration,
-) -> io::Result<HttpReply> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> io::Result<HttpReply> {
-    let bad =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("HTTP reply: {what}"));
-    let split = find(raw, b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    let body = String::from_utf8(body).map_err(|_| bad("body not UTF-8"))?;
-    Ok(HttpReply {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let end = find(raw, b"\r\n")?;
-        let size = std::str::from_utf8(&raw[..end])
-            .ok()?
-            .split(';')
-            .next()?
-            .trim();
-        let size = usize::from_str_radix(size, 16).ok()?;
-        raw = &raw[end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

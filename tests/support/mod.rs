@@ -1,9 +1,11 @@
 //! Shared test helpers: waiting with a bound, counting threads, a scriptable instancer.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod bin;
 pub mod conformance;
 pub mod consul;
 pub mod fake_http;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,88 @@
+//! Finding a registry server's binary, and what to do when it is missing.
+//!
+//! For a server `NAME`: `WAYPOST_<NAME>_BIN` if set (authoritative: set but not
+//! executable means missing), else `${WAYPOST_CACHE:-$HOME/.cache/waypost}/NAME/usr/bin/NAME`
+//! (where the project's fetch scripts unpack packages), else `NAME` on `PATH`. A test
+//! whose server is missing fails under `CI=true` and otherwise skips loudly.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The environment variable that names `name`'s binary: `WAYPOST_<NAME>_BIN`.
+pub fn env_var(name: &str) -> String {
+    format!("WAYPOST_{}_BIN", name.to_ascii_uppercase())
+}
+
+/// The binary of server `name`, or `None` (see the module docs for the lookup order).
+pub fn find(name: &str) -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os(env_var(name)) {
+        let bin = PathBuf::from(bin);
+        return is_executable(&bin).then_some(bin);
+    }
+    let cache = std::env::var_os("WAYPOST_CACHE")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/waypost")));
+    if let Some(bin) = cache.map(|c| c.join(name).join("usr/bin").join(name)) {
+        if is_executable(&bin) {
+            return Some(bin);
+        }
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|bin| is_executable(bin))
+}
+
+/// [`find`], or: under `CI=true` a panic (a missing backend fails in CI), otherwise a
+/// loud `SKIPPED:` line on stderr and `None`, so the test returns early. `hint` says
+/// how to install it.
+pub fn require(name: &str, hint: &str) -> Option<PathBuf> {
+    if let Some(bin) = find(name) {
+        return Some(bin);
+    }
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let var = env_var(name);
+    let looked = match std::env::var_os(&var) {
+        Some(bin) => format!(
+            "{var}={} is not an executable file",
+            Path::new(&bin).display()
+        ),
+        None => format!(
+            "looked in ${{WAYPOST_CACHE:-$HOME/.cache/waypost}}/{name}/usr/bin/{name} and PATH; \
+             set {var} or {hint}"
+        ),
+    };
+    if in_ci() {
+        panic!(
+            "{test}: {name} not found ({looked}); under CI=true a missing backend fails the test"
+        );
+    }
+    // Straight to the process's stderr: libtest captures eprintln! of passing tests.
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED: {name} not found ({looked}) [test {test}]"
+    );
+    None
+}
+
+/// True when running under CI (`CI=true` or `CI=1`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `/proc/PID` is missing, or the process is a zombie (exited, not yet reaped).
+pub fn process_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": comm may hold spaces and parens, so split at the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
