@@ -5,10 +5,14 @@
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
 
+/// SplitMix64's increment (the "golden gamma", 2^64 / phi, odd): adding it walks the
+/// state through every u64 before repeating.
+pub(crate) const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// One SplitMix64 step: advances `state` and returns a well-mixed 64-bit value.
 #[inline]
 pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *state = state.wrapping_add(GAMMA);
     mix(*state)
 }
 

@@ -9,7 +9,7 @@ mod retry;
 mod round_robin;
 
 pub use random::Random;
-pub use retry::{Retry, RetryError};
+pub use retry::{AttemptError, Retry, RetryBuilder, RetryError, RetryStop};
 pub use round_robin::RoundRobin;
 
 use crate::Result;

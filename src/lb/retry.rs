@@ -1,7 +1,408 @@
-//! placeholder
-/// placeholder
+//! `Retry`: call a balancer's picks until one succeeds, within attempts and a deadline.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::lb::Balancer;
+use crate::{Clock, Error, Result, SystemClock};
+
+const DEFAULT_ATTEMPTS: usize = 3;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+const LOG: &str = "waypost::lb::retry";
+
+/// Calls a function on picked endpoints until it succeeds, at most `max_attempts`
+/// times and within one overall timeout.
+///
+/// # Algorithm
+/// Go kit's `lb.Retry` / `lb.RetryWithCallback`, without its goroutine per attempt and
+/// its allocations. [`call`](Retry::call) reads the clock once and sets
+/// `deadline = start + timeout`. Each attempt picks a *clone* of an endpoint (so the
+/// endpointer's read guard is not held during the request and its updates are never
+/// blocked by a slow call) and runs `f(&endpoint, deadline)`. The first `Ok` is
+/// returned. A failed pick (an empty set, an invalidated endpointer) counts as a failed
+/// attempt too: the set may refill before the next one. Before every attempt after the
+/// first the clock is read once; when the deadline has passed the call stops.
+///
+/// Attempts follow each other at once, with no backoff: with [`RoundRobin`] the next
+/// attempt goes to the next endpoint, with [`Random`] to a random one.
+///
+/// # The deadline
+/// `Retry` runs `f` on the calling thread and cannot interrupt it: `f` receives the
+/// deadline and should bound its own I/O with it (a socket timeout of
+/// `deadline - now`). An attempt that overruns is reported like any other; no attempt
+/// starts after the deadline.
+///
+/// # Cost
+/// No thread, no channel, and no heap allocation when the first attempt succeeds: the
+/// list of attempt errors is allocated on the first failure.
+///
+/// [`RoundRobin`]: crate::lb::RoundRobin
+/// [`Random`]: crate::lb::Random
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::FixedEndpointer;
+/// use waypost::lb::{Retry, RetryStop, RoundRobin};
+///
+/// let retry = Retry::builder(RoundRobin::new(FixedEndpointer::new(vec!["a", "b"])))
+///     .max_attempts(2)
+///     .timeout(Duration::from_millis(500))
+///     .build()?;
+/// // Every endpoint refuses: both attempts fail, on different endpoints.
+/// let err = retry
+///     .call(|endpoint: &&str, _deadline| Err::<(), String>(format!("{endpoint} refused")))
+///     .unwrap_err();
+/// assert_eq!(err.attempts().len(), 2);
+/// assert_eq!(err.reason(), RetryStop::MaxAttempts);
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug)]
-pub struct Retry;
-/// placeholder
+pub struct Retry<B> {
+    balancer: B,
+    max_attempts: usize,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// Configures a [`Retry`]; made by [`Retry::builder`], checked by
+/// [`build`](RetryBuilder::build).
 #[derive(Debug)]
-pub struct RetryError;
+pub struct RetryBuilder<B> {
+    balancer: B,
+    max_attempts: usize,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl<B> RetryBuilder<B> {
+    /// How many attempts at most, the first included. Default: 3. More attempts ride
+    /// out more failed instances, but multiply the load a struggling service sees.
+    /// Must be at least 1.
+    #[must_use]
+    pub fn max_attempts(mut self, n: usize) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// The time all attempts together may take, from the start of the call. Default:
+    /// 1 s. A short timeout fails fast; a long one waits out slow instances. Must not
+    /// be zero. A timeout too large for [`Instant`] is cut to what it can hold.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock the deadline is read on. Default: [`SystemClock`]; tests pass a
+    /// [`ManualClock`](crate::ManualClock) and move it inside the called function.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The configured [`Retry`], or [`Error::InvalidConfig`] for zero attempts or a zero
+    /// timeout.
+    pub fn build(self) -> Result<Retry<B>> {
+        if self.max_attempts == 0 {
+            return Err(Error::invalid_config("max_attempts", "must be at least 1"));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::invalid_config("timeout", "must not be zero"));
+        }
+        Ok(Retry {
+            balancer: self.balancer,
+            max_attempts: self.max_attempts,
+            timeout: self.timeout,
+            clock: self.clock,
+        })
+    }
+}
+
+impl<B> Retry<B> {
+    /// Retries over `balancer` with the defaults: 3 attempts within 1 s, on the
+    /// [`SystemClock`].
+    pub fn new(balancer: B) -> Self {
+        Retry {
+            balancer,
+            max_attempts: DEFAULT_ATTEMPTS,
+            timeout: DEFAULT_TIMEOUT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A builder starting from the defaults of [`Retry::new`].
+    pub fn builder(balancer: B) -> RetryBuilder<B> {
+        RetryBuilder {
+            balancer,
+            max_attempts: DEFAULT_ATTEMPTS,
+            timeout: DEFAULT_TIMEOUT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The balancer the attempts pick from.
+    pub fn balancer(&self) -> &B {
+        &self.balancer
+    }
+
+    /// Runs `f(&endpoint, deadline)` on picked endpoints until it returns `Ok`, the
+    /// attempts are used up, or the deadline passes. See the type docs.
+    pub fn call<E, R, Er>(
+        &self,
+        f: impl FnMut(&E, Instant) -> Result<R, Er>,
+    ) -> Result<R, RetryError<Er>>
+    where
+        B: Balancer<E>,
+        E: Clone,
+    {
+        self.call_with(f, |_, _| true)
+    }
+
+    /// Like [`call`](Retry::call), and after every failed attempt asks
+    /// `on_error(attempt, &error)` (`attempt` counts from 1) whether to go on: `false`
+    /// stops with [`RetryStop::Callback`]. The callback may also log or count errors.
+    pub fn call_with<E, R, Er>(
+        &self,
+        mut f: impl FnMut(&E, Instant) -> Result<R, Er>,
+        mut on_error: impl FnMut(usize, &AttemptError<Er>) -> bool,
+    ) -> Result<R, RetryError<Er>>
+    where
+        B: Balancer<E>,
+        E: Clone,
+    {
+        let start = self.clock.now();
+        let deadline = deadline_after(start, self.timeout);
+        // `Vec::new` does not allocate; the first push does.
+        let mut attempts = Vec::new();
+        let mut now = start;
+        for attempt in 1..=self.max_attempts {
+            if attempt > 1 {
+                now = self.clock.now();
+            }
+            if now >= deadline {
+                return Err(give_up(attempts, RetryStop::Timeout));
+            }
+            // Pick a clone and let the guard go before the request starts.
+            let error = match self.balancer.pick() {
+                Ok(endpoint) => match f(&endpoint, deadline) {
+                    Ok(response) => return Ok(response),
+                    Err(e) => AttemptError::Endpoint(e),
+                },
+                Err(e) => AttemptError::Balancer(e),
+            };
+            let go_on = on_error(attempt, &error);
+            if attempts.is_empty() {
+                attempts.reserve_exact(self.max_attempts.min(16));
+            }
+            attempts.push(error);
+            if !go_on {
+                return Err(give_up(attempts, RetryStop::Callback));
+            }
+        }
+        Err(give_up(attempts, RetryStop::MaxAttempts))
+    }
+}
+
+/// `start + timeout`, or the latest instant within reach when that overflows.
+fn deadline_after(start: Instant, mut timeout: Duration) -> Instant {
+    loop {
+        if let Some(deadline) = start.checked_add(timeout) {
+            return deadline;
+        }
+        timeout /= 2;
+    }
+}
+
+fn give_up<Er>(attempts: Vec<AttemptError<Er>>, reason: RetryStop) -> RetryError<Er> {
+    log::debug!(target: LOG, "giving up after {} attempts: {reason}", attempts.len());
+    RetryError { attempts, reason }
+}
+
+/// Why one attempt of a [`Retry`] failed.
+#[derive(Debug)]
+pub enum AttemptError<Er> {
+    /// The called function returned this error for the picked endpoint.
+    Endpoint(Er),
+    /// No endpoint could be picked: [`Error::NoEndpoints`], an invalidated or closed
+    /// endpointer.
+    Balancer(Error),
+}
+
+impl<Er> AttemptError<Er> {
+    /// The endpoint's error, if the attempt got as far as calling one.
+    pub fn endpoint(&self) -> Option<&Er> {
+        match self {
+            AttemptError::Endpoint(e) => Some(e),
+            AttemptError::Balancer(_) => None,
+        }
+    }
+
+    /// The balancer's error, if the pick failed.
+    pub fn balancer(&self) -> Option<&Error> {
+        match self {
+            AttemptError::Endpoint(_) => None,
+            AttemptError::Balancer(e) => Some(e),
+        }
+    }
+}
+
+impl<Er> fmt::Display for AttemptError<Er> {
+    /// Names the failing step; the error itself is the [`source`](std::error::Error::source).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptError::Endpoint(_) => f.write_str("the endpoint call failed"),
+            AttemptError::Balancer(_) => f.write_str("no endpoint could be picked"),
+        }
+    }
+}
+
+impl<Er: std::error::Error + 'static> std::error::Error for AttemptError<Er> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AttemptError::Endpoint(e) => Some(e),
+            AttemptError::Balancer(e) => Some(e),
+        }
+    }
+}
+
+/// Why a [`Retry`] gave up.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetryStop {
+    /// Every one of the `max_attempts` attempts failed.
+    MaxAttempts,
+    /// The overall timeout passed before the next attempt.
+    Timeout,
+    /// The `on_error` callback of [`Retry::call_with`] returned `false`.
+    Callback,
+}
+
+impl fmt::Display for RetryStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RetryStop::MaxAttempts => "the attempts ran out",
+            RetryStop::Timeout => "the deadline passed",
+            RetryStop::Callback => "the callback stopped it",
+        })
+    }
+}
+
+/// Every attempt of a [`Retry`] failed: each attempt's error in order, and why it
+/// stopped.
+///
+/// [`source`](std::error::Error::source) is the last attempt's error.
+#[derive(Debug)]
+pub struct RetryError<Er> {
+    attempts: Vec<AttemptError<Er>>,
+    reason: RetryStop,
+}
+
+impl<Er> RetryError<Er> {
+    /// The error of every attempt made, first to last.
+    pub fn attempts(&self) -> &[AttemptError<Er>] {
+        &self.attempts
+    }
+
+    /// The errors of every attempt, owned.
+    pub fn into_attempts(self) -> Vec<AttemptError<Er>> {
+        self.attempts
+    }
+
+    /// The last attempt's error.
+    pub fn last(&self) -> Option<&AttemptError<Er>> {
+        self.attempts.last()
+    }
+
+    /// Why the retries stopped.
+    pub fn reason(&self) -> RetryStop {
+        self.reason
+    }
+}
+
+impl<Er> fmt::Display for RetryError<Er> {
+    /// Counts the attempts and says why it stopped; the last error is the
+    /// [`source`](std::error::Error::source).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.attempts.len();
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "gave up after {n} failed attempt{s}: {}", self.reason)
+    }
+}
+
+impl<Er: std::error::Error + 'static> std::error::Error for RetryError<Er> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.last().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn build_refuses_zero_attempts_and_zero_timeout() {
+        let e = Retry::builder(()).max_attempts(0).build().unwrap_err();
+        assert!(matches!(
+            e,
+            Error::InvalidConfig {
+                field: "max_attempts",
+                ..
+            }
+        ));
+        let e = Retry::builder(())
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::InvalidConfig {
+                field: "timeout",
+                ..
+            }
+        ));
+        let r = Retry::builder(()).max_attempts(5).build().unwrap();
+        assert_eq!((r.max_attempts, r.timeout), (5, DEFAULT_TIMEOUT));
+    }
+
+    #[test]
+    fn defaults() {
+        let r = Retry::new(());
+        assert_eq!((r.max_attempts, r.timeout), (3, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn huge_timeout_saturates() {
+        let start = Instant::now();
+        assert!(deadline_after(start, Duration::MAX) > start + Duration::from_secs(1 << 30));
+        assert_eq!(
+            deadline_after(start, Duration::from_secs(1)),
+            start + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn error_chain_reaches_the_last_attempt() {
+        let err = RetryError {
+            attempts: vec![
+                AttemptError::Balancer(Error::NoEndpoints),
+                AttemptError::Endpoint(std::io::Error::other("refused")),
+            ],
+            reason: RetryStop::Timeout,
+        };
+        assert_eq!(
+            err.to_string(),
+            "gave up after 2 failed attempts: the deadline passed"
+        );
+        let last = err.source().unwrap();
+        assert_eq!(last.to_string(), "the endpoint call failed");
+        assert_eq!(last.source().unwrap().to_string(), "refused");
+        assert!(err.attempts()[0].balancer().unwrap().is_no_endpoints());
+        assert!(err.attempts()[0].endpoint().is_none());
+        let first = err.attempts()[0].source().unwrap();
+        assert_eq!(first.to_string(), Error::NoEndpoints.to_string());
+        assert_eq!(err.into_attempts().len(), 2);
+    }
+}

@@ -1,4 +1,133 @@
-//! placeholder
-/// placeholder
-#[derive(Debug)]
-pub struct RoundRobin;
+//! `RoundRobin`: visits every endpoint in turn.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::internal::shard::{self, Padded};
+use crate::lb::Balancer;
+use crate::{Endpointer, Error, Result};
+
+/// Picks the endpoints of an [`Endpointer`] in turn: round-robin.
+///
+/// # Algorithm
+/// Classic round-robin, as Go kit's `lb.NewRoundRobin`: the pick is
+/// `endpoints[counter % len]`, with the counter bumped by one atomic `fetch_add` per
+/// pick. Unlike Go kit's single counter, there is one counter per CPU shard, each on
+/// its own 128-byte padded line, and a thread bumps the counter of its own shard (the
+/// same per-thread index the endpointer's sharded cache uses). Two threads picking at
+/// once therefore never write the same cache line, and each thread on its own still
+/// walks the set evenly. Counters start at different offsets (shard `i` at `i`) so
+/// threads that start together do not pick the same endpoint in lockstep.
+///
+/// # Fairness
+/// On one thread the picks are exactly even: `k * len` picks visit every endpoint `k`
+/// times. Across threads each thread's share is even, so the total is even up to one
+/// partial round per thread. When the set changes the counter simply continues over
+/// the new set; a counter wraps after `usize::MAX` picks, which shifts the position
+/// once.
+///
+/// # Errors
+/// An empty set is [`Error::NoEndpoints`]; an error from the endpointer
+/// ([`Error::Invalidated`], [`Error::Closed`]) is returned unchanged.
+///
+/// ```
+/// use waypost::FixedEndpointer;
+/// use waypost::lb::{Balancer, RoundRobin};
+///
+/// let lb = RoundRobin::new(FixedEndpointer::new(vec!["a", "b", "c"]));
+/// let first = lb.pick()?;
+/// let second = lb.pick()?;
+/// let third = lb.pick()?;
+/// let mut seen = [first, second, third];
+/// seen.sort();
+/// assert_eq!(seen, ["a", "b", "c"]);
+/// # Ok::<(), waypost::Error>(())
+/// ```
+pub struct RoundRobin<P> {
+    endpointer: P,
+    counters: Box<[Padded<AtomicUsize>]>,
+}
+
+impl<P> RoundRobin<P> {
+    /// A round-robin balancer over `endpointer`'s current endpoints.
+    pub fn new(endpointer: P) -> Self {
+        RoundRobin {
+            endpointer,
+            counters: (0..shard::count())
+                .map(|i| Padded(AtomicUsize::new(i)))
+                .collect(),
+        }
+    }
+
+    /// The endpointer this balancer picks from.
+    pub fn endpointer(&self) -> &P {
+        &self.endpointer
+    }
+
+    /// The next position on this thread's counter.
+    #[inline]
+    fn next(&self) -> usize {
+        // The shard count is a power of two; the mask keeps the index in bounds.
+        let i = shard::index() & (self.counters.len() - 1);
+        self.counters[i].fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl<E, P: Endpointer<E>> Balancer<E> for RoundRobin<P> {
+    #[inline]
+    fn with_pick<R>(&self, f: impl FnOnce(&E) -> R) -> Result<R> {
+        let endpoints = self.endpointer.endpoints()?;
+        if endpoints.is_empty() {
+            return Err(Error::NoEndpoints);
+        }
+        let i = self.next() % endpoints.len();
+        Ok(f(&endpoints[i]))
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for RoundRobin<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoundRobin")
+            .field("endpointer", &self.endpointer)
+            .field("shards", &self.counters.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedEndpointer;
+
+    #[test]
+    fn counters_are_padded_and_staggered() {
+        let lb = RoundRobin::new(FixedEndpointer::new(vec![0u8]));
+        assert_eq!(lb.counters.len(), shard::count());
+        assert_eq!(std::mem::size_of::<Padded<AtomicUsize>>(), 128);
+        for (i, c) in lb.counters.iter().enumerate() {
+            assert_eq!(c.load(Ordering::Relaxed), i);
+        }
+    }
+
+    #[test]
+    fn consecutive_picks_on_one_thread_follow_the_order() {
+        let lb = RoundRobin::new(FixedEndpointer::new(vec![0usize, 1, 2, 3, 4]));
+        let first = lb.pick().unwrap();
+        for k in 1..20 {
+            assert_eq!(lb.pick().unwrap(), (first + k) % 5);
+        }
+    }
+
+    #[test]
+    fn picks_only_touch_this_threads_counter() {
+        let lb = RoundRobin::new(FixedEndpointer::new(vec![0u8, 1]));
+        let mine = shard::index() & (lb.counters.len() - 1);
+        for _ in 0..10 {
+            lb.pick().unwrap();
+        }
+        for (i, c) in lb.counters.iter().enumerate() {
+            let expected = if i == mine { i + 10 } else { i };
+            assert_eq!(c.load(Ordering::Relaxed), expected, "counter {i}");
+        }
+    }
+}
