@@ -16,11 +16,13 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use waypost::__bench::BenchInstancer;
+use waypost::lb::{Balancer, Random, Retry, RoundRobin};
 use waypost::{Endpointer, FixedInstancer, Instance, Instancer};
 
-use common::{addr, endpointer, factory, fixed_endpointer, noop};
+use common::{Ep, addr, endpointer, factory, fixed_endpointer, noop};
 
 /// Counts every allocation of every thread; bytes allocated while the current thread
 /// is "tagged" are also counted on their own.
@@ -195,5 +197,26 @@ fn main() {
         let endpoints = endpointer.endpoints().expect("endpoints");
         black_box(endpoints.len());
         black_box(endpoints.first());
+    });
+    let round_robin = RoundRobin::new(fixed_endpointer(10));
+    per_call("round_robin/10", 10_000, || {
+        black_box(round_robin.with_pick(|f: &Ep| f())).expect("pick");
+    });
+    let random = Random::new(fixed_endpointer(10));
+    per_call("random/10", 10_000, || {
+        black_box(random.with_pick(|f: &Ep| f())).expect("pick");
+    });
+    let retry = Retry::builder(RoundRobin::new(fixed_endpointer(10)))
+        .max_attempts(3)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("retry");
+    per_call("retry/10", 10_000, || {
+        let out = retry.call(|f: &Ep, deadline: Instant| -> Result<(), ()> {
+            black_box(deadline);
+            f();
+            Ok(())
+        });
+        black_box(out).expect("first attempt succeeds");
     });
 }
