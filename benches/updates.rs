@@ -6,7 +6,11 @@
 //!
 //! - `unsorted/N`: the list as a backend gets it (`publish_instances`, which derives the
 //!   sorted set from the last one when the registry repeats its order);
-//! - `sorted/N`: an already sorted list, published as `Event::instances(list)`.
+//! - `sorted/N`: an already sorted list, published as `Event::instances(list)`;
+//! - `fresh/N`: as `unsorted`, but every address is a fresh allocation at every change,
+//!   as when a backend parses the registry's answer anew (Go kit's benchmark, like
+//!   `unsorted`, hands over the same strings each time, which lets comparisons stop
+//!   at a pointer check).
 //!
 //! Copying the list (the registry's answer) is not timed. Between changes the bench
 //! waits until the old snapshot is freed, so each change starts from an idle
@@ -30,12 +34,13 @@ use common::{Ep, counting_factory, endpointer, instances, noop};
 enum Path {
     Unsorted,
     Sorted,
+    Fresh,
 }
 
 /// One instancer + endpointer pair, and the registry's list it follows.
 struct Fixture {
     path: Path,
-    /// The registry's list: unsorted for `Path::Unsorted`, sorted for `Path::Sorted`.
+    /// The registry's list: sorted for `Path::Sorted`, else unsorted.
     list: Vec<Instance>,
     k: usize,
     instancer: Arc<BenchInstancer>,
@@ -52,7 +57,7 @@ impl Fixture {
         let mut list = instances(n);
         let instancer = Arc::new(BenchInstancer::new());
         match path {
-            Path::Unsorted => instancer.publish_unsorted(list.clone()),
+            Path::Unsorted | Path::Fresh => instancer.publish_unsorted(list.clone()),
             Path::Sorted => {
                 list.sort();
                 instancer.publish(Event::instances(list.clone()));
@@ -82,14 +87,17 @@ impl Fixture {
         let new = Instance::new(format!("new-{}:9090", self.k));
         self.k += 1;
         match self.path {
-            Path::Unsorted => self.list[at] = new,
+            Path::Unsorted | Path::Fresh => self.list[at] = new,
             Path::Sorted => {
                 self.list.remove(at);
                 let to = self.list.binary_search(&new).expect_err("new address");
                 self.list.insert(to, new);
             }
         }
-        self.list.clone()
+        match self.path {
+            Path::Fresh => self.list.iter().map(|i| Instance::new(i.addr())).collect(),
+            Path::Unsorted | Path::Sorted => self.list.clone(),
+        }
     }
 
     /// One change; returns the time from publishing to visible.
@@ -100,7 +108,7 @@ impl Fixture {
 
         let start = Instant::now();
         match self.path {
-            Path::Unsorted => self.instancer.publish_unsorted(list),
+            Path::Unsorted | Path::Fresh => self.instancer.publish_unsorted(list),
             Path::Sorted => self.instancer.publish(Event::instances(list)),
         }
         loop {
@@ -137,12 +145,15 @@ static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 fn updates(c: &mut Criterion) {
     let mut group = c.benchmark_group("updates");
     for n in [10_000, 100_000] {
-        for path in [Path::Unsorted, Path::Sorted] {
+        for path in [Path::Unsorted, Path::Sorted, Path::Fresh] {
             let mut fixture = Fixture::new(n, path);
             let name = format!("{}/{n}", format!("{path:?}").to_lowercase());
             group.bench_function(&name, |b| {
                 b.iter_custom(|iters| (0..iters).map(|_| fixture.change()).sum())
             });
+            if fixture.changes == 0 {
+                continue; // filtered out
+            }
             SUMMARY.lock().unwrap().push(format!(
                 "updates/{name}: {} changes, {} factory calls ({:.3} per change); \
                  settled (old snapshot freed) {:.1} us after visible, on average",
