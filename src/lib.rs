@@ -116,6 +116,11 @@ pub mod file;
 pub mod lb;
 pub mod memory;
 
+/// Not part of the API: a hook for the crate's own benchmarks; may change or vanish.
+#[doc(hidden)]
+#[path = "internal/bench.rs"]
+pub mod __bench;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{
     DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer,

@@ -1,0 +1,77 @@
+//! Benches 2-4 at N = 10 instances, on one thread and on two threads sharing one
+//! balancer (two-thread figures are wall time / total operations, Go kit's measure):
+//!
+//! 2. round-robin pick + no-op call, borrowed: `with_pick(|f| f())`;
+//! 3. random, the same;
+//! 4. `Retry` (3 attempts, 1 s) over round-robin, the first attempt succeeding (Retry
+//!    picks a clone, so this includes one `Arc` clone and drop per call).
+//!
+//! Allocations per call are counted in `benches/memory.rs`.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use waypost::lb::{Balancer, Random, Retry, RoundRobin};
+
+use common::{Ep, fixed_endpointer, one_thread, two_threads};
+
+const N: usize = 10;
+
+fn call(balancer: &impl Balancer<Ep>) {
+    black_box(balancer.with_pick(|f| f())).expect("pick");
+}
+
+fn balancers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("balancers");
+
+    let round_robin = RoundRobin::new(fixed_endpointer(N));
+    group.bench_function("round_robin/one_thread", |b| {
+        b.iter_custom(|iters| one_thread(iters, || call(&round_robin)))
+    });
+    group.bench_function("round_robin/two_threads", |b| {
+        b.iter_custom(|iters| two_threads(iters, || call(&round_robin)))
+    });
+
+    let random = Random::new(fixed_endpointer(N));
+    group.bench_function("random/one_thread", |b| {
+        b.iter_custom(|iters| one_thread(iters, || call(&random)))
+    });
+    group.bench_function("random/two_threads", |b| {
+        b.iter_custom(|iters| two_threads(iters, || call(&random)))
+    });
+
+    let retry = Retry::builder(RoundRobin::new(fixed_endpointer(N)))
+        .max_attempts(3)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("retry");
+    let attempt = || {
+        let out = retry.call(|f: &Ep, deadline: Instant| -> Result<(), ()> {
+            black_box(deadline);
+            f();
+            Ok(())
+        });
+        black_box(out).expect("first attempt succeeds");
+    };
+    group.bench_function("retry/one_thread", |b| {
+        b.iter_custom(|iters| one_thread(iters, attempt))
+    });
+    group.bench_function("retry/two_threads", |b| {
+        b.iter_custom(|iters| two_threads(iters, attempt))
+    });
+
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = balancers
+}
+criterion_main!(benches);
