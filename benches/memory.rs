@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use waypost::__bench::BenchInstancer;
+use waypost::PushInstancer;
 use waypost::lb::{Balancer, Random, Retry, RoundRobin};
 use waypost::{Endpointer, FixedInstancer, Instance, Instancer};
 
@@ -187,8 +187,8 @@ fn main() {
     const N: usize = 100_000;
     memory_per_instance(N, "fixed", |list| Arc::new(FixedInstancer::new(list)));
     memory_per_instance(N, "backend", |list| {
-        let instancer = BenchInstancer::new();
-        instancer.publish_unsorted(list);
+        let instancer = PushInstancer::new();
+        instancer.publish_instances(list);
         Arc::new(instancer)
     });
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use waypost::__bench::BenchInstancer;
+use waypost::PushInstancer;
 use waypost::{DefaultEndpointer, Endpointer, Event, Instance};
 
 use common::{Ep, counting_factory, endpointer, instances, noop};
@@ -43,7 +43,7 @@ struct Fixture {
     /// The registry's list: sorted for `Path::Sorted`, else unsorted.
     list: Vec<Instance>,
     k: usize,
-    instancer: Arc<BenchInstancer>,
+    instancer: Arc<PushInstancer>,
     endpointer: DefaultEndpointer<Ep>,
     calls: Arc<AtomicUsize>,
     /// Factory calls, changes, time from visible to the old snapshot freed.
@@ -55,9 +55,9 @@ struct Fixture {
 impl Fixture {
     fn new(n: usize, path: Path) -> Fixture {
         let mut list = instances(n);
-        let instancer = Arc::new(BenchInstancer::new());
+        let instancer = Arc::new(PushInstancer::new());
         match path {
-            Path::Unsorted | Path::Fresh => instancer.publish_unsorted(list.clone()),
+            Path::Unsorted | Path::Fresh => instancer.publish_instances(list.clone()),
             Path::Sorted => {
                 list.sort();
                 instancer.publish(Event::instances(list.clone()));
@@ -108,7 +108,7 @@ impl Fixture {
 
         let start = Instant::now();
         match self.path {
-            Path::Unsorted | Path::Fresh => self.instancer.publish_unsorted(list),
+            Path::Unsorted | Path::Fresh => self.instancer.publish_instances(list),
             Path::Sorted => self.instancer.publish(Event::instances(list)),
         }
         loop {

@@ -74,6 +74,65 @@ impl Instancer for FixedInstancer {
     fn stop(&self) {}
 }
 
+/// An Instancer you feed by hand: for a registry waypost has no backend for, or a
+/// discovery source of your own.
+///
+/// Call [`publish_instances`](PushInstancer::publish_instances) with each complete set
+/// as your source gives it (any order, duplicates allowed) and
+/// [`publish_error`](PushInstancer::publish_error) when it cannot be read; the
+/// instancer keeps the [`Instancer`] contract for you: sorting and de-duplication,
+/// nothing sent before the first state, the current state to every new subscriber,
+/// no re-send of an unchanged state, pruning of gone subscribers, never blocking.
+/// When your source repeats its order from one answer to the next, a change costs
+/// time in proportion to what changed, not to the size of the set.
+///
+/// ```
+/// use waypost::{Event, Instance, Instancer, PushInstancer};
+/// let instancer = PushInstancer::new();
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// instancer.register(tx);
+/// assert!(rx.try_recv().is_err(), "no state yet");
+/// instancer.publish_instances(vec![Instance::new("10.0.0.2:80"), Instance::new("10.0.0.1:80")]);
+/// instancer.publish_instances(vec![Instance::new("10.0.0.2:80"), Instance::new("10.0.0.1:80")]);
+/// assert_eq!(rx.try_iter().count(), 1, "the repeat is dropped");
+/// ```
+#[derive(Debug, Default)]
+pub struct PushInstancer {
+    publisher: Publisher,
+}
+
+impl PushInstancer {
+    /// An instancer with no state yet.
+    pub fn new() -> PushInstancer {
+        PushInstancer::default()
+    }
+
+    /// Publishes the complete current set, in any order.
+    pub fn publish_instances(&self, instances: Vec<Instance>) {
+        self.publisher.publish_instances(instances);
+    }
+
+    /// Publishes an error: the source could not be read, the last set may be stale.
+    pub fn publish_error(&self, err: crate::Error) {
+        self.publisher.publish_error(err);
+    }
+
+    /// Publishes an event as it is (an [`Event::instances`] set is already sorted).
+    pub fn publish(&self, event: Event) {
+        self.publisher.publish(event);
+    }
+}
+
+impl Instancer for PushInstancer {
+    fn register(&self, tx: Sender<Event>) {
+        self.publisher.register(tx);
+    }
+    fn deregister(&self, tx: &Sender<Event>) {
+        self.publisher.deregister(tx);
+    }
+    fn stop(&self) {}
+}
+
 impl<T: Instancer + ?Sized> Instancer for std::sync::Arc<T> {
     fn register(&self, tx: Sender<Event>) {
         (**self).register(tx)

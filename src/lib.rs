@@ -116,11 +116,6 @@ pub mod file;
 pub mod lb;
 pub mod memory;
 
-/// Not part of the API: a hook for the crate's own benchmarks; may change or vanish.
-#[doc(hidden)]
-#[path = "internal/bench.rs"]
-pub mod __bench;
-
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{
     DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer,
@@ -130,7 +125,7 @@ pub use event::{Event, InstanceSet};
 pub use factory::{Closer, Factory, Made};
 pub use file::FileInstancer;
 pub use instance::{Instance, InstanceBuilder, Metadata};
-pub use instancer::{FixedInstancer, Instancer};
+pub use instancer::{FixedInstancer, Instancer, PushInstancer};
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub use internal::http::{TlsConfig, TlsConfigBuilder};
