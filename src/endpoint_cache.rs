@@ -16,15 +16,21 @@ use crate::{Clock, Error, Event, Factory, Instance, InstanceSet};
 /// Instance -> endpoint cache. Owned by the endpointer thread only.
 ///
 /// Memory per instance: the set is the event's own `Arc<[Instance]>` (shared, not
-/// copied); `endpoints` and `closers` hold one entry per instance whose factory call
-/// succeeded, in set order skipping `failed`.
+/// copied); `endpoints` holds one entry per instance whose factory call succeeded, in
+/// set order skipping `failed`. Closers are kept sparse, with their endpoint's index,
+/// so endpoints without one cost nothing there.
 pub(crate) struct EndpointCache<E> {
     set: InstanceSet,
     /// Indices into `set` whose factory call failed (ascending): not cached, retried
     /// when the set next changes.
     failed: Vec<usize>,
     endpoints: Arc<[E]>,
-    closers: Vec<Option<Box<dyn Closer>>>,
+    /// (index into `endpoints`, its closer), ascending by index.
+    closers: Vec<(usize, Box<dyn Closer>)>,
+    /// The set and endpoints an update replaced, dropped by [`EndpointCache::retire`]
+    /// once the new snapshot is published: when the cache held the last reference,
+    /// dropping them is N reference-count decrements that readers need not wait for.
+    retired: Option<(InstanceSet, Arc<[E]>)>,
 }
 
 impl<E: Clone + 'static> EndpointCache<E> {
@@ -34,6 +40,7 @@ impl<E: Clone + 'static> EndpointCache<E> {
             failed: Vec::new(),
             endpoints: Arc::from(Vec::new()),
             closers: Vec::new(),
+            retired: None,
         }
     }
 
@@ -49,10 +56,12 @@ impl<E: Clone + 'static> EndpointCache<E> {
             return false;
         }
         let mut endpoints = Vec::with_capacity(new.len());
-        let mut closers = Vec::with_capacity(new.len());
+        let mut closers = Vec::new();
         let mut failed = Vec::new();
         let mut changed = false;
 
+        let mut old_closers = std::mem::take(&mut self.closers).into_iter().peekable();
+        let mut closer_of = |j: usize| old_closers.next_if(|(at, _)| *at == j).map(|(_, c)| c);
         let mut old = live(&self.set, &self.failed).peekable();
         let mut k = 0;
         while k < new.len() || old.peek().is_some() {
@@ -65,20 +74,24 @@ impl<E: Clone + 'static> EndpointCache<E> {
                 std::cmp::Ordering::Less => {
                     let (j, gone) = old.next().expect("peeked");
                     log::debug!(target: "waypost::endpointer", "instance {gone} removed");
-                    close(self.closers[j].take(), gone);
+                    close(closer_of(j), gone);
                     changed = true;
                 }
                 std::cmp::Ordering::Equal => {
                     let (j, _) = old.next().expect("peeked");
+                    if let Some(closer) = closer_of(j) {
+                        closers.push((endpoints.len(), closer));
+                    }
                     endpoints.push(self.endpoints[j].clone());
-                    closers.push(self.closers[j].take());
                     k += 1;
                 }
                 std::cmp::Ordering::Greater => {
                     match make(factory, &new[k]) {
                         Ok((endpoint, closer)) => {
+                            if let Some(closer) = closer {
+                                closers.push((endpoints.len(), closer));
+                            }
                             endpoints.push(endpoint);
-                            closers.push(closer);
                         }
                         Err(()) => failed.push(k),
                     }
@@ -88,19 +101,31 @@ impl<E: Clone + 'static> EndpointCache<E> {
             }
         }
         drop(old);
-        self.set = new.clone();
+        debug_assert!(old_closers.next().is_none(), "every old closer was taken");
+        let old_set = std::mem::replace(&mut self.set, new.clone());
         self.failed = failed;
         self.closers = closers;
-        if changed {
-            self.endpoints = Arc::from(endpoints);
-        }
+        let old_endpoints = if changed {
+            std::mem::replace(&mut self.endpoints, Arc::from(endpoints))
+        } else {
+            Arc::from(Vec::new())
+        };
+        self.retired = Some((old_set, old_endpoints));
         changed
+    }
+
+    /// Drops what the last update replaced; call after publishing the new snapshot.
+    pub(crate) fn retire(&mut self) {
+        self.retired = None;
     }
 
     /// Closes every cached endpoint and empties the cache.
     pub(crate) fn close_all(&mut self) {
-        for (j, (_, instance)) in live(&self.set, &self.failed).enumerate() {
-            close(self.closers[j].take(), instance);
+        let mut closers = std::mem::take(&mut self.closers).into_iter().peekable();
+        for (j, instance) in live(&self.set, &self.failed) {
+            if let Some((_, closer)) = closers.next_if(|(at, _)| *at == j) {
+                close(Some(closer), instance);
+            }
         }
         *self = EndpointCache::new();
     }
@@ -193,6 +218,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
                             if changed || was_failed || self.ready.is_some() {
                                 self.publish(&cache, SnapshotState::Ready);
                             }
+                            cache.retire();
                             self.ready = None; // wakes wait_ready
                         }
                         Event::Error(err) => {
@@ -264,5 +290,35 @@ mod tests {
         cache.close_all();
         assert_eq!(closed.load(Ordering::SeqCst), 3);
         assert!(cache.endpoints().is_empty());
+    }
+
+    /// Closers are stored sparsely by endpoint index: each must stay with its own
+    /// endpoint as others come and go around it.
+    #[test]
+    fn each_closer_stays_with_its_endpoint() {
+        let (tx, closed) = crossbeam_channel::unbounded::<String>();
+        let factory = move |i: &Instance| -> crate::Result<crate::Made<String>> {
+            let addr = i.addr().to_owned();
+            let closer: Option<Box<dyn Closer>> = if addr.starts_with('c') {
+                let (tx, addr) = (tx.clone(), addr.clone());
+                Some(Box::new(move || tx.send(addr).unwrap()))
+            } else {
+                None
+            };
+            Ok((addr, closer))
+        };
+        let mut cache = EndpointCache::new();
+        cache.update(
+            &set(&["a:1", "c1:1", "n1:1", "c2:1", "n2:1", "c3:1"]),
+            &factory,
+        );
+        cache.update(&set(&["a:1", "b:1", "c2:1", "c3:1", "n2:1"]), &factory);
+        assert_eq!(closed.try_iter().collect::<Vec<_>>(), ["c1:1"]);
+        cache.update(&set(&["c0:1", "c3:1", "n2:1"]), &factory);
+        assert_eq!(closed.try_iter().collect::<Vec<_>>(), ["c2:1"]);
+        cache.close_all();
+        let mut rest: Vec<_> = closed.try_iter().collect();
+        rest.sort();
+        assert_eq!(rest, ["c0:1", "c3:1"]);
     }
 }

@@ -85,6 +85,14 @@ impl InstanceSet {
         InstanceSet::new(instances)
     }
 
+    /// Wraps a vector sorted and de-duplicated by construction (checked in debug
+    /// builds only): for the publisher's incremental path, where a full check would be
+    /// N string comparisons for nothing.
+    pub(crate) fn from_sorted_unchecked(instances: Vec<Instance>) -> InstanceSet {
+        debug_assert!(is_strictly_sorted(&instances));
+        InstanceSet(instances.into())
+    }
+
     /// The shared slice.
     pub fn as_arc(&self) -> &Arc<[Instance]> {
         &self.0
@@ -98,7 +106,7 @@ impl InstanceSet {
     }
 }
 
-pub(crate) fn is_strictly_sorted(instances: &[Instance]) -> bool {
+fn is_strictly_sorted(instances: &[Instance]) -> bool {
     instances.windows(2).all(|w| w[0] < w[1])
 }
 

@@ -8,7 +8,6 @@
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 
-use crate::event::is_strictly_sorted;
 use crate::{Error, Event, Instance, InstanceSet};
 
 /// Shared state of one instancer: latest event plus subscribers.
@@ -78,8 +77,12 @@ impl Publisher {
             }
             _ => sorted(&raw),
         };
-        state.last_raw = raw;
-        state.publish(Event::Instances(set));
+        let old_raw = std::mem::replace(&mut state.last_raw, raw);
+        let old = state.publish(Event::Instances(set));
+        // Freeing a large old list (N reference counts, maybe N strings) need not hold
+        // up the next publish or register.
+        drop(state);
+        drop((old_raw, old));
     }
 
     /// Publishes an error event: the last set may be stale.
@@ -90,10 +93,13 @@ impl Publisher {
     /// Publishes an event as it is.
     pub(crate) fn publish(&self, event: Event) {
         let mut state = self.state.lock();
-        if let Event::Instances(_) = &event {
-            state.last_raw = Vec::new();
-        }
-        state.publish(event);
+        let old_raw = match &event {
+            Event::Instances(_) => std::mem::take(&mut state.last_raw),
+            Event::Error(_) => Vec::new(),
+        };
+        let old = state.publish(event);
+        drop(state);
+        drop((old_raw, old));
     }
 
     /// How many subscribers are registered (pruned ones excluded once pruned).
@@ -103,18 +109,22 @@ impl Publisher {
     }
 }
 
+/// What a publish replaced or refused, for the caller to drop outside the lock.
+type Replaced = (Option<Event>, Option<InstanceSet>);
+
 impl State {
-    fn publish(&mut self, event: Event) {
+    fn publish(&mut self, event: Event) -> Replaced {
         if self.latest.as_ref().is_some_and(|last| last.same(&event)) {
             self.resend_missed();
-            return;
+            return (Some(event), None);
         }
         log::debug!(target: "waypost::publisher", "publishing {}", describe(&event));
-        if let Event::Instances(set) = &event {
-            self.last_set = Some(set.clone());
-        }
+        let old_set = match &event {
+            Event::Instances(set) => self.last_set.replace(set.clone()),
+            Event::Error(_) => None,
+        };
         self.subscribers.retain_mut(|s| s.offer(&event));
-        self.latest = Some(event);
+        (self.latest.replace(event), old_set)
     }
 
     fn resend_missed(&mut self) {
@@ -193,8 +203,7 @@ fn apply_changes(last: &InstanceSet, last_raw: &[Instance], raw: &[Instance]) ->
             Err(at) => next.insert(at, raw[i].clone()),
         }
     }
-    debug_assert!(is_strictly_sorted(&next));
-    Some(Changes::Set(InstanceSet::from_sorted(next)))
+    Some(Changes::Set(InstanceSet::from_sorted_unchecked(next)))
 }
 
 #[cfg(test)]
