@@ -5,12 +5,10 @@
 //!     [--token-env CONSUL_HTTP_TOKEN] [--register 127.0.0.1:8080] [--seconds 60]
 //! ```
 //!
-//! Stop it by closing stdin (Ctrl-D, or Enter) or let `--seconds` run out: it then
-//! deregisters cleanly. Catching Ctrl-C would need a signal-handling dependency, which
-//! waypost does not take; on Ctrl-C the TTL check simply lapses and the instance leaves
-//! the passing set (and Consul removes it after `deregister_critical_service_after`).
+//! Stop it with Ctrl-C, or let `--seconds` run out: it then stops the watch and
+//! deregisters cleanly (the example uses the `ctrlc` crate, a dev-dependency only: the
+//! library itself installs no signal handler).
 
-use std::io::Read;
 use std::time::Duration;
 
 use crossbeam_channel::{never, select};
@@ -98,20 +96,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (tx, events) = crossbeam_channel::unbounded();
     instancer.register(tx);
 
-    let (closed_tx, stdin_closed) = crossbeam_channel::bounded::<()>(1);
-    std::thread::Builder::new()
-        .name("example-stdin".into())
-        .spawn(move || {
-            let _ = std::io::stdin().read(&mut [0u8; 1]); // returns on Enter or EOF
-            let _ = closed_tx.send(());
-        })?;
+    let (interrupt_tx, interrupted) = crossbeam_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = interrupt_tx.try_send(());
+    })?;
     let deadline = match args.seconds {
         Some(s) => crossbeam_channel::after(Duration::from_secs(s)),
         None => never(),
     };
 
     println!(
-        "watching {:?} on {} (Enter or Ctrl-D to stop)",
+        "watching {:?} on {} (Ctrl-C to stop)",
         args.service, args.addr
     );
     loop {
@@ -125,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Event::Error(err) => println!("error (keeping the last set): {err}"),
             },
-            recv(stdin_closed) -> _ => break,
+            recv(interrupted) -> _ => break,
             recv(deadline) -> _ => break,
         }
     }
