@@ -18,6 +18,7 @@
 
 pub(crate) mod error;
 mod reply;
+mod resolve;
 mod settings;
 mod tls;
 
@@ -82,7 +83,11 @@ impl Http {
             config = config.tls_config(tls.to_ureq());
         }
         Http {
-            agent: config.build().new_agent(),
+            agent: Agent::with_parts(
+                config.build(),
+                ureq::unversioned::transport::DefaultConnector::default(),
+                resolve::NamedResolver,
+            ),
             settings,
             cancelled: AtomicBool::new(false),
             preferred: AtomicUsize::new(0),
