@@ -2,14 +2,16 @@
 //! waited for on the subscriber channel with `recv_timeout` as an upper bound only.
 
 use std::fs;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use waypost::crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 use waypost::file::{FileInstancer, FileInstancerBuilder};
 use waypost::{Error, Event, Instancer};
+
+#[path = "support/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
 
 /// Short enough to keep the tests fast, long enough not to spin.
 const POLL: Duration = Duration::from_millis(10);
@@ -28,48 +30,23 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     THREADS.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-    file: PathBuf,
+/// The file backend's ways into a [`Scratch`] directory.
+trait Watch {
+    fn builder(&self) -> FileInstancerBuilder;
+    /// An instancer with a short poll interval, and a subscriber.
+    fn watch(&self) -> (FileInstancer, Receiver<Event>);
 }
 
-impl Scratch {
-    fn new() -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "waypost-file-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("instances.txt");
-        Scratch { dir, file }
-    }
-
-    /// Writes the file the recommended way: a temporary file renamed over it.
-    fn replace(&self, text: &str) {
-        let tmp = self.dir.join(".instances.txt.tmp");
-        fs::write(&tmp, text).unwrap();
-        fs::rename(&tmp, &self.file).unwrap();
-    }
-
+impl Watch for Scratch {
     fn builder(&self) -> FileInstancerBuilder {
         FileInstancer::builder(&self.file).poll_interval(POLL)
     }
 
-    /// An instancer with a short poll interval, and a subscriber.
     fn watch(&self) -> (FileInstancer, Receiver<Event>) {
         let instancer = self.builder().build().unwrap();
         let (tx, rx) = unbounded();
         instancer.register(tx);
         (instancer, rx)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

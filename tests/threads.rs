@@ -42,9 +42,8 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     drop(registry);
     drop(on_memory);
 
-    let dir = std::env::temp_dir().join(format!("waypost-threads-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = waypost::FileInstancer::new(dir.join("instances")).unwrap();
+    let scratch = support::scratch::Scratch::new();
+    let file = waypost::FileInstancer::new(&scratch.file).unwrap();
     wait_until("the file watch thread", || {
         threads_named("waypost-file-watch") == 1
     });
@@ -53,7 +52,6 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     })
     .unwrap();
     drop(watched); // drops the last handle of the instancer: its drop stops and joins
-    std::fs::remove_dir_all(&dir).unwrap();
 
     assert_eq!(
         threads_named("waypost-"),

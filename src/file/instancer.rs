@@ -282,46 +282,15 @@ impl Watcher {
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/scratch.rs"]
+mod scratch;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crossbeam_channel::{Receiver, unbounded};
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A temporary directory with one instance file, removed on drop.
-    struct Scratch {
-        dir: PathBuf,
-        file: PathBuf,
-    }
-
-    impl Scratch {
-        fn new() -> Scratch {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "waypost-file-unit-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            fs::create_dir_all(&dir).unwrap();
-            let file = dir.join("instances.txt");
-            Scratch { dir, file }
-        }
-
-        fn write_in_place(&self, text: &str) {
-            fs::write(&self.file, text).unwrap();
-        }
-
-        fn replace(&self, text: &str) {
-            let tmp = self.dir.join(".instances.tmp");
-            fs::write(&tmp, text).unwrap();
-            fs::rename(&tmp, &self.file).unwrap();
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
+    use super::scratch::Scratch;
 
     /// A watcher polled by hand (no thread), and its subscriber.
     fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>) {

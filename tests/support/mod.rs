@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod consul;
 pub mod fake_http;
 pub mod http;
+pub mod scratch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
