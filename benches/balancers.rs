@@ -68,10 +68,7 @@ fn balancers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion(Duration::from_secs(3), 30);
     targets = balancers
 }
 criterion_main!(benches);

@@ -169,10 +169,7 @@ fn updates(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(10);
+    config = common::criterion(Duration::from_secs(4), 10);
     targets = updates
 }
 

@@ -98,3 +98,13 @@ pub fn one_thread<F: Fn()>(iters: u64, op: F) -> Duration {
     }
     t.elapsed()
 }
+
+/// The criterion settings every bench uses: short warm-up and measurement, so a full run
+/// stays near 100 s on 2 cores.
+#[allow(dead_code)] // memory.rs is a plain main without criterion
+pub fn criterion(measure: Duration, samples: usize) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measure)
+        .sample_size(samples)
+}
