@@ -93,6 +93,8 @@
 //! - [`consul`] (feature `consul`, on by default): blocking queries on a Consul agent's
 //!   health API; registration with a TTL check kept passing by a heartbeat thread.
 //!   HTTP backends take a [`TlsConfig`] for `https://` addresses.
+//! - [`PushInstancer`]: complete sets from a source of your own, with the
+//!   [`Instancer`] contract kept for you.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
