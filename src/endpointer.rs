@@ -269,6 +269,10 @@ impl<E> DefaultEndpointer<E> {
 
     /// Deregisters from the instancer, stops and joins the thread, and closes every
     /// endpoint. Idempotent; drop does the same.
+    ///
+    /// Do not call it (or drop the endpointer) while the same thread holds an
+    /// [`Endpoints`] guard of it: the thread publishes the closed state before it ends,
+    /// and that write waits for the guard.
     pub fn close(&self) {
         let mut worker = self.worker.lock();
         if worker.is_running() {
