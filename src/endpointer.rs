@@ -253,10 +253,7 @@ impl<E> DefaultEndpointer<E> {
     /// returns [`Error::Timeout`]. After close it returns [`Error::Closed`].
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
         match self.ready.recv_timeout(timeout) {
-            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout {
-                operation: "the first instance set",
-                after: timeout,
-            }),
+            Err(RecvTimeoutError::Timeout) => Err(Error::timeout("the first instance set", timeout)),
             // The thread drops the sender on the first set, or when it exits.
             _ => match self.shared.read().state {
                 SnapshotState::Closed => Err(Error::Closed {

@@ -33,6 +33,9 @@ pub enum Error {
         operation: &'static str,
         /// How long the caller waited.
         after: Duration,
+        /// Why it did not arrive, when that is known: e.g. the registry's last error
+        /// while an endpointer waited for its first set. Also the `source()`.
+        cause: Option<Arc<Error>>,
     },
     /// The component was closed or stopped and can no longer serve the call.
     Closed {
@@ -71,6 +74,15 @@ pub enum Error {
     /// [`invalidate_on_error`](crate::EndpointerOptions::invalidate_on_error) timeout:
     /// the cached endpoints were closed. The source is the registry's latest error.
     Invalidated(Arc<Error>),
+    /// A background thread of waypost panicked, in waypost's code or in user code it
+    /// runs (a factory, a closer, an endpoint's `Drop`). The thread logged it at
+    /// `error!` level; what happens next is documented where the thread is.
+    Panicked {
+        /// Which thread or component, e.g. `"endpointer"`, `"consul watch"`.
+        component: &'static str,
+        /// The panic's message, when it was a string.
+        message: Box<str>,
+    },
 }
 
 /// Details of an [`Error::InvalidInstance`]: the offending text, where it came from, why.
@@ -145,6 +157,27 @@ impl Error {
         }
     }
 
+    /// An [`Error::Timeout`] with no known cause.
+    pub fn timeout(operation: &'static str, after: Duration) -> Error {
+        Error::Timeout {
+            operation,
+            after,
+            cause: None,
+        }
+    }
+
+    /// An [`Error::Panicked`] from a payload caught with `catch_unwind`.
+    pub fn panicked(component: &'static str, payload: &(dyn std::any::Any + Send)) -> Error {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).into()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.as_str().into()
+        } else {
+            "a non-string payload".into()
+        };
+        Error::Panicked { component, message }
+    }
+
     /// An [`Error::InvalidInstance`] for a bare input without a file position.
     pub fn invalid_instance(input: &str, reason: impl Into<Box<str>>) -> Error {
         Error::InvalidInstance(Box::new(InvalidInstance {
@@ -206,8 +239,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoEndpoints => f.write_str("no endpoints available"),
-            Error::Timeout { operation, after } => {
-                write!(f, "timed out after {after:?} waiting for {operation}")
+            Error::Timeout {
+                operation,
+                after,
+                cause,
+            } => {
+                write!(f, "timed out after {after:?} waiting for {operation}")?;
+                match cause {
+                    Some(cause) => write!(f, "; last error: {cause}"),
+                    None => Ok(()),
+                }
             }
             Error::Closed { component } => write!(f, "{component} is closed"),
             Error::InvalidConfig { field, reason } => {
@@ -240,6 +281,9 @@ impl fmt::Display for Error {
             Error::Invalidated(_) => {
                 f.write_str("endpoints invalidated after registry errors outlasted the timeout")
             }
+            Error::Panicked { component, message } => {
+                write!(f, "{component} thread panicked: {message}")
+            }
         }
     }
 }
@@ -266,6 +310,9 @@ impl std::error::Error for Error {
             Error::Factory(source) => Some(&**source),
             Error::Http(http) => http.source.as_deref().map(|s| s as _),
             Error::Invalidated(source) => Some(&**source),
+            Error::Timeout {
+                cause: Some(cause), ..
+            } => Some(&**cause),
             _ => None,
         }
     }
