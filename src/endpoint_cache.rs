@@ -1,324 +1,415 @@
-//! The endpointer's thread: diffs each new set against the cache, runs closers, handles
-//! invalidate-on-error, and publishes snapshots for `endpoints()`.
+//! The endpointer's thread: diffs each new set against the cache, publishes snapshots
+//! (removals first), hands closers to the snapshots that must go before they run, and
+//! handles invalidate-on-error.
 
+use std::iter;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, never, select};
 
-use crate::endpointer::{Snapshot, SnapshotState};
-use crate::factory::Closer;
-use crate::internal::shard::Sharded;
+use crate::endpointer::{EndpointerOptions, Shared};
 use crate::internal::worker::StopSignal;
-use crate::{Clock, Error, Event, Factory, Instance, InstanceSet};
+use crate::snapshot::{Closings, Retire, Sink, Slot, View, ViewState};
+use crate::subscription::Answers;
+use crate::{
+    Clock, Closer, Endpoints, Error, Event, Factory, Instance, InstanceSet, Made, Subscription,
+};
 
-/// Instance -> endpoint cache. Owned by the endpointer thread only.
-///
-/// Memory per instance: the set is the event's own `Arc<[Instance]>` (shared, not
-/// copied); `endpoints` holds one entry per instance whose factory call succeeded, in
-/// set order skipping `failed`. Closers are kept sparse, with their endpoint's index,
-/// so endpoints without one cost nothing there.
-pub(crate) struct EndpointCache<E> {
-    set: InstanceSet,
-    /// Indices into `set` whose factory call failed (ascending): not cached, retried
-    /// when the set next changes.
-    failed: Vec<usize>,
-    endpoints: Arc<[E]>,
-    /// (index into `endpoints`, its closer), ascending by index.
-    closers: Vec<(usize, Box<dyn Closer>)>,
-    /// The set and endpoints an update replaced, dropped by [`EndpointCache::retire`]
-    /// once the new snapshot is published: when the cache held the last reference,
-    /// dropping them is N reference-count decrements that readers need not wait for.
-    retired: Option<(InstanceSet, Arc<[E]>)>,
+const LOG: &str = "waypost::endpointer";
+
+/// A request from the endpointer's handle to its thread.
+pub(crate) enum Control {
+    /// A deriver was attached: publish the current snapshot again with its data, then
+    /// answer.
+    Rederive(Sender<()>),
 }
 
-impl<E: Clone + 'static> EndpointCache<E> {
-    pub(crate) fn new() -> EndpointCache<E> {
-        EndpointCache {
-            set: InstanceSet::default(),
-            failed: Vec::new(),
+/// The channels the thread serves besides events: ready (dropped on the first set),
+/// done (dropped when the thread ends), control and closings.
+pub(crate) type Channels = (
+    Sender<()>,
+    Sender<()>,
+    Receiver<Control>,
+    Receiver<Closings>,
+);
+
+/// The endpointer thread's state: the cache and what it publishes to.
+pub(crate) struct Updater<E> {
+    events: Subscription,
+    shared: Arc<Shared<E>>,
+    factory: Box<dyn Factory<E>>,
+    clock: Arc<dyn Clock>,
+    invalidate_after: Option<Duration>,
+    /// Record answers here from the events (the instancer keeps no record of its own).
+    own_answers: bool,
+    ready: Option<Sender<()>>,
+    _done: Sender<()>,
+    control: Receiver<Control>,
+    closings: Receiver<Closings>,
+    sink: Arc<Sink>,
+    /// The cache: what the current snapshot serves, and the closers of its endpoints,
+    /// kept sparse as (index, closer) in ascending index.
+    instances: Arc<[Instance]>,
+    endpoints: Arc<[E]>,
+    closers: Vec<(usize, Box<dyn Closer>)>,
+    retire: Arc<Retire>,
+    version: u64,
+    state: ViewState,
+    /// The registry's current run of errors, and the invalidation timer it armed.
+    last_error: Option<Arc<Error>>,
+    timer: Option<Receiver<Instant>>,
+}
+
+/// How a new set relates to the cache: positions of kept entries (cache, set), the
+/// set positions to add, and whether anything but additions changed.
+struct Diff {
+    keep: Vec<(usize, usize)>,
+    add: Vec<usize>,
+    removed_or_changed: bool,
+}
+
+impl<E: Clone + Send + Sync + 'static> Updater<E> {
+    pub(crate) fn new(
+        events: Subscription,
+        shared: Arc<Shared<E>>,
+        factory: Box<dyn Factory<E>>,
+        options: &EndpointerOptions,
+        own_answers: bool,
+        (ready, done, control, closings): Channels,
+        (sink, retire): (Arc<Sink>, Arc<Retire>),
+    ) -> Updater<E> {
+        let (clock, invalidate_after) = options.parts();
+        Updater {
+            events,
+            shared,
+            factory,
+            clock,
+            invalidate_after,
+            own_answers,
+            ready: Some(ready),
+            _done: done,
+            control,
+            closings,
+            sink,
+            instances: Arc::from(Vec::new()),
             endpoints: Arc::from(Vec::new()),
             closers: Vec::new(),
-            retired: None,
+            retire,
+            version: 0,
+            state: ViewState::Pending,
+            last_error: None,
+            timer: None,
         }
     }
 
-    pub(crate) fn endpoints(&self) -> &Arc<[E]> {
-        &self.endpoints
+    pub(crate) fn run(mut self, stop: &StopSignal) {
+        let _ = self.sink.thread.set(std::thread::current().id());
+        let end = match catch_unwind(AssertUnwindSafe(|| self.serve(stop))) {
+            Ok(()) => ViewState::Closed,
+            Err(payload) => {
+                let err = Error::panicked("endpointer", &*payload);
+                log::error!(target: LOG, "{err}; endpoints() now returns this error");
+                ViewState::Failed(Arc::new(err))
+            }
+        };
+        let finished = catch_unwind(AssertUnwindSafe(|| {
+            let all = self.clear();
+            self.publish(end, all);
+        }));
+        if finished.is_err() {
+            log::error!(target: LOG, "panicked again while closing the endpoints");
+        }
+        // Closers still queued, and those of snapshots dropped after this, run when
+        // their `Closings` drop: here, or on the thread that drops the last snapshot.
     }
 
-    /// Diffs `new` against the cache by one merge walk over both sorted sets: the
-    /// factory runs for added instances only, a removed instance's closer runs once,
-    /// unchanged instances keep their endpoint. Returns true if the endpoints changed.
-    pub(crate) fn update(&mut self, new: &InstanceSet, factory: &dyn Factory<E>) -> bool {
-        if Arc::ptr_eq(self.set.as_arc(), new.as_arc()) && self.failed.is_empty() {
-            return false;
+    fn serve(&mut self, stop: &StopSignal) {
+        let mut events = self.events.receiver().clone();
+        loop {
+            let timer = self.timer.clone().unwrap_or_else(never);
+            select! {
+                recv(stop.channel()) -> _ => return,
+                recv(self.closings) -> closings => drop(closings),
+                recv(self.control) -> msg => match msg {
+                    Ok(Control::Rederive(done)) => {
+                        let state = self.state.clone();
+                        self.publish(state, Closings::default());
+                        let _ = done.send(());
+                    }
+                    Err(_) => return, // the handle is gone
+                },
+                recv(timer) -> _ => self.invalidate(),
+                recv(events) -> event => match event {
+                    Ok(event) => self.on_events(event, stop),
+                    // The instancer dropped its side: keep serving the last set.
+                    Err(_) => events = never(),
+                },
+            }
         }
-        let mut endpoints = Vec::with_capacity(new.len());
-        let mut closers = Vec::new();
-        let mut failed = Vec::new();
-        let mut changed = false;
+    }
 
-        let mut old_closers = std::mem::take(&mut self.closers).into_iter().peekable();
-        let mut closer_of = |j: usize| old_closers.next_if(|(at, _)| *at == j).map(|(_, c)| c);
-        let mut old = live(&self.set, &self.failed).peekable();
-        let mut k = 0;
-        while k < new.len() || old.peek().is_some() {
-            let order = match (old.peek(), new.get(k)) {
-                (Some((_, o)), Some(n)) => (*o).cmp(n),
+    /// Applies a backlog: the newest set, then the error state if an error came after
+    /// it, so that a set is never lost to a later error.
+    fn on_events(&mut self, first: Event, stop: &StopSignal) {
+        let (mut set, mut error) = (None, None);
+        for event in iter::once(first).chain(self.events.try_iter()) {
+            if self.own_answers {
+                record(&self.shared.answers, &event);
+            }
+            match event {
+                Event::Instances(s) => (set, error) = (Some(s), None),
+                Event::Error(e) => error = Some(e),
+            }
+        }
+        if let Some(set) = set {
+            self.apply_set(&set, stop);
+        }
+        if let Some(err) = error {
+            self.apply_error(err);
+        }
+    }
+
+    fn apply_set(&mut self, set: &InstanceSet, stop: &StopSignal) {
+        self.last_error = None;
+        self.timer = None;
+        let serving = matches!(self.state, ViewState::Ready) && self.ready.is_none();
+        let diff = self.diff(set);
+        let mut keep = diff.keep;
+        let mut published = false;
+        if diff.removed_or_changed {
+            // Removals first: no factory call may keep a removed instance in service.
+            let removed = self.install(set, &keep, Vec::new());
+            self.publish(ViewState::Ready, removed);
+            published = true;
+            // The cache is now the kept entries, in order.
+            keep = (keep.iter().enumerate())
+                .map(|(at, &(_, k))| (at, k))
+                .collect();
+        }
+        if !diff.add.is_empty() {
+            let made = self.make(set, &diff.add, stop);
+            let unexpected = self.install(set, &keep, made);
+            debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
+            self.publish(ViewState::Ready, unexpected);
+            published = true;
+        }
+        if !published && !serving {
+            // The first set, or a recovery, with nothing to make: only the state moves.
+            self.publish(ViewState::Ready, Closings::default());
+        }
+        self.ready = None; // wakes wait_ready
+    }
+
+    fn apply_error(&mut self, err: Arc<Error>) {
+        log::warn!(target: LOG, "registry error, keeping the last set: {err}");
+        let first = self.last_error.replace(err.clone()).is_none();
+        match self.invalidate_after {
+            Some(after) if first => {
+                // A timeout too large for the clock never fires.
+                let deadline = self.clock.now().checked_add(after);
+                self.timer = Some(deadline.map_or_else(never, |at| self.clock.after(at)));
+            }
+            Some(_) if matches!(self.state, ViewState::Invalidated(_)) => {
+                // Already invalidated: report the newest error.
+                self.publish(ViewState::Invalidated(err), Closings::default());
+            }
+            _ => {}
+        }
+    }
+
+    fn invalidate(&mut self) {
+        self.timer = None;
+        let Some(err) = self.last_error.clone() else {
+            return;
+        };
+        log::warn!(target: LOG,
+            "registry errors outlasted the timeout; invalidating endpoints: {err}");
+        let all = self.clear();
+        self.publish(ViewState::Invalidated(err), all);
+    }
+
+    /// One merge walk of the cache against `set` (both sorted by address).
+    fn diff(&self, set: &InstanceSet) -> Diff {
+        let (old, new) = (&self.instances, &**set);
+        let mut diff = Diff {
+            keep: Vec::with_capacity(new.len().min(old.len())),
+            add: Vec::new(),
+            removed_or_changed: false,
+        };
+        let (mut i, mut k) = (0, 0);
+        while i < old.len() || k < new.len() {
+            let order = match (old.get(i), new.get(k)) {
+                (Some(o), Some(n)) => o.cmp(n),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, _) => std::cmp::Ordering::Greater,
             };
             match order {
-                std::cmp::Ordering::Less => {
-                    let (j, gone) = old.next().expect("peeked");
-                    log::debug!(target: "waypost::endpointer", "instance {gone} removed");
-                    close(closer_of(j), gone);
-                    changed = true;
-                }
+                std::cmp::Ordering::Less => (diff.removed_or_changed, i) = (true, i + 1),
+                std::cmp::Ordering::Greater => (diff.add.push(k), k += 1).1,
                 std::cmp::Ordering::Equal => {
-                    let (j, _) = old.next().expect("peeked");
-                    if let Some(closer) = closer_of(j) {
-                        closers.push((endpoints.len(), closer));
-                    }
-                    endpoints.push(self.endpoints[j].clone());
-                    k += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    match make(factory, &new[k]) {
-                        Ok((endpoint, closer)) => {
-                            if let Some(closer) = closer {
-                                closers.push((endpoints.len(), closer));
-                            }
-                            endpoints.push(endpoint);
-                        }
-                        Err(()) => failed.push(k),
-                    }
-                    changed = true;
-                    k += 1;
+                    diff.removed_or_changed |= !old[i].same(&new[k]);
+                    diff.keep.push((i, k));
+                    (i, k) = (i + 1, k + 1);
                 }
             }
         }
-        drop(old);
-        debug_assert!(old_closers.next().is_none(), "every old closer was taken");
-        let old_set = std::mem::replace(&mut self.set, new.clone());
-        self.failed = failed;
-        self.closers = closers;
-        let old_endpoints = if changed {
-            std::mem::replace(&mut self.endpoints, Arc::from(endpoints))
-        } else {
-            Arc::from(Vec::new())
-        };
-        self.retired = Some((old_set, old_endpoints));
-        changed
+        diff
     }
 
-    /// Drops what the last update replaced; call after publishing the new snapshot.
-    pub(crate) fn retire(&mut self) {
-        self.retired = None;
-    }
-
-    /// Closes every cached endpoint and empties the cache.
-    pub(crate) fn close_all(&mut self) {
-        let mut closers = std::mem::take(&mut self.closers).into_iter().peekable();
-        for (j, instance) in live(&self.set, &self.failed) {
-            if let Some((_, closer)) = closers.next_if(|(at, _)| *at == j) {
-                close(Some(closer), instance);
+    /// Calls the factory for the instances at `add`, stopping early on a stop or a
+    /// newer event (after at least one call, so a stream of events cannot starve it).
+    fn make(&self, set: &InstanceSet, add: &[usize], stop: &StopSignal) -> Vec<(usize, Made<E>)> {
+        let mut made = Vec::with_capacity(add.len());
+        for (n, &k) in add.iter().enumerate() {
+            if stop.is_stopped() || (n > 0 && !self.events.is_empty()) {
+                log::debug!(target: LOG, "update cut short after {n} of {} new instances", add.len());
+                break;
+            }
+            if let Ok(m) = make(&*self.factory, &set[k]) {
+                made.push((k, m));
             }
         }
-        *self = EndpointCache::new();
+        made
     }
-}
 
-/// The cached instances with their index into `endpoints`/`closers`.
-fn live<'a>(
-    set: &'a InstanceSet,
-    failed: &'a [usize],
-) -> impl Iterator<Item = (usize, &'a Instance)> + 'a {
-    let mut failed = failed.iter().copied().peekable();
-    set.iter()
-        .enumerate()
-        .filter(move |(i, _)| {
-            if failed.peek() == Some(i) {
-                failed.next();
-                false
+    /// Makes the cache the kept entries plus `made` (both ascending in `set`), and
+    /// returns the closers of every entry not kept.
+    fn install(
+        &mut self,
+        set: &InstanceSet,
+        keep: &[(usize, usize)],
+        made: Vec<(usize, Made<E>)>,
+    ) -> Closings {
+        let len = keep.len() + made.len();
+        let mut endpoints = Vec::with_capacity(len);
+        let mut closers = Vec::new();
+        let mut removed = Closings::default();
+        let mut old_closers = std::mem::take(&mut self.closers).into_iter().peekable();
+        let mut kept = keep.iter().peekable();
+        let mut made = made.into_iter().peekable();
+        let mut positions = Vec::new();
+        loop {
+            let take_kept = match (kept.peek(), made.peek()) {
+                (Some((_, a)), Some((b, _))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let at = endpoints.len();
+            if take_kept {
+                let &(i, k) = kept.next().expect("peeked");
+                while let Some((j, closer)) = old_closers.next_if(|(j, _)| *j < i) {
+                    removed.0.push((self.instances[j].clone(), closer));
+                }
+                if let Some((_, closer)) = old_closers.next_if(|(j, _)| *j == i) {
+                    closers.push((at, closer));
+                }
+                endpoints.push(self.endpoints[i].clone());
+                positions.push(k);
             } else {
-                true
+                let (k, (endpoint, closer)) = made.next().expect("peeked");
+                if let Some(closer) = closer {
+                    closers.push((at, closer));
+                }
+                endpoints.push(endpoint);
+                positions.push(k);
             }
-        })
-        .enumerate()
-        .map(|(j, (_, instance))| (j, instance))
+        }
+        for (j, closer) in old_closers {
+            removed.0.push((self.instances[j].clone(), closer));
+        }
+        self.instances = if len == set.len() {
+            set.as_arc().clone() // the whole set: share it, copy nothing
+        } else {
+            positions.iter().map(|&k| set[k].clone()).collect()
+        };
+        self.endpoints = endpoints.into();
+        self.closers = closers;
+        removed
+    }
+
+    /// Empties the cache; returns every closer.
+    fn clear(&mut self) -> Closings {
+        let set = InstanceSet::default();
+        self.install(&set, &[], Vec::new())
+    }
+
+    /// Publishes the cache in `state` to every shard, then hands `removed` to the
+    /// snapshot it replaced: they run once no snapshot up to that one is alive.
+    fn publish(&mut self, state: ViewState, removed: Closings) {
+        self.version += 1;
+        let retire = Arc::new(Retire::new(self.sink.clone()));
+        self.retire.chain(&retire);
+        let replaced = std::mem::replace(&mut self.retire, retire);
+        let derived = self.derive(&state);
+        let view = || View {
+            endpoints: self.endpoints.clone(),
+            instances: self.instances.clone(),
+            derived: derived.clone(),
+            version: self.version,
+            state: state.clone(),
+            retire: self.retire.clone(),
+        };
+        let old = self.shared.views.set(view);
+        log::debug!(target: LOG, "published snapshot {} ({} endpoints)", self.version, self.endpoints.len());
+        self.state = state;
+        drop(old);
+        replaced.add(removed);
+        drop(replaced); // runs the closers here if nothing older is held
+    }
+
+    /// Each attached deriver's data for the cache as it is about to be published.
+    fn derive(&self, state: &ViewState) -> Arc<[Slot]> {
+        let derivers = self.shared.derivers.lock().clone();
+        if derivers.is_empty() || !matches!(state, ViewState::Ready | ViewState::Pending) {
+            return Arc::from(Vec::new());
+        }
+        let previous = Endpoints::new(self.shared.views.read());
+        let previous = matches!(previous.view().state, ViewState::Ready).then_some(&previous);
+        let new = Endpoints::new(Arc::new(crate::internal::shard::Padded(View {
+            endpoints: self.endpoints.clone(),
+            instances: self.instances.clone(),
+            derived: Arc::from(Vec::new()),
+            version: self.version,
+            state: state.clone(),
+            retire: self.retire.clone(),
+        })));
+        let derive = |(slot, d): (usize, &Arc<dyn crate::DeriveAny<E>>)| -> Slot {
+            match catch_unwind(AssertUnwindSafe(|| d.derive_any(&new, previous, slot))) {
+                Ok(data) => Some(data),
+                Err(payload) => {
+                    let err = Error::panicked("endpointer (derive)", &*payload);
+                    log::error!(target: LOG, "{err}; this snapshot carries no data for it");
+                    None
+                }
+            }
+        };
+        derivers.iter().enumerate().map(derive).collect()
+    }
 }
 
-fn make<E: 'static>(factory: &dyn Factory<E>, instance: &Instance) -> Result<crate::Made<E>, ()> {
+fn record(answers: &Answers, event: &Event) {
+    match event {
+        Event::Instances(_) => answers.ok(Instant::now()),
+        Event::Error(err) => answers.error(err, Instant::now()),
+    }
+}
+
+fn make<E: 'static>(factory: &dyn Factory<E>, instance: &Instance) -> Result<Made<E>, ()> {
     match catch_unwind(AssertUnwindSafe(|| factory.make(instance))) {
         Ok(Ok(made)) => {
-            log::debug!(target: "waypost::endpointer", "instance {instance} added");
+            log::debug!(target: LOG, "instance {instance} added");
             Ok(made)
         }
         Ok(Err(err)) => {
-            log::warn!(target: "waypost::endpointer", "factory failed for {instance}: {err}");
+            log::warn!(target: LOG, "factory failed for {instance}: {err}");
             Err(())
         }
         Err(_) => {
-            log::warn!(target: "waypost::endpointer", "factory panicked for {instance}");
+            log::warn!(target: LOG, "factory panicked for {instance}");
             Err(())
         }
-    }
-}
-
-fn close(closer: Option<Box<dyn Closer>>, instance: &Instance) {
-    if let Some(closer) = closer {
-        if catch_unwind(AssertUnwindSafe(|| closer.close())).is_err() {
-            log::warn!(target: "waypost::endpointer", "closer panicked for {instance}");
-        }
-    }
-}
-
-/// What the endpointer thread needs; moved into it.
-pub(crate) struct Updater<E> {
-    pub(crate) events: Receiver<Event>,
-    pub(crate) ready: Option<Sender<()>>,
-    pub(crate) shared: Arc<Sharded<Snapshot<E>>>,
-    pub(crate) factory: Box<dyn Factory<E>>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) invalidate_after: Option<Duration>,
-}
-
-impl<E: Clone + Send + Sync + 'static> Updater<E> {
-    pub(crate) fn run(mut self, stop: &StopSignal) {
-        let mut cache = EndpointCache::new();
-        // Set while the registry reports errors and invalidation is armed.
-        let mut timer: Option<Receiver<Instant>> = None;
-        let mut last_error: Option<Arc<Error>> = None;
-        loop {
-            let timeout = timer.clone().unwrap_or_else(never);
-            select! {
-                recv(stop.channel()) -> _ => break,
-                recv(timeout) -> _ => {
-                    timer = None;
-                    let err = last_error.clone().expect("timer armed only after an error");
-                    log::warn!(target: "waypost::endpointer",
-                        "registry errors outlasted the timeout; invalidating endpoints: {err}");
-                    cache.close_all();
-                    self.publish(&cache, SnapshotState::Invalidated(err));
-                }
-                recv(self.events) -> event => {
-                    let Ok(mut event) = event else { break };
-                    // Coalesce a backlog: only the newest complete state matters.
-                    while let Ok(newer) = self.events.try_recv() {
-                        event = newer;
-                    }
-                    match event {
-                        Event::Instances(set) => {
-                            let was_failed = last_error.take().is_some();
-                            timer = None;
-                            let changed = cache.update(&set, &*self.factory);
-                            if changed || was_failed || self.ready.is_some() {
-                                self.publish(&cache, SnapshotState::Ready);
-                            }
-                            cache.retire();
-                            self.ready = None; // wakes wait_ready
-                        }
-                        Event::Error(err) => {
-                            log::warn!(target: "waypost::endpointer", "registry error, keeping the last set: {err}");
-                            let first = last_error.replace(err.clone()).is_none();
-                            match self.invalidate_after {
-                                Some(after) if first => {
-                                    timer = Some(self.clock.after(self.clock.now() + after));
-                                }
-                                Some(_) if timer.is_none() => {
-                                    // Already invalidated: report the newest error.
-                                    self.publish(&cache, SnapshotState::Invalidated(err));
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        cache.close_all();
-        self.publish(&cache, SnapshotState::Closed);
-    }
-
-    fn publish(&self, cache: &EndpointCache<E>, state: SnapshotState) {
-        self.shared.set(Snapshot {
-            endpoints: cache.endpoints().clone(),
-            state,
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn set(addrs: &[&str]) -> InstanceSet {
-        addrs.iter().map(|a| Instance::new(*a)).collect()
-    }
-
-    #[test]
-    fn merge_walk_touches_only_changes() {
-        let made = Arc::new(AtomicUsize::new(0));
-        let closed = Arc::new(AtomicUsize::new(0));
-        let (m, c) = (made.clone(), closed.clone());
-        let factory = move |i: &Instance| -> crate::Result<crate::Made<String>> {
-            m.fetch_add(1, Ordering::SeqCst);
-            if i.addr().starts_with("bad") {
-                return Err(Error::factory("refused"));
-            }
-            let c = c.clone();
-            let closer: Box<dyn Closer> = Box::new(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-            });
-            Ok((i.addr().to_owned(), Some(closer)))
-        };
-        let mut cache = EndpointCache::new();
-        assert!(cache.update(&set(&["a:1", "b:1", "bad:1"]), &factory));
-        assert_eq!(&cache.endpoints()[..], ["a:1", "b:1"]);
-        assert_eq!(made.load(Ordering::SeqCst), 3);
-
-        // b removed, c added, bad retried (still failing).
-        assert!(cache.update(&set(&["a:1", "bad:1", "c:1"]), &factory));
-        assert_eq!(&cache.endpoints()[..], ["a:1", "c:1"]);
-        assert_eq!(made.load(Ordering::SeqCst), 5);
-        assert_eq!(closed.load(Ordering::SeqCst), 1);
-
-        cache.close_all();
-        assert_eq!(closed.load(Ordering::SeqCst), 3);
-        assert!(cache.endpoints().is_empty());
-    }
-
-    /// Closers are stored sparsely by endpoint index: each must stay with its own
-    /// endpoint as others come and go around it.
-    #[test]
-    fn each_closer_stays_with_its_endpoint() {
-        let (tx, closed) = crossbeam_channel::unbounded::<String>();
-        let factory = move |i: &Instance| -> crate::Result<crate::Made<String>> {
-            let addr = i.addr().to_owned();
-            let closer: Option<Box<dyn Closer>> = if addr.starts_with('c') {
-                let (tx, addr) = (tx.clone(), addr.clone());
-                Some(Box::new(move || tx.send(addr).unwrap()))
-            } else {
-                None
-            };
-            Ok((addr, closer))
-        };
-        let mut cache = EndpointCache::new();
-        cache.update(
-            &set(&["a:1", "c1:1", "n1:1", "c2:1", "n2:1", "c3:1"]),
-            &factory,
-        );
-        cache.update(&set(&["a:1", "b:1", "c2:1", "c3:1", "n2:1"]), &factory);
-        assert_eq!(closed.try_iter().collect::<Vec<_>>(), ["c1:1"]);
-        cache.update(&set(&["c0:1", "c3:1", "n2:1"]), &factory);
-        assert_eq!(closed.try_iter().collect::<Vec<_>>(), ["c2:1"]);
-        cache.close_all();
-        let mut rest: Vec<_> = closed.try_iter().collect();
-        rest.sort();
-        assert_eq!(rest, ["c0:1", "c3:1"]);
     }
 }

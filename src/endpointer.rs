@@ -1,142 +1,214 @@
 //! `Endpointer`: the current endpoints of a service, served from a cache.
 
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
-use parking_lot::{MappedRwLockReadGuard, Mutex, RwLockReadGuard};
+use parking_lot::Mutex;
 
-use crate::endpoint_cache::Updater;
+use crate::endpoint_cache::{Control, Updater};
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
-use crate::{Clock, Error, Event, Factory, Instancer, Result, SystemClock};
+use crate::snapshot::{DeriveAny, DeriveFn, Retire, Sink, Slot, View, ViewState};
+use crate::subscription::Answers;
+use crate::{
+    Clock, Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result, SystemClock,
+};
 
 /// Something that serves the current endpoints of one service.
 ///
 /// Balancers ([`crate::lb`]) pick from an `Endpointer`. Implemented by
-/// [`DefaultEndpointer`], [`FixedEndpointer`], and `Arc`s of either.
+/// [`DefaultEndpointer`], [`FixedEndpointer`], and `Arc`s and references of either.
 pub trait Endpointer<E>: Send + Sync {
-    /// The current endpoints, sorted by instance address.
+    /// The current snapshot: the endpoints sorted by instance address, beside their
+    /// instances.
     ///
-    /// The guard borrows the endpointer's cache: hold it briefly (a pick, not a
-    /// request), or call [`Endpoints::to_arc`] to keep a snapshot. It is an empty slice
-    /// before the first state; an error after
-    /// [`invalidate_on_error`](EndpointerOptions::invalidate_on_error) fired, or after
-    /// close.
-    fn endpoints(&self) -> Result<Endpoints<'_, E>>;
+    /// The value holds no lock and copies nothing per endpoint; keep it for a call,
+    /// clone it, send it to another thread. While it lives, none of its endpoints is
+    /// closed (see [`Endpoints`]). It is empty before the first state; an error after
+    /// [`invalidate_on_error`](EndpointerOptions::invalidate_on_error) fired, after
+    /// close, or after the endpointer's thread panicked.
+    fn endpoints(&self) -> Result<Endpoints<E>>;
+
+    /// Attaches a deriver in its object-safe form and returns its slot; see
+    /// [`derive`](Endpointer::derive), which is the way to call it.
+    ///
+    /// The default refuses with [`Error::InvalidConfig`]: an endpointer of your own
+    /// that serves snapshots it does not publish itself has nowhere to run it.
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        drop(derive);
+        Err(Error::invalid_config(
+            "derive",
+            "this endpointer does not support derived data",
+        ))
+    }
+
+    /// Has `derive` make data for the current snapshot and for every later one, on the
+    /// endpointer's thread, so that no pick rebuilds it (a hash ring, a weighted
+    /// schedule, per-instance state carried over for the instances that stay). It is
+    /// called with the new snapshot, and the previous one with what it derived from
+    /// it, if any. Read the data with [`Endpoints::derived`].
+    ///
+    /// Returns once the current snapshot carries the data (after an update in
+    /// progress, if one is). `derive` runs before each snapshot is served, so its time
+    /// adds to every update's; if it panics, that snapshot carries no data for it
+    /// (`derived` is `None`) and the panic is logged.
+    ///
+    /// ```
+    /// use waypost::{Endpointer, FixedEndpointer};
+    /// let endpointer = FixedEndpointer::new(vec!["a", "b"]);
+    /// let total = endpointer.derive(|new, _previous: Option<(_, &usize)>| new.len())?;
+    /// assert_eq!(endpointer.endpoints()?.derived(&total), Some(&2));
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
+    fn derive<D, F>(&self, derive: F) -> Result<Derived<D>>
+    where
+        Self: Sized,
+        E: 'static,
+        F: Fn(&Endpoints<E>, Option<(&Endpoints<E>, &D)>) -> D + Send + Sync + 'static,
+        D: Send + Sync + 'static,
+    {
+        self.attach(Arc::new(DeriveFn::new(derive)))
+            .map(Derived::new)
+    }
 }
 
 impl<E, T: Endpointer<E> + ?Sized> Endpointer<E> for Arc<T> {
     #[inline]
-    fn endpoints(&self) -> Result<Endpoints<'_, E>> {
+    fn endpoints(&self) -> Result<Endpoints<E>> {
         (**self).endpoints()
+    }
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        (**self).attach(derive)
     }
 }
 
 impl<E, T: Endpointer<E> + ?Sized> Endpointer<E> for &T {
     #[inline]
-    fn endpoints(&self) -> Result<Endpoints<'_, E>> {
+    fn endpoints(&self) -> Result<Endpoints<E>> {
         (**self).endpoints()
     }
-}
-
-/// A short-lived read guard over the current endpoints; derefs to `[E]`.
-///
-/// Taking it allocates, sorts and clones nothing. While it is held the endpointer's
-/// thread waits to publish a newer set on this thread's shard, so do not hold it across
-/// a request: pick, clone what you need, drop.
-pub struct Endpoints<'a, E> {
-    guard: MappedRwLockReadGuard<'a, Arc<[E]>>,
-}
-
-impl<E> Endpoints<'_, E> {
-    /// The snapshot as a shared slice, to keep after the guard is dropped.
-    pub fn to_arc(&self) -> Arc<[E]> {
-        Arc::clone(&self.guard)
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        (**self).attach(derive)
     }
 }
 
-impl<E> Deref for Endpoints<'_, E> {
-    type Target = [E];
+/// What `endpoints()` reads, and what the endpointer's thread writes.
+pub(crate) struct Shared<E> {
+    pub(crate) views: Sharded<View<E>>,
+    pub(crate) derivers: Mutex<Vec<Arc<dyn DeriveAny<E>>>>,
+    pub(crate) answers: Arc<Answers>,
+}
+
+impl<E> Shared<E> {
+    fn new(view: impl Fn() -> View<E>, answers: Arc<Answers>) -> Shared<E> {
+        Shared {
+            views: Sharded::new(view),
+            derivers: Mutex::new(Vec::new()),
+            answers,
+        }
+    }
+
     #[inline]
-    fn deref(&self) -> &[E] {
-        &self.guard
-    }
-}
-
-impl<E: fmt::Debug> fmt::Debug for Endpoints<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-/// What `endpoints()` serves; replicated into every shard by the endpointer thread.
-pub(crate) struct Snapshot<E> {
-    pub(crate) endpoints: Arc<[E]>,
-    pub(crate) state: SnapshotState,
-}
-
-impl<E> Clone for Snapshot<E> {
-    fn clone(&self) -> Self {
-        Snapshot {
-            endpoints: self.endpoints.clone(),
-            state: self.state.clone(),
+    fn serve(&self) -> Result<Endpoints<E>> {
+        let view = self.views.read();
+        match &view.state {
+            ViewState::Ready | ViewState::Pending => Ok(Endpoints::new(view)),
+            state => Err(state_error(state)),
         }
     }
 }
 
-#[derive(Clone)]
-pub(crate) enum SnapshotState {
-    Pending,
-    Ready,
-    Invalidated(Arc<Error>),
-    Closed,
-}
-
-#[inline]
-fn serve<E>(shared: &Sharded<Snapshot<E>>) -> Result<Endpoints<'_, E>> {
-    let guard = shared.read();
-    match &guard.state {
-        SnapshotState::Ready | SnapshotState::Pending => Ok(Endpoints {
-            guard: RwLockReadGuard::map(guard, |s| &s.endpoints),
-        }),
-        SnapshotState::Invalidated(err) => Err(Error::Invalidated(err.clone())),
-        SnapshotState::Closed => Err(Error::Closed {
+fn state_error(state: &ViewState) -> Error {
+    match state {
+        ViewState::Invalidated(err) => Error::Invalidated(err.clone()),
+        ViewState::Failed(err) => match &**err {
+            Error::Panicked { component, message } => Error::Panicked {
+                component,
+                message: message.clone(),
+            },
+            _ => Error::Invalidated(err.clone()),
+        },
+        _ => Error::Closed {
             component: "endpointer",
-        }),
+        },
     }
 }
 
 /// A fixed list of endpoints: for tests, and for balancing over a configured list.
 pub struct FixedEndpointer<E> {
-    shared: Sharded<Snapshot<E>>,
+    shared: Shared<E>,
 }
 
-impl<E: Send + Sync> FixedEndpointer<E> {
-    /// Serves `endpoints` in the order given.
+impl<E: Send + Sync + 'static> FixedEndpointer<E> {
+    /// Serves `endpoints` in the order given. Each gets a placeholder instance,
+    /// `fixed-{i}:1` for the i-th; use [`with_instances`](FixedEndpointer::with_instances)
+    /// when a balancer should see real ones (weights, zones, identities).
     pub fn new(endpoints: impl Into<Arc<[E]>>) -> FixedEndpointer<E> {
-        FixedEndpointer {
-            shared: Sharded::new(Snapshot {
-                endpoints: endpoints.into(),
-                state: SnapshotState::Ready,
-            }),
-        }
+        let endpoints = endpoints.into();
+        let instances = (0..endpoints.len())
+            .map(|i| Instance::new(format!("fixed-{i}:1")))
+            .collect();
+        FixedEndpointer::build(instances, endpoints)
+    }
+
+    /// Serves each endpoint beside its instance, in the order given.
+    pub fn with_instances(pairs: impl IntoIterator<Item = (Instance, E)>) -> FixedEndpointer<E> {
+        let (instances, endpoints): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        FixedEndpointer::build(instances.into(), endpoints.into())
+    }
+
+    fn build(instances: Arc<[Instance]>, endpoints: Arc<[E]>) -> FixedEndpointer<E> {
+        let retire = Arc::new(Retire::detached());
+        let shared = Shared::new(
+            || View {
+                endpoints: endpoints.clone(),
+                instances: instances.clone(),
+                derived: Arc::from(Vec::new()),
+                version: 1,
+                state: ViewState::Ready,
+                retire: retire.clone(),
+            },
+            Arc::default(),
+        );
+        FixedEndpointer { shared }
     }
 }
 
-impl<E: Send + Sync> Endpointer<E> for FixedEndpointer<E> {
+impl<E: Send + Sync + 'static> Endpointer<E> for FixedEndpointer<E> {
     #[inline]
-    fn endpoints(&self) -> Result<Endpoints<'_, E>> {
-        serve(&self.shared)
+    fn endpoints(&self) -> Result<Endpoints<E>> {
+        self.shared.serve()
+    }
+
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        let mut derivers = self.shared.derivers.lock();
+        derivers.push(derive);
+        let current = self.shared.serve()?;
+        let derived: Arc<[Slot]> = derivers
+            .iter()
+            .enumerate()
+            .map(|(slot, d)| Some(d.derive_any(&current, None, slot)))
+            .collect();
+        let view = |v: &View<E>| View {
+            endpoints: v.endpoints.clone(),
+            instances: v.instances.clone(),
+            derived: derived.clone(),
+            version: v.version + 1,
+            state: ViewState::Ready,
+            retire: v.retire.clone(),
+        };
+        let old = self.shared.views.set(|| view(current.view()));
+        drop((derivers, old));
+        Ok(derived.len() - 1)
     }
 }
 
 impl<E> fmt::Debug for FixedEndpointer<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedEndpointer")
-            .field("len", &self.shared.read().endpoints.len())
+            .field("len", &self.shared.views.read().endpoints.len())
             .finish()
     }
 }
@@ -168,10 +240,15 @@ impl EndpointerOptions {
     /// between, close every endpoint and have `endpoints()` return
     /// [`Error::Invalidated`] until the next good set. Default: never. A short timeout
     /// turns a registry hiccup into an outage; a long one keeps sending traffic to
-    /// instances that may be gone. `Duration::ZERO` invalidates on the first error.
+    /// instances that may be gone. `Duration::ZERO` invalidates on the first error; a
+    /// timeout too large for the clock (`Duration::MAX`) never fires, as the default.
     pub fn invalidate_on_error(mut self, timeout: Duration) -> Self {
         self.invalidate_after = Some(timeout);
         self
+    }
+
+    pub(crate) fn parts(&self) -> (Arc<dyn Clock>, Option<Duration>) {
+        (self.clock.clone(), self.invalidate_after)
     }
 
     /// The clock the invalidation timer reads. Default: [`SystemClock`]; tests pass a
@@ -185,27 +262,58 @@ impl EndpointerOptions {
 /// The standard [`Endpointer`]: subscribes to an [`Instancer`], turns each instance
 /// into an endpoint with a [`Factory`], and serves the endpoints from a cache.
 ///
-/// # Threads
-/// It owns one thread, `waypost-endpointer`, that receives events, coalesces a backlog
-/// to the newest event, diffs it against the cache (the factory runs only for added
-/// instances; a removed instance's closer runs exactly once; unchanged instances keep
-/// their endpoint), and publishes a new snapshot. [`close`](DefaultEndpointer::close)
-/// and drop deregister from the instancer, join the thread and close every endpoint.
+/// # The thread
+/// It owns one thread, `waypost-endpointer`, that receives events and updates the
+/// cache:
+/// - A backlog of events is applied as the newest set, then the error state if an error
+///   came after that set: a set is never lost to a later error.
+/// - The new set is diffed against the cache by one merge walk: the factory runs only
+///   for added instances, unchanged instances keep their endpoint (a change of metadata
+///   alone keeps the endpoint and updates the instance).
+/// - **Removals first.** When an update both removes and adds, a snapshot without the
+///   removed instances is published *before* any factory call, so a slow factory (a TLS
+///   connect) never keeps a removed instance in service. The added ones follow in a
+///   second snapshot.
+/// - Between two factory calls the thread checks for a stop and for a newer event: a
+///   long update is cut short (what was made is kept, the rest is made by the next
+///   update), so `close()` waits for one factory call at most and a newer set is never
+///   held up by an older one.
+/// - A removed instance's closer runs exactly once, on this thread, once no snapshot
+///   that contains its endpoint is alive (see [`Endpoints`]); if the endpointer has
+///   closed by then, on the thread that drops the last such snapshot.
 ///
 /// # Reading
-/// [`endpoints`](Endpointer::endpoints) reads a snapshot behind one cache-padded
-/// read/write lock per CPU; each thread reads its own, so readers on different threads
-/// do not contend. Share the endpointer between threads by reference or in an `Arc`.
+/// [`endpoints`](Endpointer::endpoints) clones a reference to the current snapshot from
+/// one of several cache-padded cells (one per CPU; each thread reads its own), under a
+/// fair read lock held for that one increment. Readers on different CPUs do not
+/// contend, a writer never waits on a reader's code, and what a reader holds is no
+/// lock. Share the endpointer between threads by reference or in an `Arc`.
 ///
 /// # Errors from the registry
 /// On an error event the last good set is kept, unless
-/// [`EndpointerOptions::invalidate_on_error`] says otherwise.
+/// [`EndpointerOptions::invalidate_on_error`] says otherwise. [`status`](Self::status)
+/// tells how stale the set may be.
+///
+/// # Closing
+/// [`close`](DefaultEndpointer::close) and drop stop the thread and close every
+/// endpoint. They may be called from any thread, including from inside a factory, a
+/// closer or a balancer call: from the endpointer's own thread (a factory or closer)
+/// `close()` marks the close and returns, and the thread finishes closing by itself.
+/// If the thread panics (in a factory's `Drop`, say), `endpoints()` returns
+/// [`Error::Panicked`] from then on.
 pub struct DefaultEndpointer<E> {
-    shared: Arc<Sharded<Snapshot<E>>>,
+    shared: Arc<Shared<E>>,
+    /// Kept so the instancer lives as long as the endpointer.
     instancer: Arc<dyn Instancer>,
-    events: Sender<Event>,
+    /// The sender registered with an instancer that offers no subscription of its
+    /// own, to deregister on close.
+    registered: Option<Sender<Event>>,
+    control: Sender<Control>,
     ready: Receiver<()>,
-    worker: Mutex<Worker>,
+    /// Disconnects when the thread has ended.
+    done: Receiver<()>,
+    sink: Arc<Sink>,
+    worker: Mutex<Option<Worker>>,
 }
 
 impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
@@ -220,28 +328,51 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
         factory: impl Factory<E>,
         options: EndpointerOptions,
     ) -> Result<Self> {
-        let shared = Arc::new(Sharded::new(Snapshot {
-            endpoints: Arc::from(Vec::new()),
-            state: SnapshotState::Pending,
-        }));
-        let (events_tx, events_rx) = unbounded();
-        let (ready_tx, ready_rx) = bounded(0);
-        let updater = Updater {
-            events: events_rx,
-            ready: Some(ready_tx),
-            shared: shared.clone(),
-            factory: Box::new(factory),
-            clock: options.clock,
-            invalidate_after: options.invalidate_after,
+        let events = instancer.subscribe_latest();
+        let registered = events.registered().cloned();
+        let (own_answers, answers) = match events.answers() {
+            Some(answers) => (false, answers.clone()),
+            None => (true, Arc::default()),
         };
+        let (closings_tx, closings) = unbounded();
+        let sink = Arc::new(Sink {
+            tx: closings_tx,
+            thread: Default::default(),
+        });
+        let retire = Arc::new(Retire::new(sink.clone()));
+        let shared = Arc::new(Shared::new(
+            || View {
+                endpoints: Arc::from(Vec::new()),
+                instances: Arc::from(Vec::new()),
+                derived: Arc::from(Vec::new()),
+                version: 0,
+                state: ViewState::Pending,
+                retire: retire.clone(),
+            },
+            answers,
+        ));
+        let (control_tx, control) = unbounded();
+        let (ready_tx, ready) = bounded(0);
+        let (done_tx, done) = bounded(0);
+        let updater = Updater::new(
+            events,
+            shared.clone(),
+            Box::new(factory),
+            &options,
+            own_answers,
+            (ready_tx, done_tx, control, closings),
+            (sink.clone(), retire),
+        );
         let worker = Worker::start("waypost-endpointer", move |stop| updater.run(&stop))?;
-        instancer.register(events_tx.clone());
         Ok(DefaultEndpointer {
             shared,
             instancer,
-            events: events_tx,
-            ready: ready_rx,
-            worker: Mutex::new(worker),
+            registered,
+            control: control_tx,
+            ready,
+            done,
+            sink,
+            worker: Mutex::new(Some(worker)),
         })
     }
 }
@@ -249,40 +380,103 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
 impl<E> DefaultEndpointer<E> {
     /// Blocks until the first instance set has been cached, or `timeout` passes.
     ///
-    /// Error events do not end the wait (the registry may recover); on timeout this
-    /// returns [`Error::Timeout`]. After close it returns [`Error::Closed`].
+    /// Error events do not end the wait (the registry may recover). On timeout this
+    /// returns [`Error::Timeout`] whose `source()` (and message) is the registry's last
+    /// error, if it reported one. After close it returns [`Error::Closed`].
+    /// `Duration::MAX` waits for as long as it takes.
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        match self.ready.recv_timeout(timeout) {
-            Err(RecvTimeoutError::Timeout) => Err(Error::timeout("the first instance set", timeout)),
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_ready_deadline(deadline),
+            None => self.wait_until_ready(None, timeout),
+        }
+    }
+
+    /// [`wait_ready`](Self::wait_ready) until `deadline` instead of for a duration.
+    pub fn wait_ready_deadline(&self, deadline: Instant) -> Result<()> {
+        let waited = deadline.saturating_duration_since(Instant::now());
+        self.wait_until_ready(Some(deadline), waited)
+    }
+
+    fn wait_until_ready(&self, deadline: Option<Instant>, waited: Duration) -> Result<()> {
+        let outcome = match deadline {
+            Some(deadline) => self.ready.recv_deadline(deadline),
+            None => self
+                .ready
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match outcome {
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout {
+                operation: "the first instance set",
+                after: waited,
+                cause: self.shared.answers.get().last_error,
+            }),
             // The thread drops the sender on the first set, or when it exits.
-            _ => match self.shared.read().state {
-                SnapshotState::Closed => Err(Error::Closed {
-                    component: "endpointer",
-                }),
-                _ => Ok(()),
+            _ => match &self.shared.views.read().state {
+                ViewState::Ready | ViewState::Pending | ViewState::Invalidated(_) => Ok(()),
+                state => Err(state_error(state)),
             },
         }
     }
 
-    /// Deregisters from the instancer, stops and joins the thread, and closes every
-    /// endpoint. Idempotent; drop does the same.
-    ///
-    /// Do not call it (or drop the endpointer) while the same thread holds an
-    /// [`Endpoints`] guard of it: the thread publishes the closed state before it ends,
-    /// and that write waits for the guard.
+    /// How fresh the served set is: the endpointer's state, the size and version of
+    /// the current snapshot, when the registry last confirmed a set (every answer
+    /// counts, also one that repeats the set), and the registry's errors since.
+    pub fn status(&self) -> Status {
+        let view = self.shared.views.read();
+        let answers = self.shared.answers.get();
+        Status {
+            state: match &view.state {
+                ViewState::Pending => EndpointerState::Pending,
+                ViewState::Ready => EndpointerState::Ready,
+                ViewState::Invalidated(_) => EndpointerState::Invalidated,
+                ViewState::Closed => EndpointerState::Closed,
+                ViewState::Failed(_) => EndpointerState::Failed,
+            },
+            endpoints: view.endpoints.len(),
+            version: view.version,
+            last_confirmed: answers.last_ok,
+            last_error: answers.last_error,
+            error_since: answers.error_since,
+            errors_in_a_row: answers.errors_in_a_row,
+        }
+    }
+
+    /// Stops the thread and closes every endpoint (see [Closing](Self#closing)).
+    /// Idempotent; drop does the same. Returns once the thread has ended, unless it is
+    /// called on that thread.
     pub fn close(&self) {
-        let mut worker = self.worker.lock();
-        if worker.is_running() {
-            self.instancer.deregister(&self.events);
-            worker.stop();
+        let worker = self.worker.lock().take();
+        if let (Some(tx), Some(_)) = (&self.registered, &worker) {
+            self.instancer.deregister(tx);
+        }
+        match worker {
+            Some(mut worker) => worker.stop(),
+            None if self.sink.thread.get() == Some(&std::thread::current().id()) => {}
+            // Another thread is closing: wait for the thread to end.
+            None => while self.done.recv().is_ok() {},
         }
     }
 }
 
-impl<E: Send + Sync> Endpointer<E> for DefaultEndpointer<E> {
+impl<E: Send + Sync + 'static> Endpointer<E> for DefaultEndpointer<E> {
     #[inline]
-    fn endpoints(&self) -> Result<Endpoints<'_, E>> {
-        serve(&self.shared)
+    fn endpoints(&self) -> Result<Endpoints<E>> {
+        self.shared.serve()
+    }
+
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        let slot = {
+            let mut derivers = self.shared.derivers.lock();
+            derivers.push(derive);
+            derivers.len() - 1
+        };
+        let (tx, rx) = bounded(1);
+        let on_own_thread = self.sink.thread.get() == Some(&std::thread::current().id());
+        if self.control.send(Control::Rederive(tx)).is_ok() && !on_own_thread {
+            let _ = rx.recv(); // disconnected if the thread ends first
+        }
+        Ok(slot)
     }
 }
 
@@ -294,16 +488,44 @@ impl<E> Drop for DefaultEndpointer<E> {
 
 impl<E> fmt::Debug for DefaultEndpointer<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.shared.read();
-        let state = match &snapshot.state {
-            SnapshotState::Pending => "pending",
-            SnapshotState::Ready => "ready",
-            SnapshotState::Invalidated(_) => "invalidated",
-            SnapshotState::Closed => "closed",
-        };
         f.debug_struct("DefaultEndpointer")
-            .field("state", &state)
-            .field("len", &snapshot.endpoints.len())
+            .field("status", &self.status())
             .finish()
     }
+}
+
+/// What [`DefaultEndpointer::status`] reports.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Status {
+    /// What `endpoints()` serves.
+    pub state: EndpointerState,
+    /// How many endpoints the current snapshot has.
+    pub endpoints: usize,
+    /// The current snapshot's [version](Endpoints::version).
+    pub version: u64,
+    /// When the registry last answered with a set, changed or not.
+    pub last_confirmed: Option<Instant>,
+    /// The registry's latest error, while its latest answer is an error.
+    pub last_error: Option<Arc<Error>>,
+    /// When the current run of registry errors began.
+    pub error_since: Option<Instant>,
+    /// How many registry errors in a row (repeats of one error included).
+    pub errors_in_a_row: u64,
+}
+
+/// The state of a [`DefaultEndpointer`], in its [`Status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointerState {
+    /// No set yet: `endpoints()` is empty.
+    Pending,
+    /// Serving the last good set (which may be stale: see the errors in [`Status`]).
+    Ready,
+    /// Registry errors outlasted the invalidation timeout: `endpoints()` is an error.
+    Invalidated,
+    /// Closed.
+    Closed,
+    /// The thread panicked: `endpoints()` is [`Error::Panicked`].
+    Failed,
 }

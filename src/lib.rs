@@ -110,6 +110,8 @@ mod instance;
 mod instancer;
 mod internal;
 mod registrar;
+mod snapshot;
+mod subscription;
 
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
@@ -120,7 +122,7 @@ pub mod memory;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{
-    DefaultEndpointer, Endpointer, EndpointerOptions, Endpoints, FixedEndpointer,
+    DefaultEndpointer, Endpointer, EndpointerOptions, EndpointerState, FixedEndpointer, Status,
 };
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
@@ -133,6 +135,8 @@ pub use instancer::{FixedInstancer, Instancer, PushInstancer};
 pub use internal::http::{TlsConfig, TlsConfigBuilder};
 pub use memory::MemoryRegistry;
 pub use registrar::{Registrar, Registration};
+pub use snapshot::{DeriveAny, Derived, Endpoints};
+pub use subscription::Subscription;
 
 /// The channel crate waypost's [`Instancer`]s send [`Event`]s on.
 pub use crossbeam_channel;

@@ -110,7 +110,7 @@ const CHI2_9_DOF_999: f64 = 27.88;
 struct Failing;
 
 impl Endpointer<usize> for Failing {
-    fn endpoints(&self) -> waypost::Result<Endpoints<'_, usize>> {
+    fn endpoints(&self) -> waypost::Result<Endpoints<usize>> {
         Err(Error::Closed {
             component: "test endpointer",
         })
@@ -125,7 +125,7 @@ struct Refilling {
 }
 
 impl Endpointer<usize> for Refilling {
-    fn endpoints(&self) -> waypost::Result<Endpoints<'_, usize>> {
+    fn endpoints(&self) -> waypost::Result<Endpoints<usize>> {
         if self.fill.load(Ordering::Relaxed) {
             self.full.endpoints()
         } else {

@@ -290,6 +290,9 @@ impl crate::Instancer for Instancer {
     fn register(&self, tx: Sender<Event>) {
         self.publisher.register(tx);
     }
+    fn subscribe_latest(&self) -> crate::Subscription {
+        self.publisher.subscribe_latest()
+    }
     fn deregister(&self, tx: &Sender<Event>) {
         self.publisher.deregister(tx);
     }

@@ -111,6 +111,9 @@ impl Instancer for FileInstancer {
     fn register(&self, tx: Sender<Event>) {
         self.publisher.register(tx);
     }
+    fn subscribe_latest(&self) -> crate::Subscription {
+        self.publisher.subscribe_latest()
+    }
 
     fn deregister(&self, tx: &Sender<Event>) {
         self.publisher.deregister(tx);

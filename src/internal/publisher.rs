@@ -5,15 +5,21 @@
 //! subscribers at once, prunes subscribers whose receiver is gone, and never blocks on a
 //! slow subscriber.
 
-use crossbeam_channel::{Sender, TrySendError};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 
+use crate::subscription::{Answers, Subscription};
 use crate::{Error, Event, Instance, InstanceSet};
 
 /// Shared state of one instancer: latest event plus subscribers.
 #[derive(Debug, Default)]
 pub(crate) struct Publisher {
     state: Mutex<State>,
+    /// Every answer, repeats included, for the endpointers' `status()`.
+    answers: Arc<Answers>,
 }
 
 #[derive(Debug, Default)]
@@ -22,9 +28,10 @@ struct State {
     latest: Option<Event>,
     /// The last set published (kept across error events).
     last_set: Option<InstanceSet>,
-    /// The last instance list as the backend gave it, before sorting: when the registry
-    /// repeats its order, the next set is derived from the last sorted one in O(changes).
-    last_raw: Vec<Instance>,
+    /// The backend's last list, as positions into `last_set` in the backend's order:
+    /// when the registry repeats its order, the next set is derived from the last
+    /// sorted one in O(changes). Empty when the last list was short or had duplicates.
+    last_order: Vec<u32>,
     subscribers: Vec<Subscriber>,
 }
 
@@ -34,6 +41,10 @@ struct Subscriber {
     /// Its bounded channel was full when the latest state was sent: it gets the latest
     /// state at the next publish, even one that is otherwise dropped as unchanged.
     missed: bool,
+    /// For a [`Subscription`]: the publisher's clone of its receiver (drained before
+    /// each send, so the channel never holds more than the newest state) and whether
+    /// the subscription still exists.
+    latest: Option<(Receiver<Event>, Weak<()>)>,
 }
 
 /// Below this many instances a plain sort is as cheap as the incremental path.
@@ -44,12 +55,38 @@ impl Publisher {
         Publisher::default()
     }
 
-    /// Adds a subscriber and sends it the current state, if there is one.
+    /// Adds a subscriber and sends it the current state, if there is one: during an
+    /// outage, the last good set and then the error, so it starts where the others are.
     pub(crate) fn register(&self, tx: Sender<Event>) {
+        self.add(Subscriber {
+            tx,
+            missed: false,
+            latest: None,
+        });
+    }
+
+    /// A subscription that never holds more than the newest state.
+    pub(crate) fn subscribe_latest(&self) -> Subscription {
+        let (tx, rx) = bounded(2);
+        let alive = Arc::new(());
+        self.add(Subscriber {
+            tx,
+            missed: false,
+            latest: Some((rx.clone(), Arc::downgrade(&alive))),
+        });
+        Subscription::new(rx, alive, self.answers.clone())
+    }
+
+    fn add(&self, mut sub: Subscriber) {
         let mut state = self.state.lock();
-        let mut sub = Subscriber { tx, missed: false };
-        if let Some(latest) = &state.latest {
-            if !sub.offer(latest) {
+        state.subscribers.retain(Subscriber::alive);
+        if let Some(latest) = state.latest.clone() {
+            if let (Event::Error(_), Some(set)) = (&latest, &state.last_set) {
+                if !sub.offer(&Event::Instances(set.clone())) {
+                    return;
+                }
+            }
+            if !sub.offer(&latest) {
                 return; // receiver already gone
             }
         }
@@ -66,23 +103,28 @@ impl Publisher {
 
     /// Publishes a complete instance list in any order, possibly with duplicates.
     pub(crate) fn publish_instances(&self, raw: Vec<Instance>) {
+        self.answers.ok(Instant::now());
         let mut state = self.state.lock();
-        let set = match &state.last_set {
-            Some(last) if incremental_ok(&state.last_raw, &raw) => {
-                match apply_changes(last, &state.last_raw, &raw) {
-                    Some(Changes::None) => last.clone(),
-                    Some(Changes::Set(set)) => set,
-                    None => sorted(&raw),
-                }
+        let derived = match &state.last_set {
+            Some(last) if incremental_ok(&state.last_order, &raw) => {
+                apply_changes(last, &state.last_order, &raw)
             }
-            _ => sorted(&raw),
+            _ => None,
         };
-        let old_raw = std::mem::replace(&mut state.last_raw, raw);
+        let (set, order) = match derived {
+            Some(Derived::Unchanged) => {
+                let last = state.last_set.clone().expect("checked above");
+                (last, std::mem::take(&mut state.last_order))
+            }
+            Some(Derived::Changed(set, order)) => (set, order),
+            None => sorted(&raw),
+        };
+        let old_order = std::mem::replace(&mut state.last_order, order);
         let old = state.publish(Event::Instances(set));
         // Freeing a large old list (N reference counts, maybe N strings) need not hold
         // up the next publish or register.
         drop(state);
-        drop((old_raw, old));
+        drop((raw, old_order, old));
     }
 
     /// Publishes an error event: the last set may be stale.
@@ -92,14 +134,19 @@ impl Publisher {
 
     /// Publishes an event as it is.
     pub(crate) fn publish(&self, event: Event) {
+        let now = Instant::now();
+        match &event {
+            Event::Instances(_) => self.answers.ok(now),
+            Event::Error(err) => self.answers.error(err, now),
+        }
         let mut state = self.state.lock();
-        let old_raw = match &event {
-            Event::Instances(_) => std::mem::take(&mut state.last_raw),
+        let old_order = match &event {
+            Event::Instances(_) => std::mem::take(&mut state.last_order),
             Event::Error(_) => Vec::new(),
         };
         let old = state.publish(event);
         drop(state);
-        drop((old_raw, old));
+        drop((old_order, old));
     }
 
     /// How many subscribers are registered (pruned ones excluded once pruned).
@@ -138,6 +185,28 @@ impl State {
 impl Subscriber {
     /// Sends without blocking; false if the receiver is gone.
     fn offer(&mut self, event: &Event) -> bool {
+        if let Some((rx, alive)) = &self.latest {
+            if alive.strong_count() == 0 {
+                return false;
+            }
+            // Keep the newest set, then an error after it: nothing older.
+            let (mut set, mut err) = (None, None);
+            for held in rx.try_iter().chain(std::iter::once(event.clone())) {
+                match held {
+                    Event::Instances(s) => (set, err) = (Some(s), None),
+                    Event::Error(e) => err = Some(e),
+                }
+            }
+            let pending = set.map(Event::Instances).into_iter();
+            for e in pending.chain(err.map(Event::Error)) {
+                // Only this publisher sends, under its lock, into a channel it just
+                // emptied with room for two: this cannot be full.
+                if self.tx.try_send(e).is_err() {
+                    return false;
+                }
+            }
+            return true;
+        }
         match self.tx.try_send(event.clone()) {
             Ok(()) => {
                 self.missed = false;
@@ -150,6 +219,13 @@ impl Subscriber {
             Err(TrySendError::Disconnected(_)) => false,
         }
     }
+
+    fn alive(&self) -> bool {
+        match &self.latest {
+            Some((_, alive)) => alive.strong_count() > 0,
+            None => true,
+        }
+    }
 }
 
 fn describe(event: &Event) -> String {
@@ -159,30 +235,46 @@ fn describe(event: &Event) -> String {
     }
 }
 
-fn sorted(raw: &[Instance]) -> InstanceSet {
-    InstanceSet::new(raw.to_vec())
-}
-
-fn incremental_ok(last_raw: &[Instance], raw: &[Instance]) -> bool {
-    raw.len() >= INCREMENTAL_MIN && last_raw.len() == raw.len()
-}
-
-enum Changes {
-    None,
-    Set(InstanceSet),
-}
-
-/// Derives the new sorted set from the last one when `raw` differs from `last_raw` in a
-/// few positions only. None when that does not hold or duplicates make it unsafe; the
-/// caller then sorts from scratch.
-fn apply_changes(last: &InstanceSet, last_raw: &[Instance], raw: &[Instance]) -> Option<Changes> {
-    if last.len() != last_raw.len() {
-        return None; // the last list had duplicates
+/// Sorts `raw` into a set and, for a list long enough to take the incremental path
+/// next time, records where each entry landed.
+fn sorted(raw: &[Instance]) -> (InstanceSet, Vec<u32>) {
+    if raw.len() < INCREMENTAL_MIN || u32::try_from(raw.len()).is_err() {
+        return (InstanceSet::new(raw.to_vec()), Vec::new());
     }
+    let mut by_addr: Vec<u32> = (0..raw.len() as u32).collect();
+    // Stable, so of equal addresses the first given stays first (and is kept).
+    by_addr.sort_by(|&a, &b| raw[a as usize].cmp(&raw[b as usize]));
+    let mut set = Vec::with_capacity(raw.len());
+    let mut order = vec![0u32; raw.len()];
+    for &i in &by_addr {
+        let instance = &raw[i as usize];
+        if set.last() != Some(instance) {
+            set.push(instance.clone());
+        }
+        order[i as usize] = (set.len() - 1) as u32;
+    }
+    let duplicates = set.len() != raw.len();
+    let set = InstanceSet::from_sorted_unchecked(set);
+    (set, if duplicates { Vec::new() } else { order })
+}
+
+fn incremental_ok(last_order: &[u32], raw: &[Instance]) -> bool {
+    raw.len() >= INCREMENTAL_MIN && last_order.len() == raw.len()
+}
+
+enum Derived {
+    Unchanged,
+    Changed(InstanceSet, Vec<u32>),
+}
+
+/// Derives the new sorted set from the last one when `raw` differs from the last list
+/// (`last[last_order[i]]`) in a few positions only. None when that does not hold or a
+/// duplicate makes it unsafe; the caller then sorts from scratch.
+fn apply_changes(last: &InstanceSet, last_order: &[u32], raw: &[Instance]) -> Option<Derived> {
     let limit = raw.len() / 32;
     let mut changed = Vec::new();
-    for (i, (old, new)) in last_raw.iter().zip(raw).enumerate() {
-        if !old.same(new) {
+    for (i, new) in raw.iter().enumerate() {
+        if !last[last_order[i] as usize].same(new) {
             if changed.len() == limit {
                 return None;
             }
@@ -190,20 +282,49 @@ fn apply_changes(last: &InstanceSet, last_raw: &[Instance], raw: &[Instance]) ->
         }
     }
     if changed.is_empty() {
-        return Some(Changes::None);
+        return Some(Derived::Unchanged);
     }
-    let mut next = last.to_vec();
-    for &i in &changed {
-        let at = next.binary_search(&last_raw[i]).ok()?;
-        next.remove(at);
+    let mut removed: Vec<u32> = changed.iter().map(|&i| last_order[i]).collect();
+    removed.sort_unstable();
+    let mut added: Vec<usize> = changed.clone();
+    added.sort_by(|&a, &b| raw[a].cmp(&raw[b]));
+    if added.windows(2).any(|w| raw[w[0]] == raw[w[1]]) {
+        return None; // two added entries share an address
     }
-    for &i in &changed {
-        match next.binary_search(&raw[i]) {
-            Ok(_) => return None, // a duplicate: let the full path choose the first
-            Err(at) => next.insert(at, raw[i].clone()),
+    // One merge walk of (last minus removed) with the added entries, recording where
+    // every old position and every added entry lands.
+    let mut next = Vec::with_capacity(raw.len());
+    let mut moved = vec![u32::MAX; last.len()];
+    let mut landed = vec![0u32; changed.len()]; // by rank in `added`
+    let (mut r, mut a) = (0, 0);
+    for (p, old) in last.iter().enumerate() {
+        if r < removed.len() && removed[r] as usize == p {
+            r += 1;
+            continue;
         }
+        while a < added.len() && raw[added[a]] <= *old {
+            if raw[added[a]] == *old {
+                return None; // a duplicate: let the full path choose the first
+            }
+            landed[a] = next.len() as u32;
+            next.push(raw[added[a]].clone());
+            a += 1;
+        }
+        moved[p] = next.len() as u32;
+        next.push(old.clone());
     }
-    Some(Changes::Set(InstanceSet::from_sorted_unchecked(next)))
+    for k in a..added.len() {
+        landed[k] = next.len() as u32;
+        next.push(raw[added[k]].clone());
+    }
+    let mut order: Vec<u32> = last_order.iter().map(|&p| moved[p as usize]).collect();
+    for (rank, &i) in added.iter().enumerate() {
+        order[i] = landed[rank];
+    }
+    Some(Derived::Changed(
+        InstanceSet::from_sorted_unchecked(next),
+        order,
+    ))
 }
 
 #[cfg(test)]

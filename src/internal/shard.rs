@@ -1,14 +1,17 @@
-//! A value behind one cache-padded read/write lock per CPU.
+//! A value replicated into one cache-padded cell per CPU, read without contention.
 //!
-//! Readers take the read lock of "their" shard (a per-thread index), so two threads
-//! reading at once touch different cache lines; the rare writer writes every shard.
-//! This keeps the endpoint cache lock-protected while readers do not contend.
+//! Each shard holds its *own* `Arc` of the value, in its own padded allocation, behind
+//! a padded `RwLock`. A reader takes the fair read lock of "its" shard (a per-thread
+//! index) just long enough to clone that shard's `Arc`, and gets back a value that
+//! holds no lock. So two threads reading at once touch different cache lines (their
+//! lock words and their reference counts are on lines of their own), a writer never
+//! waits on user code, and no nesting or holding of read values can deadlock.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::RwLock;
 
 /// Aligns its content to 128 bytes: two 64-byte lines, since adjacent-line prefetching
 /// pairs them on x86.
@@ -18,6 +21,7 @@ pub(crate) struct Padded<T>(pub(crate) T);
 
 impl<T> std::ops::Deref for Padded<T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         &self.0
     }
@@ -53,40 +57,47 @@ pub(crate) fn index() -> usize {
     })
 }
 
-/// A value replicated into one padded `RwLock` per shard.
+/// One shard's own copy: a separately allocated, 128-byte aligned `Arc`, so the
+/// reference counts of two shards never share a cache line.
+pub(crate) type ShardCopy<T> = Arc<Padded<T>>;
+
+/// A value replicated into one padded cell per shard.
 #[derive(Debug)]
 pub(crate) struct Sharded<T> {
-    shards: Box<[Padded<RwLock<T>>]>,
+    shards: Box<[Padded<RwLock<ShardCopy<T>>>]>,
 }
 
-impl<T: Clone> Sharded<T> {
-    pub(crate) fn new(value: T) -> Sharded<T> {
+impl<T> Sharded<T> {
+    /// Every shard gets its own copy made by `make`.
+    pub(crate) fn new(mut make: impl FnMut() -> T) -> Sharded<T> {
         Sharded {
             shards: (0..count())
-                .map(|_| Padded(RwLock::new(value.clone())))
+                .map(|_| Padded(RwLock::new(Arc::new(Padded(make())))))
                 .collect(),
         }
     }
 
-    /// Reads this thread's shard. Recursive, so a thread that holds a guard can take
-    /// another while a writer waits, without deadlock.
+    /// This thread's shard's copy. The fair read lock is held for one reference-count
+    /// increment; a waiting writer therefore waits nanoseconds, never on a reader's
+    /// code.
     #[inline]
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+    pub(crate) fn read(&self) -> ShardCopy<T> {
         // count() is a power of two and index() < count(); the mask keeps the bounds
         // check trivially true even if shards were built for a different count.
         let i = index() & (self.shards.len() - 1);
-        self.shards[i].0.read_recursive()
+        Arc::clone(&self.shards[i].0.read())
     }
 
-    /// Replaces the value in every shard. Old values are dropped after every lock is
-    /// released, so a `Drop` of `T` never runs under a lock.
-    pub(crate) fn set(&self, value: T) {
+    /// Gives every shard a fresh copy made by `make`. The replaced copies are returned,
+    /// to be dropped by the caller when it chooses (after every lock is released: a
+    /// `Drop` of `T` never runs under a lock).
+    pub(crate) fn set(&self, mut make: impl FnMut() -> T) -> Vec<ShardCopy<T>> {
         let mut old = Vec::with_capacity(self.shards.len());
         for shard in self.shards.iter() {
-            old.push(std::mem::replace(&mut *shard.0.write(), value.clone()));
+            let fresh = Arc::new(Padded(make()));
+            old.push(std::mem::replace(&mut *shard.0.write(), fresh));
         }
-        drop(value);
-        drop(old);
+        old
     }
 }
 
@@ -95,17 +106,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_shard_sees_a_write() {
-        let s = Sharded::new(1);
-        s.set(2);
-        assert!(s.shards.iter().all(|sh| *sh.0.read() == 2));
-        assert_eq!(*s.read(), 2);
+    fn every_shard_sees_a_write_and_readers_keep_their_copy() {
+        let s = Sharded::new(|| 1);
+        let before = s.read();
+        drop(s.set(|| 2));
+        assert!(s.shards.iter().all(|sh| ***sh.0.read() == 2));
+        assert_eq!(**s.read(), 2);
+        assert_eq!(**before, 1, "a value read before the write is unchanged");
     }
 
     #[test]
-    fn padding_is_two_lines() {
-        assert_eq!(std::mem::align_of::<Padded<u8>>(), 128);
-        assert!(count().is_power_of_two());
-        assert!(index() < count());
+    fn nested_reads_while_a_writer_waits_do_not_deadlock() {
+        let s = Arc::new(Sharded::new(|| 0u64));
+        let outer = s.read();
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for k in 1..1000 {
+                    drop(s.set(|| k));
+                }
+            })
+        };
+        for _ in 0..10_000 {
+            let inner = s.read();
+            assert!(**inner >= **outer);
+        }
+        writer.join().unwrap();
+        assert_eq!(**s.read(), 999);
     }
 }
