@@ -76,9 +76,11 @@ pub(crate) struct Supervision {
 /// which a stop cuts short. The [`PANICS_IN_A_ROW`]th panic without progress in
 /// between is final: its error says that the thread stopped, and `supervise` returns.
 ///
-/// `body` starts afresh on each run: state it keeps across runs must be borrowed.
-/// What it borrows stays usable after a panic (parking_lot locks do not poison, and a
-/// publish replaces the whole state), which is why the unwind is asserted safe.
+/// Each run calls `body` again. State that outlives a run (in the closure, or borrowed
+/// by it: a publisher, a client) must stay usable after a panic; parking_lot locks do
+/// not poison, and a body resets what a panic may leave half done (the file watch
+/// forgets its last read, the Consul watch starts over at index 0). That is why the
+/// unwind is asserted safe.
 pub(crate) fn supervise(
     mut supervision: Supervision,
     stop: &StopSignal,
