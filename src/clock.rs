@@ -21,6 +21,20 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn after(&self, deadline: Instant) -> Receiver<Instant>;
 }
 
+/// Durations from this one up count as "forever": about 100 years, far below where
+/// `Instant + Duration` can overflow on any platform (and within Go's `time.Duration`,
+/// which Consul parses). waypost never adds such a duration to an instant; where a
+/// setter accepts one, it means "never" and its docs say so.
+#[cfg_attr(not(feature = "consul"), allow(dead_code))] // the network backends' timeouts
+pub(crate) const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `Some(d)` for a duration that can be added to an instant, `None` for one that means
+/// "forever" (see [`FOREVER`]): the form a timeout option of a dependency takes.
+#[cfg_attr(not(feature = "consul"), allow(dead_code))]
+pub(crate) fn finite(d: Duration) -> Option<Duration> {
+    (d < FOREVER).then_some(d)
+}
+
 /// The real clock: `Instant::now()` and `crossbeam_channel::at`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -70,9 +84,15 @@ impl ManualClock {
     }
 
     /// Moves time forward by `by` and fires every timer that is now due.
+    ///
+    /// Never panics: a step past the last instant the platform can represent stops
+    /// there, so `advance(Duration::MAX)` fires every timer, and `now()` is then the
+    /// furthest instant there is (adding to it overflows: use `checked_add`).
+    /// `advance(Duration::ZERO)` fires the timers due now (a deadline of `now()` has
+    /// already fired when it was made).
     pub fn advance(&self, by: Duration) {
         let mut state = self.inner.lock();
-        state.now += by;
+        state.now = saturating_add(state.now, by);
         let now = state.now;
         state.timers.retain(|(deadline, tx)| {
             let due = *deadline <= now;
@@ -89,6 +109,24 @@ impl ManualClock {
     pub fn pending_timers(&self) -> usize {
         self.inner.lock().timers.len()
     }
+}
+
+/// `now + by`, or the latest instant reachable from `now` when that overflows.
+fn saturating_add(now: Instant, by: Duration) -> Instant {
+    if let Some(later) = now.checked_add(by) {
+        return later;
+    }
+    // The largest representable step, found by halving: at most ~100 checked adds.
+    let (mut fits, mut fails) = (Duration::ZERO, by);
+    while fails - fits > Duration::from_nanos(1) {
+        let mid = fits + (fails - fits) / 2;
+        if now.checked_add(mid).is_some() {
+            fits = mid;
+        } else {
+            fails = mid;
+        }
+    }
+    now + fits
 }
 
 impl Default for ManualClock {
@@ -144,5 +182,35 @@ mod tests {
             clock.after(start).try_recv().is_ok(),
             "past deadline fires at once"
         );
+    }
+
+    #[test]
+    fn advancing_by_zero_or_max_never_panics() {
+        let clock = ManualClock::new();
+        let start = clock.now();
+        let soon = clock.after(start + Duration::from_secs(1));
+        let far = clock.after(start + FOREVER);
+        clock.advance(Duration::ZERO);
+        assert_eq!(clock.now(), start);
+        assert!(soon.try_recv().is_err());
+        clock.advance(Duration::MAX);
+        assert!(soon.try_recv().is_ok() && far.try_recv().is_ok());
+        assert!(clock.now() >= start + FOREVER);
+        assert!(clock.now().checked_add(Duration::from_secs(1)).is_none());
+        clock.advance(Duration::MAX); // already at the end: stays there
+        clock.advance(Duration::from_nanos(1));
+        assert!(clock.after(clock.now()).try_recv().is_ok());
+    }
+
+    #[test]
+    fn only_durations_from_forever_up_are_infinite() {
+        assert_eq!(finite(Duration::ZERO), Some(Duration::ZERO));
+        assert_eq!(
+            finite(FOREVER - Duration::from_nanos(1)),
+            Some(FOREVER - Duration::from_nanos(1))
+        );
+        assert_eq!(finite(FOREVER), None);
+        assert_eq!(finite(Duration::MAX), None);
+        assert!(Instant::now().checked_add(FOREVER).is_some());
     }
 }

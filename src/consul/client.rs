@@ -291,6 +291,14 @@ impl HttpClientBuilder {
     /// Bound on name resolution, TCP connect and TLS handshake: the part of a call that
     /// `stop()` cannot cut short, so it also bounds how long a stop can take in the
     /// worst case. Default 500 ms; raise it for agents across a slow network.
+    ///
+    /// - `Duration::ZERO` is refused by `build()` with [`Error::InvalidConfig`]
+    ///   (`connect_timeout`): no connection could be made.
+    /// - `Duration::MAX` (or anything from about 100 years up) sets no connect bound of
+    ///   its own: the [request timeout](Self::request_timeout) still bounds the whole
+    ///   call, and the system's resolver and TCP timeouts apply. A `stop()` during a
+    ///   connect to an unresponsive address then waits for those (on Linux up to about
+    ///   two minutes for TCP).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.settings.connect_timeout = timeout;
         self
@@ -298,6 +306,13 @@ impl HttpClientBuilder {
 
     /// Bound on one whole call. A blocking query gets its wait plus Consul's jitter
     /// (wait/16) on top. Default 10 s.
+    ///
+    /// - `Duration::ZERO` is refused by `build()` with [`Error::InvalidConfig`]
+    ///   (`request_timeout`): every call would time out.
+    /// - `Duration::MAX` (or anything from about 100 years up) means no bound: a call
+    ///   waits as long as the agent takes (a blocking query, as long as Consul holds
+    ///   it). `stop()` still cuts a call in flight short; the connect timeout still
+    ///   bounds connecting.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = timeout;
         self
@@ -312,7 +327,8 @@ impl HttpClientBuilder {
 
     /// Checks the settings. Errors: [`Error::InvalidConfig`] for an address that is not
     /// an http(s) URL (or carries credentials), a token that is not a valid header
-    /// value, an empty datacenter, or a zero timeout or limit.
+    /// value, an empty datacenter, or a zero timeout or limit. A timeout of about 100
+    /// years or more is valid and means "no bound" (see each setter).
     pub fn build(self) -> Result<HttpClient> {
         if self.datacenter.as_deref() == Some("") {
             return Err(Error::invalid_config("datacenter", "must not be empty"));
@@ -341,7 +357,7 @@ impl Client for HttpClient {
         if query.index > 0 {
             call.query.push(("index", query.index.to_string()));
             call.query.push(("wait", go_duration(query.wait)));
-            call.long_poll = query.wait + query.wait / 16;
+            call.long_poll = query.wait.saturating_add(query.wait / 16);
         }
         let reply = self.http.call(&call)?.success()?;
         let index = reply

@@ -9,8 +9,12 @@ use parking_lot::Mutex;
 use super::client::{Client, HealthQuery, ServiceEntry};
 use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
-use crate::internal::worker::{StopSignal, Worker};
+use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Error, Event, Instance, Result};
+
+const LOG: &str = "waypost::consul";
+/// The longest `wait` Consul takes, and the longest min interval waypost takes.
+const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// Watches one Consul service and publishes its healthy instances; see the
 /// [module docs](super) for the watch loop, failure behaviour and threads.
@@ -88,9 +92,13 @@ impl InstancerBuilder {
         self
     }
 
-    /// How long Consul may hold each blocking query (`wait`, at most 10 minutes).
-    /// Longer means fewer idle round trips; changes arrive at once either way.
-    /// Default 5 minutes (Consul's default).
+    /// How long Consul may hold each blocking query (`wait`). Longer means fewer idle
+    /// round trips; changes arrive at once either way. Default 5 minutes (Consul's
+    /// default).
+    ///
+    /// Consul takes at most 10 minutes: `build()` refuses `Duration::ZERO` and anything
+    /// over 10 minutes (`Duration::MAX` included) with [`Error::InvalidConfig`]
+    /// (`wait`).
     pub fn wait(mut self, wait: Duration) -> Self {
         self.watch.wait = wait;
         self
@@ -101,22 +109,44 @@ impl InstancerBuilder {
     /// the loop never spins. An answer with a newer index is followed at once: that
     /// query blocks until the next change, and a change right after another is not
     /// held back. Default 100 ms.
+    ///
+    /// - `Duration::ZERO` turns the guard off: every answer is followed at once, so an
+    ///   agent that keeps answering at once without a newer index is queried in a loop.
+    /// - At most 10 minutes, the longest `wait`: the guard is against spinning, not a
+    ///   polling period. `build()` refuses more (`Duration::MAX` included) with
+    ///   [`Error::InvalidConfig`] (`min_interval`), as a larger value would hold back
+    ///   the watch for that long after every quiet `wait`.
     pub fn min_interval(mut self, interval: Duration) -> Self {
         self.watch.min_interval = interval;
         self
     }
 
-    /// Retry delays after an error: from `initial`, doubling up to `max`, with jitter.
-    /// Default 100 ms to 5 s: an agent restart is noticed within seconds.
+    /// Retry delays after an error: from `initial`, doubling up to `max`, with jitter
+    /// (each delay is drawn from its upper half). Default 100 ms to 5 s: an agent
+    /// restart is noticed within seconds. The same delays space restarts after a panic
+    /// of the watch thread.
+    ///
+    /// - `Duration::ZERO` counts as 1 ms (for both), so a failing agent is never queried
+    ///   in a busy loop.
+    /// - `Duration::MAX` (or anything from about 100 years up) as `max` lets the delay
+    ///   double without a cap (in practice up to `initial` times 2^20); as `initial`,
+    ///   it means "never retry": after its first error the watch keeps the error state
+    ///   and only waits for a stop.
+    /// - `max` below `initial` is refused by `build()` with [`Error::InvalidConfig`]
+    ///   (`backoff`).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.watch.backoff = (initial, max);
         self
     }
 
     /// How long `build()` waits for the first answer (instances or an error), so that
-    /// the state is known when it returns, as Go kit's constructor does. Zero returns at
-    /// once. It never fails `build()`: an unreachable agent becomes an error event and
-    /// the watch keeps retrying. Default 1 s.
+    /// the state is known when it returns, as Go kit's constructor does. It never fails
+    /// `build()`: an unreachable agent becomes an error event and the watch keeps
+    /// retrying. Default 1 s.
+    ///
+    /// `Duration::ZERO` returns at once (the state arrives later); `Duration::MAX`
+    /// waits until the first answer, however long the agent takes (bounded by the
+    /// client's timeouts).
     pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
         self.first_fetch_timeout = timeout;
         self
@@ -124,8 +154,9 @@ impl InstancerBuilder {
 
     /// Validates, starts the `waypost-consul-watch` thread and waits for the first
     /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
-    /// empty service name or tag, a zero or over-10-minute wait; [`Error::Io`] if the
-    /// thread cannot start.
+    /// empty service name or tag, a zero or over-10-minute wait, an over-10-minute min
+    /// interval, a backoff `max` below its `initial`; [`Error::Io`] if the thread
+    /// cannot start.
     pub fn build(self) -> Result<Instancer> {
         let w = &self.watch;
         if w.service.is_empty() {
@@ -134,18 +165,41 @@ impl InstancerBuilder {
         if w.tags.iter().any(String::is_empty) {
             return Err(Error::invalid_config("tags", "a tag must not be empty"));
         }
-        if w.wait.is_zero() || w.wait > Duration::from_secs(600) {
+        if w.wait.is_zero() || w.wait > MAX_WAIT {
             return Err(Error::invalid_config("wait", "must be within (0, 10 min]"));
+        }
+        if w.min_interval > MAX_WAIT {
+            return Err(Error::invalid_config(
+                "min_interval",
+                "must be at most 10 min",
+            ));
+        }
+        if w.backoff.1 < w.backoff.0 {
+            return Err(Error::invalid_config(
+                "backoff",
+                "max must be at least initial",
+            ));
         }
         let publisher = Arc::new(Publisher::new());
         let (first_tx, first_rx) = crossbeam_channel::bounded(1);
         let worker = {
             let (client, publisher, watch) = (self.client.clone(), publisher.clone(), self.watch);
             let cancel = self.client.clone();
-            Worker::spawn(
+            let supervision = Supervision {
+                component: "consul watch",
+                log_target: LOG,
+                restart: Backoff::new(watch.backoff.0, watch.backoff.1),
+            };
+            let (reporter, first) = (publisher.clone(), first_tx.clone());
+            Worker::spawn_supervised(
                 "waypost-consul-watch",
+                supervision,
                 move || cancel.shutdown(),
-                move |stop| watch.run(&*client, &publisher, &stop, &first_tx),
+                move |stop, progress| watch.run(&*client, &publisher, stop, &first_tx, progress),
+                move |err| {
+                    reporter.publish_error(err);
+                    let _ = first.try_send(());
+                },
             )?
         };
         let _ = first_rx.recv_timeout(self.first_fetch_timeout);
@@ -157,12 +211,14 @@ impl InstancerBuilder {
 }
 
 impl Watch {
+    /// The watch loop; it returns only when stopped. Each answer is progress.
     fn run(
         &self,
         client: &dyn Client,
         publisher: &Publisher,
         stop: &StopSignal,
         first: &Sender<()>,
+        progress: &Progress,
     ) {
         let mut index = 0;
         let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
@@ -173,9 +229,8 @@ impl Watch {
         let mut throttle_from: Option<Instant> = None;
         loop {
             if let Some(start) = throttle_from.take() {
-                let due = start + self.min_interval;
-                let now = Instant::now();
-                if due > now && stop.wait(due - now) {
+                let rest = self.min_interval.saturating_sub(start.elapsed());
+                if !rest.is_zero() && stop.wait(rest) {
                     return;
                 }
             }
@@ -191,6 +246,7 @@ impl Watch {
             };
             match client.health_service(&self.service, &query) {
                 Ok(health) => {
+                    progress.made();
                     backoff.reset();
                     if health.index <= index {
                         throttle_from = Some(started);
@@ -202,7 +258,7 @@ impl Watch {
                     if stop.is_stopped() {
                         return; // cut short by stop(): not news for subscribers
                     }
-                    log::warn!(target: "waypost::consul", "watching {:?}: {err}", self.service);
+                    log::warn!(target: LOG, "watching {:?}: {err}", self.service);
                     publisher.publish_error(err);
                     // After an error start over: the agent may have restarted with a
                     // lower index, which a blocking query would wait out in full.

@@ -156,7 +156,7 @@ fn answers_that_come_back_at_once_never_make_it_spin() {
 fn an_answer_with_a_newer_index_is_followed_at_once() {
     // A min interval far beyond the bound next_op waits: only an immediate re-query
     // can be seen.
-    let (_i, script, rx) = start(|b| b.min_interval(Duration::from_secs(3600)));
+    let (_i, script, rx) = start(|b| b.min_interval(MAX_WAIT));
     for index in [10, 11, 12] {
         script.next_op();
         let web = vec![entry("w1", "10.0.0.1", index as u16, &["passing"], &[])];
@@ -320,6 +320,8 @@ fn invalid_settings_are_refused() {
         Instancer::builder(&client, "web").tag(""),
         Instancer::builder(&client, "web").wait(Duration::ZERO),
         Instancer::builder(&client, "web").wait(Duration::from_secs(601)),
+        Instancer::builder(&client, "web").min_interval(Duration::from_secs(601)),
+        Instancer::builder(&client, "web").backoff(Duration::from_secs(1), Duration::ZERO),
     ] {
         assert!(builder.build().unwrap_err().is_invalid_input());
     }

@@ -70,6 +70,20 @@
 //! errors are logged (`warn`, target `waypost::consul`); `register()` and
 //! `deregister()` return theirs.
 //!
+//! A panic in either thread (a bug in waypost, or in your own [`Client`]) does not end
+//! it silently. It is logged at `error!` and the loop starts again after its backoff
+//! (the watch's [`backoff`](InstancerBuilder::backoff); within TTL/6 for the
+//! heartbeat, so the check keeps passing). A watch also publishes an
+//! [`Error::Panicked`](crate::Error::Panicked) event naming the panic. The third panic
+//! with no good answer in between (a fetched set, a passed check) ends the thread: the
+//! watch's final error event says so, and subscribers keep the last set; a stopped
+//! heartbeat lets the check turn critical when its TTL passes, until `register()`
+//! starts a new one.
+//!
+//! Every duration option accepts `Duration::ZERO` and `Duration::MAX` without a panic:
+//! each setter says whether the value is refused by `build()` with
+//! [`Error::InvalidConfig`](crate::Error::InvalidConfig) or what it does.
+//!
 //! # ACLs: an empty answer may mean "no permission"
 //!
 //! With ACLs enabled, a query without a token (or with a token lacking `service:read`

@@ -9,8 +9,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::client::{CheckRegistration, Client, ServiceRegistration, Weights, go_duration};
-use crate::internal::worker::{StopSignal, Worker};
+use crate::clock::{FOREVER, finite};
+use crate::internal::backoff::Backoff;
+use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Error, Result};
+
+const LOG: &str = "waypost::consul";
 
 /// Registers one service instance with a Consul agent; see the [module docs](super).
 ///
@@ -19,6 +23,12 @@ use crate::{Error, Result};
 /// TCP check the agent probes the instance and there is no thread.
 /// [`deregister`](crate::Registrar::deregister) and drop stop the heartbeat (joined)
 /// and remove the service.
+///
+/// A panic in the heartbeat (a bug, e.g. in your own [`Client`]) is logged at `error!`
+/// and the heartbeat starts again within TTL/6, so the check stays passing. The third
+/// panic with no passed check in between ends the thread (logged too): the agent then
+/// marks the check critical once the TTL passes, and watchers stop listing the
+/// instance. [`register`](crate::Registrar::register) starts a new heartbeat.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -134,13 +144,20 @@ impl RegistrarBuilder {
 
     /// A TTL check kept passing by the heartbeat thread every `ttl`/3 (the default,
     /// 10 s). Shorter notices a dead process sooner, at the cost of more agent calls.
+    ///
+    /// `build()` refuses, with [`Error::InvalidConfig`] (`ttl`), a TTL under 1 s
+    /// (`Duration::ZERO` included: the check would expire between passes) and one of
+    /// about 100 years or more (`Duration::MAX` included: a TTL that never expires is
+    /// no check; use [`no_check`](Self::no_check)).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.check = Check::Ttl(ttl);
         self
     }
 
     /// An HTTP check instead: the agent GETs `url` every `interval` (2xx passes, 429
-    /// warns). No heartbeat thread.
+    /// warns). No heartbeat thread. `build()` refuses, with [`Error::InvalidConfig`]
+    /// (`check`), an empty `url`, an `interval` of `Duration::ZERO`, and one of about
+    /// 100 years or more (`Duration::MAX` included: the agent would never run it).
     pub fn http_check(mut self, url: impl Into<String>, interval: Duration) -> Self {
         self.check = Check::Http {
             url: url.into(),
@@ -150,7 +167,8 @@ impl RegistrarBuilder {
     }
 
     /// A TCP check instead: the agent connects to `addr` (`host:port`) every `interval`.
-    /// No heartbeat thread.
+    /// No heartbeat thread. The `interval` is checked as for
+    /// [`http_check`](Self::http_check).
     pub fn tcp_check(mut self, addr: impl Into<String>, interval: Duration) -> Self {
         self.check = Check::Tcp {
             addr: addr.into(),
@@ -168,14 +186,18 @@ impl RegistrarBuilder {
     /// Let the agent remove the service once its check has been critical this long (a
     /// crashed process that never deregistered). Consul enforces at least one minute
     /// and reaps every 30 s. Default: never.
+    ///
+    /// `Duration::ZERO` asks for the least Consul allows (it raises it to one minute);
+    /// `Duration::MAX` (or anything from about 100 years up) means never, the default.
     pub fn deregister_critical_service_after(mut self, after: Duration) -> Self {
         self.deregister_after = Some(after);
         self
     }
 
     /// Validates. Errors: [`Error::InvalidConfig`] for an empty service name or id, a
-    /// TTL under 1 s, a zero check interval, an empty check target, or
-    /// `deregister_critical_service_after` without a check.
+    /// TTL under 1 s or of 100 years or more, a check interval of zero or of 100 years
+    /// or more, an empty check target, or `deregister_critical_service_after` without a
+    /// check.
     pub fn build(self) -> Result<Registrar> {
         let mut reg = self.registration;
         if reg.name.is_empty() {
@@ -187,12 +209,18 @@ impl RegistrarBuilder {
         let mut check = CheckRegistration {
             check_id: format!("service:{}", reg.id),
             name: format!("{} health", reg.name),
-            deregister_critical_service_after: self.deregister_after.map(go_duration),
+            deregister_critical_service_after: self
+                .deregister_after
+                .and_then(finite)
+                .map(go_duration),
             ..CheckRegistration::default()
         };
         let ttl = match self.check {
-            Check::Ttl(ttl) if ttl < Duration::from_secs(1) => {
-                return Err(Error::invalid_config("ttl", "must be at least 1 s"));
+            Check::Ttl(ttl) if ttl < Duration::from_secs(1) || ttl >= FOREVER => {
+                return Err(Error::invalid_config(
+                    "ttl",
+                    "must be at least 1 s and under 100 years",
+                ));
             }
             Check::Ttl(ttl) => {
                 check.ttl = Some(go_duration(ttl));
@@ -202,10 +230,10 @@ impl RegistrarBuilder {
             | Check::Tcp {
                 addr: url,
                 interval,
-            } if url.is_empty() || interval.is_zero() => {
+            } if url.is_empty() || interval.is_zero() || interval >= FOREVER => {
                 return Err(Error::invalid_config(
                     "check",
-                    "needs a target and an interval above zero",
+                    "needs a target and an interval above zero and under 100 years",
                 ));
             }
             Check::Http { url, interval } => {
@@ -258,31 +286,37 @@ impl Shared {
     }
 
     /// The heartbeat loop: pass every TTL/3; after a failed pass ask the agent whether
-    /// it still knows the service, and register again if not.
-    fn heartbeat(&self, client: &dyn Client, stop: &StopSignal, ttl: Duration) {
+    /// it still knows the service, and register again if not. A passed check is
+    /// progress.
+    fn heartbeat(
+        &self,
+        client: &dyn Client,
+        stop: &StopSignal,
+        ttl: Duration,
+        progress: &Progress,
+    ) {
         let id = &self.registration.id;
         let check_id = self.check_id().unwrap_or_default();
         while !stop.wait(ttl / 3) {
             let Err(err) = client.pass_ttl(check_id) else {
+                progress.made();
                 continue;
             };
             if stop.is_stopped() {
                 return;
             }
-            log::warn!(target: "waypost::consul", "passing the TTL check of {id:?}: {err}");
+            log::warn!(target: LOG, "passing the TTL check of {id:?}: {err}");
             match client.agent_service(id) {
                 Ok(Some(_)) => {} // still registered: the next pass may work
                 Ok(None) => {
-                    log::warn!(target: "waypost::consul", "the agent lost {id:?}; registering it again");
+                    log::warn!(target: LOG, "the agent lost {id:?}; registering it again");
                     match self.register(client) {
-                        Ok(()) => log::info!(target: "waypost::consul", "registered {id:?} again"),
-                        Err(err) => {
-                            log::warn!(target: "waypost::consul", "registering {id:?} again: {err}")
-                        }
+                        Ok(()) => log::info!(target: LOG, "registered {id:?} again"),
+                        Err(err) => log::warn!(target: LOG, "registering {id:?} again: {err}"),
                     }
                 }
                 Err(err) if !stop.is_stopped() => {
-                    log::warn!(target: "waypost::consul", "looking up {id:?}: {err}");
+                    log::warn!(target: LOG, "looking up {id:?}: {err}");
                 }
                 Err(_) => return,
             }
@@ -291,20 +325,33 @@ impl Shared {
 }
 
 impl crate::Registrar for Registrar {
-    /// Registers (again), passes a TTL check once, starts the heartbeat if not running.
+    /// Registers (again), passes a TTL check once, starts the heartbeat if not running
+    /// (also when it ended after panics).
     fn register(&self) -> Result<()> {
         let mut hb = self.heartbeat.lock();
         // Marked first: after a partial failure deregister() still cleans up.
         hb.registered = true;
         self.shared.register(&*self.shared.client)?;
-        if let (Some(ttl), None) = (self.shared.ttl, &hb.worker) {
+        let Some(ttl) = self.shared.ttl else {
+            return Ok(());
+        };
+        if hb.worker.as_ref().is_none_or(Worker::is_finished) {
             let client = self.shared.client.fork();
             let cancel = client.clone();
             let shared = self.shared.clone();
-            hb.worker = Some(Worker::spawn(
+            // A restarted heartbeat passes within TTL/3 + TTL/6 of its start, so the
+            // check stays passing through a panic.
+            let supervision = Supervision {
+                component: "consul heartbeat",
+                log_target: LOG,
+                restart: Backoff::new(Duration::from_millis(100).min(ttl / 6), ttl / 6),
+            };
+            hb.worker = Some(Worker::spawn_supervised(
                 "waypost-consul-heartbeat",
+                supervision,
                 move || cancel.shutdown(),
-                move |stop| shared.heartbeat(&*client, &stop, ttl),
+                move |stop, progress| shared.heartbeat(&*client, stop, ttl, progress),
+                |_| {}, // logged by the supervisor; the TTL tells the agent
             )?);
         }
         Ok(())

@@ -154,6 +154,8 @@ fn invalid_settings_are_refused() {
     for builder in [
         Registrar::builder(&client, "", "10.0.0.1", 80),
         b().ttl(Duration::from_millis(500)),
+        b().ttl(crate::clock::FOREVER),
+        b().http_check("http://h/", crate::clock::FOREVER),
         b().http_check("", Duration::from_secs(1)),
         b().tcp_check("h:1", Duration::ZERO),
         b().no_check()

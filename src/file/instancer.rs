@@ -11,8 +11,9 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::parse;
+use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
-use crate::internal::worker::{StopSignal, Worker};
+use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Error, Event, Instancer, Result};
 
 const LOG: &str = "waypost::file";
@@ -29,6 +30,11 @@ const THREAD_NAME: &str = "waypost-file-watch";
 /// [`stop`](Instancer::stop) and drop end that thread and join it; a stop cuts the wait
 /// between polls short, so it returns within milliseconds. Share the instancer between
 /// threads by reference or in an `Arc`; it is not `Clone`.
+///
+/// A panic in the watch thread (a bug) is an [`Error::Panicked`] event and an `error!`
+/// line; the watch starts again within one poll interval and reads the file afresh. A
+/// third panic with no completed poll in between ends the thread, with a final error
+/// event that says so.
 pub struct FileInstancer {
     path: Arc<Path>,
     poll_interval: Duration,
@@ -68,8 +74,12 @@ impl FileInstancer {
 }
 
 impl FileInstancerBuilder {
-    /// How often the watch thread looks at the file's metadata (default: 1 s; zero is
-    /// refused by [`build`](Self::build)).
+    /// How often the watch thread looks at the file's metadata (default: 1 s).
+    ///
+    /// - `Duration::ZERO` is refused by [`build`](Self::build) with
+    ///   [`Error::InvalidConfig`] (`poll_interval`): it would poll in a busy loop.
+    /// - `Duration::MAX` (or anything from about 100 years up) means "never poll": the
+    ///   file is read once, by `build`, and the thread only waits for a stop.
     ///
     /// A poll is one `stat` call; the file is read only when it changed. A change made
     /// by atomic rename is published within one interval; one made in place within two
@@ -97,7 +107,25 @@ impl FileInstancerBuilder {
         let mut watcher = Watcher::new(path.clone(), publisher.clone());
         watcher.poll();
         let interval = self.poll_interval;
-        let worker = Worker::start(THREAD_NAME, move |stop| watcher.run(&stop, interval))?;
+        let supervision = Supervision {
+            component: "file watch",
+            log_target: LOG,
+            restart: Backoff::new(interval, interval),
+        };
+        let reporter = publisher.clone();
+        let mut restarted = false;
+        let worker = Worker::spawn_supervised(
+            THREAD_NAME,
+            supervision,
+            || {},
+            move |stop, progress| {
+                if std::mem::replace(&mut restarted, true) {
+                    watcher.forget(); // a panic may have left it half updated
+                }
+                watcher.run(stop, interval, progress);
+            },
+            move |err| reporter.publish_error(err),
+        )?;
         Ok(FileInstancer {
             path,
             poll_interval: interval,
@@ -193,12 +221,21 @@ impl Watcher {
         }
     }
 
-    fn run(mut self, stop: &StopSignal, interval: Duration) {
+    /// Polls every `interval` until stopped; each completed poll is progress.
+    fn run(&mut self, stop: &StopSignal, interval: Duration, progress: &Progress) {
         log::debug!(target: LOG, "watching {} every {interval:?}", self.path.display());
         while !stop.wait(interval) {
             self.poll();
+            progress.made();
         }
         log::debug!(target: LOG, "stopped watching {}", self.path.display());
+    }
+
+    /// Forgets the file read last, so the next poll reads and publishes it at once.
+    fn forget(&mut self) {
+        self.seen = None;
+        self.pending = None;
+        self.failing = None;
     }
 
     /// One look at the file: a `stat`, and a read if it changed or a change is pending.

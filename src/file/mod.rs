@@ -86,6 +86,11 @@
 //!   file is readable again, whatever its inode, it is read and published at once.
 //! - Errors are logged with `log::warn!` under the target `waypost::file`, an I/O error
 //!   once per outage rather than once per poll; changes are logged with `log::debug!`.
+//! - A panic in the watch thread (a bug in waypost) is published as an
+//!   [`Error::Panicked`](crate::Error::Panicked) event and logged with `log::error!`;
+//!   the watch starts again within one poll interval and reads the file afresh. The
+//!   third panic with no completed poll in between ends the thread; its error event
+//!   says that the watch stopped, and the last good set is all subscribers keep.
 //!
 //! # Threads
 //!

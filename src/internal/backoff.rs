@@ -21,6 +21,8 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// A backoff from `initial` (at least 1 ms) up to `max` (at least `initial`).
+    /// Any durations are accepted: a delay of [`FOREVER`](crate::clock::FOREVER) or
+    /// more is a wait that only a stop ends ([`wait`] never adds it to an instant).
     pub(crate) fn new(initial: Duration, max: Duration) -> Backoff {
         let initial = initial.max(Duration::from_millis(1));
         Backoff {
@@ -38,13 +40,14 @@ impl Backoff {
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = base / 2;
-        let span = (base - half).as_nanos() as u64;
-        let jitter = if span == 0 {
-            0
-        } else {
-            rand::next_u64() % (span + 1)
-        };
-        half + Duration::from_nanos(jitter)
+        match u64::try_from((base - half).as_nanos()) {
+            Ok(0) => base,
+            Ok(span) if span < u64::MAX => {
+                half + Duration::from_nanos(rand::next_u64() % (span + 1))
+            }
+            // Over 584 years of spread: no jitter is needed to part such waits.
+            _ => base,
+        }
     }
 
     /// Back to the initial delay, after a success.
@@ -91,10 +94,29 @@ mod tests {
     }
 
     #[test]
+    fn zero_and_max_neither_panic_nor_spin() {
+        let mut zero = Backoff::new(Duration::ZERO, Duration::ZERO);
+        for _ in 0..3 {
+            let d = zero.next_delay();
+            assert!(d >= Duration::from_micros(500) && d <= Duration::from_millis(1));
+        }
+        let mut max = Backoff::new(Duration::MAX, Duration::MAX);
+        for _ in 0..30 {
+            assert!(max.next_delay() >= crate::clock::FOREVER);
+        }
+        let mut uncapped = Backoff::new(Duration::from_millis(1), Duration::MAX);
+        let delays: Vec<_> = (0..40).map(|_| uncapped.next_delay()).collect();
+        assert!(delays.windows(2).all(|w| w[1] >= w[0] / 2), "{delays:?}");
+
+        let (_tx, rx) = crossbeam_channel::bounded::<()>(0);
+        assert!(!wait(&rx, Duration::ZERO));
+    }
+
+    #[test]
     fn stop_cuts_a_wait_short() {
         let (tx, rx) = crossbeam_channel::bounded::<()>(0);
         let started = Instant::now();
-        let waiter = std::thread::spawn(move || wait(&rx, Duration::from_secs(60)));
+        let waiter = std::thread::spawn(move || wait(&rx, Duration::MAX));
         drop(tx);
         assert!(waiter.join().unwrap());
         assert!(started.elapsed() < Duration::from_secs(5));

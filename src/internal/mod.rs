@@ -1,7 +1,5 @@
 //! Plumbing shared by the core and every backend; not public.
 
-// Backoff itself is used by the network backends only.
-#[cfg_attr(not(feature = "consul"), allow(dead_code))]
 pub(crate) mod backoff;
 #[cfg(feature = "consul")]
 pub(crate) mod http;

@@ -4,6 +4,7 @@
 pub mod bin;
 pub mod conformance;
 pub mod consul;
+pub mod fake_consul;
 pub mod fake_http;
 pub mod http;
 pub mod scratch;

@@ -30,6 +30,7 @@ use std::time::Duration;
 use ureq::http::{Request, Response};
 use ureq::{Agent, Body};
 
+use crate::clock::finite;
 use crate::{HttpErrorKind, Result};
 use error::Site;
 
@@ -76,8 +77,10 @@ impl Http {
             .max_redirects(0) // a redirect could carry the credential headers elsewhere
             .user_agent(concat!("waypost/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
-            .timeout_connect(Some(settings.connect_timeout))
-            .timeout_resolve(Some(settings.connect_timeout))
+            // ureq adds its timeouts to instants: one that means "forever" is passed
+            // as none, so that addition cannot overflow and panic.
+            .timeout_connect(finite(settings.connect_timeout))
+            .timeout_resolve(finite(settings.connect_timeout))
             .max_idle_connections_per_host(2);
         if let Some(tls) = &settings.tls {
             config = config.tls_config(tls.to_ureq());
@@ -167,7 +170,7 @@ impl Http {
         for (name, Secret(value)) in &self.settings.headers {
             request = request.header(*name, &**value);
         }
-        let timeout = self.settings.request_timeout + call.long_poll;
+        let timeout = finite(self.settings.request_timeout.saturating_add(call.long_poll));
         match &call.body {
             None => self.run(request.body(())?, timeout),
             Some(body) => {
@@ -177,15 +180,16 @@ impl Http {
         }
     }
 
+    /// Runs `request` bounded by `timeout` (none: unbounded, `shutdown` still cuts it).
     fn run<B: ureq::AsSendBody>(
         &self,
         request: Request<B>,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<Response<Body>, ureq::Error> {
         let request = self
             .agent
             .configure_request(request)
-            .timeout_per_call(Some(timeout))
+            .timeout_per_call(timeout)
             .build();
         self.agent.run(request)
     }

@@ -36,9 +36,11 @@ pub(crate) struct HttpSettings {
     pub(crate) headers: Vec<(&'static str, Secret)>,
     pub(crate) tls: Option<TlsConfig>,
     /// Bounds name resolution, TCP connect and the TLS handshake (what `shutdown`
-    /// cannot cut short).
+    /// cannot cut short). Zero is refused; [`FOREVER`](crate::clock::FOREVER) or more
+    /// means no bound of its own.
     pub(crate) connect_timeout: Duration,
-    /// Bounds one whole call; a long poll adds its wait and jitter.
+    /// Bounds one whole call; a long poll adds its wait and jitter. Zero is refused;
+    /// [`FOREVER`](crate::clock::FOREVER) or more means no bound.
     pub(crate) request_timeout: Duration,
     /// Largest body read, in bytes.
     pub(crate) body_limit: u64,

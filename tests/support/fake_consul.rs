@@ -1,0 +1,213 @@
+//! A scripted Consul [`Client`] for integration tests: the test feeds health answers
+//! through a channel, scripts TTL passes that panic, and reads every call made. A
+//! scripted panic is what a buggy `Client` of a user's own does on the watch or
+//! heartbeat thread.
+#![cfg(feature = "consul")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, select, unbounded};
+use parking_lot::Mutex;
+use waypost::consul::{
+    Client, Health, HealthQuery, Node, Service, ServiceEntry, ServiceRegistration,
+};
+use waypost::{Error, Result};
+
+use super::BOUND;
+
+/// What the next health query does.
+#[derive(Debug)]
+pub enum Step {
+    /// Answers with these instances (`host:port` each) at this index.
+    Answer {
+        index: u64,
+        addrs: Vec<&'static str>,
+    },
+    /// Fails with an error.
+    Fail,
+    /// Panics with this message.
+    Panic(&'static str),
+}
+
+/// A call the client saw.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Health { index: u64 },
+    Register(Box<ServiceRegistration>),
+    Deregister(String),
+    Pass,
+    Lookup,
+}
+
+#[derive(Debug)]
+struct Shared {
+    steps: Receiver<Step>,
+    ops: Sender<Op>,
+    /// How many of the next TTL passes panic.
+    panicking_passes: AtomicU32,
+}
+
+/// One handle; forks share the script, each has its own shutdown.
+#[derive(Debug)]
+pub struct ScriptedClient {
+    shared: Arc<Shared>,
+    cancel: Mutex<Option<Sender<()>>>,
+    cancelled: Receiver<()>,
+}
+
+/// The test's side of the script.
+#[derive(Debug)]
+pub struct Script {
+    pub steps: Sender<Step>,
+    pub ops: Receiver<Op>,
+    shared: Arc<Shared>,
+}
+
+pub fn scripted() -> (ScriptedClient, Script) {
+    let (steps_tx, steps) = unbounded();
+    let (ops, ops_rx) = unbounded();
+    let shared = Arc::new(Shared {
+        steps,
+        ops,
+        panicking_passes: AtomicU32::new(0),
+    });
+    let script = Script {
+        steps: steps_tx,
+        ops: ops_rx,
+        shared: shared.clone(),
+    };
+    (ScriptedClient::handle(shared), script)
+}
+
+impl Script {
+    pub fn answer(&self, index: u64, addrs: &[&'static str]) {
+        self.send(Step::Answer {
+            index,
+            addrs: addrs.to_vec(),
+        });
+    }
+
+    pub fn send(&self, step: Step) {
+        self.steps.send(step).unwrap();
+    }
+
+    /// The next `n` TTL passes panic.
+    pub fn panic_passes(&self, n: u32) {
+        self.shared.panicking_passes.store(n, Ordering::SeqCst);
+    }
+
+    /// The next recorded call, waiting at most `BOUND`.
+    pub fn next_op(&self) -> Op {
+        self.ops
+            .recv_timeout(BOUND)
+            .expect("a call within the bound")
+    }
+
+    /// The index of the next call, which must be a health query.
+    pub fn next_query(&self) -> u64 {
+        match self.next_op() {
+            Op::Health { index } => index,
+            other => panic!("expected a health query, got {other:?}"),
+        }
+    }
+}
+
+/// The error a failing step answers with.
+pub fn failure() -> Error {
+    Error::timeout("the scripted agent", Duration::ZERO)
+}
+
+impl ScriptedClient {
+    fn handle(shared: Arc<Shared>) -> ScriptedClient {
+        let (cancel, cancelled) = crossbeam_channel::bounded(0);
+        ScriptedClient {
+            shared,
+            cancel: Mutex::new(Some(cancel)),
+            cancelled,
+        }
+    }
+
+    fn record(&self, op: Op) {
+        let _ = self.shared.ops.send(op);
+    }
+
+    fn live(&self) -> Result<()> {
+        match *self.cancel.lock() {
+            Some(_) => Ok(()),
+            None => Err(Error::Closed {
+                component: "scripted client",
+            }),
+        }
+    }
+}
+
+fn entry(addr: &str) -> ServiceEntry {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    ServiceEntry {
+        node: Node::default(),
+        service: Service {
+            address: host.into(),
+            port: port.parse().expect("a port"),
+            ..Service::default()
+        },
+        checks: Vec::new(),
+    }
+}
+
+impl Client for ScriptedClient {
+    fn health_service(&self, _service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        self.record(Op::Health { index: query.index });
+        self.live()?;
+        let step = select! {
+            recv(self.shared.steps) -> step => step.map_err(|_| failure())?,
+            recv(self.cancelled) -> _ => return Err(Error::Closed { component: "scripted client" }),
+        };
+        match step {
+            Step::Answer { index, addrs } => Ok(Health {
+                entries: addrs.into_iter().map(entry).collect(),
+                index,
+            }),
+            Step::Fail => Err(failure()),
+            Step::Panic(message) => panic!("{message}"),
+        }
+    }
+
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
+        self.record(Op::Register(Box::new(registration.clone())));
+        self.live()
+    }
+
+    fn deregister_service(&self, service_id: &str) -> Result<()> {
+        self.record(Op::Deregister(service_id.into()));
+        self.live()
+    }
+
+    fn pass_ttl(&self, _check_id: &str) -> Result<()> {
+        self.record(Op::Pass);
+        self.live()?;
+        let panics = &self.shared.panicking_passes;
+        if panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            panic!("scripted pass panic");
+        }
+        Ok(())
+    }
+
+    fn agent_service(&self, _service_id: &str) -> Result<Option<Service>> {
+        self.record(Op::Lookup);
+        self.live()?;
+        Ok(Some(Service::default()))
+    }
+
+    fn fork(&self) -> Arc<dyn Client> {
+        Arc::new(ScriptedClient::handle(self.shared.clone()))
+    }
+
+    fn shutdown(&self) {
+        self.cancel.lock().take();
+    }
+}
