@@ -272,6 +272,14 @@ fn guard_to_arc_outlives_the_guard() {
 /// never a spurious empty set. Bounded by a count of changes.
 #[test]
 fn readers_never_see_a_torn_or_empty_set_during_churn() {
+    /// Sets the flag when dropped, also while unwinding.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
     let instancer = ScriptedInstancer::new();
     let even: Vec<String> = (0..16).map(|i| format!("even-{i:02}:1")).collect();
     let odd: Vec<String> = (0..16).map(|i| format!("odd-{i:02}:1")).collect();
@@ -291,7 +299,8 @@ fn readers_never_see_a_torn_or_empty_set_during_churn() {
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
+                let give_up = Instant::now() + BOUND;
+                while !done.load(Ordering::Relaxed) && Instant::now() < give_up {
                     let eps = e.endpoints().unwrap();
                     // Removals are served before the factory makes the additions: a
                     // set replaced whole is empty in between, never a mix.
@@ -319,10 +328,16 @@ fn readers_never_see_a_torn_or_empty_set_during_churn() {
             instancer.send(waypost::Event::instances(set(next)));
             last = family;
         }
+        // Whatever happens, the readers stop: a panic here must not leave them
+        // spinning in a scope that waits for them.
+        let stop_readers = Stop(&done);
         wait_until("the last set", || {
-            e.endpoints().unwrap()[0].starts_with(last)
+            e.endpoints()
+                .unwrap()
+                .first()
+                .is_some_and(|ep| ep.starts_with(last))
         });
-        done.store(true, Ordering::Relaxed);
+        drop(stop_readers);
     });
     assert!(reads.load(Ordering::Relaxed) > 0);
 }
