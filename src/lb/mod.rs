@@ -19,12 +19,16 @@ use crate::Result;
 /// An empty endpoint set is [`Error::NoEndpoints`](crate::Error::NoEndpoints); an
 /// endpointer's own error (invalidated, closed) is passed through.
 pub trait Balancer<E>: Send + Sync {
-    /// Runs `f` on the picked endpoint, borrowed: no clone, no reference-count bump.
-    /// Keep `f` short (clone what you need to make a request): the endpointer's read
-    /// guard is held while it runs.
+    /// Runs `f` on the picked endpoint, borrowed: no clone of the endpoint.
+    ///
+    /// The snapshot the endpoint comes from is held while `f` runs, so the endpoint is
+    /// not closed under `f` (see [`Endpoints`](crate::Endpoints)); it holds no lock, so
+    /// `f` may make the whole request and take as long as it needs.
     fn with_pick<R>(&self, f: impl FnOnce(&E) -> R) -> Result<R>;
 
-    /// A clone of the picked endpoint.
+    /// A clone of the picked endpoint. The snapshot is let go at once: the endpoint's
+    /// closer may run while the clone is in use. Prefer
+    /// [`with_pick`](Balancer::with_pick) for a request.
     fn pick(&self) -> Result<E>
     where
         E: Clone,

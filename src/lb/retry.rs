@@ -17,9 +17,10 @@ const LOG: &str = "waypost::lb::retry";
 /// # Algorithm
 /// Go kit's `lb.Retry` / `lb.RetryWithCallback`, without its goroutine per attempt and
 /// its allocations. [`call`](Retry::call) reads the clock once and sets
-/// `deadline = start + timeout`. Each attempt picks a *clone* of an endpoint (so the
-/// endpointer's read guard is not held during the request and its updates are never
-/// blocked by a slow call) and runs `f(&endpoint, deadline)`. The first `Ok` is
+/// `deadline = start + timeout`. Each attempt picks an endpoint and runs
+/// `f(&endpoint, deadline)` on it while holding the snapshot it came from: the
+/// endpoint is not closed during the attempt (a snapshot holds no lock, so a slow call
+/// never holds up the endpointer's updates). The first `Ok` is
 /// returned. A failed pick (an empty set, an invalidated endpointer) counts as a failed
 /// attempt too: the set may refill before the next one. Before every attempt after the
 /// first the clock is read once; when the deadline has passed the call stops.
@@ -184,12 +185,11 @@ impl<B> Retry<B> {
             if now >= deadline {
                 return Err(give_up(attempts, RetryStop::Timeout));
             }
-            // Pick a clone and let the guard go before the request starts.
-            let error = match self.balancer.pick() {
-                Ok(endpoint) => match f(&endpoint, deadline) {
-                    Ok(response) => return Ok(response),
-                    Err(e) => AttemptError::Endpoint(e),
-                },
+            // The attempt runs inside the pick, so the snapshot keeps its endpoint
+            // open until the attempt ends.
+            let error = match self.balancer.with_pick(|endpoint| f(endpoint, deadline)) {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(e)) => AttemptError::Endpoint(e),
                 Err(e) => AttemptError::Balancer(e),
             };
             let go_on = on_error(attempt, &error);
