@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 
 use crate::endpointer::{EndpointerOptions, Shared};
 use crate::internal::worker::StopSignal;
-use crate::snapshot::{Closings, Retire, Sink, Slot, View, ViewState};
+use crate::snapshot::{Closings, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::{
     Clock, Closer, Endpoints, Error, Event, Factory, Instance, InstanceSet, Made, Subscription,
@@ -49,25 +49,32 @@ pub(crate) struct Updater<E> {
     control: Receiver<Control>,
     closings: Receiver<Closings>,
     sink: Arc<Sink>,
-    /// The cache: what the current snapshot serves, and the closers of its endpoints,
-    /// kept sparse as (index, closer) in ascending index.
-    instances: Arc<[Instance]>,
+    /// The cache: the set it was built from, the positions in it with no endpoint (a
+    /// failed factory, an addition not made yet), the endpoints of the others in order,
+    /// and their closers, kept sparse as (index into `endpoints`, closer), ascending.
+    set: InstanceSet,
+    skip: Vec<usize>,
     endpoints: Arc<[E]>,
     closers: Vec<(usize, Box<dyn Closer>)>,
     retire: Arc<Retire>,
     version: u64,
     state: ViewState,
+    /// Endpoint arrays that snapshots replaced, dropped once the update is served:
+    /// freeing N endpoints need not hold up the next snapshot of the same update.
+    graveyard: Vec<Arc<[E]>>,
     /// The registry's current run of errors, and the invalidation timer it armed.
     last_error: Option<Arc<Error>>,
     timer: Option<Receiver<Instant>>,
 }
 
-/// How a new set relates to the cache: positions of kept entries (cache, set), the
-/// set positions to add, and whether anything but additions changed.
+/// How a new set relates to the cache: kept entries as (index into the cache, position
+/// in the new set), the new positions to add, the removed entries as (index into the
+/// cache, position in the old set), and whether a kept instance changed its metadata.
 struct Diff {
     keep: Vec<(usize, usize)>,
     add: Vec<usize>,
-    removed_or_changed: bool,
+    removed: Vec<(usize, usize)>,
+    changed: bool,
 }
 
 impl<E: Clone + Send + Sync + 'static> Updater<E> {
@@ -93,12 +100,14 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
             control,
             closings,
             sink,
-            instances: Arc::from(Vec::new()),
+            set: InstanceSet::default(),
+            skip: Vec::new(),
             endpoints: Arc::from(Vec::new()),
             closers: Vec::new(),
             retire,
             version: 0,
             state: ViewState::Pending,
+            graveyard: Vec::new(),
             last_error: None,
             timer: None,
         }
@@ -147,6 +156,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
                     Err(_) => events = never(),
                 },
             }
+            self.graveyard.clear();
         }
     }
 
@@ -178,9 +188,9 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         let diff = self.diff(set);
         let mut keep = diff.keep;
         let mut published = false;
-        if diff.removed_or_changed {
+        if !diff.removed.is_empty() || diff.changed {
             // Removals first: no factory call may keep a removed instance in service.
-            let removed = self.install(set, &keep, Vec::new());
+            let removed = self.install(set, &keep, Vec::new(), &diff.removed);
             self.publish(ViewState::Ready, removed);
             published = true;
             // The cache is now the kept entries, in order.
@@ -190,7 +200,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         }
         if !diff.add.is_empty() {
             let made = self.make(set, &diff.add, stop);
-            let unexpected = self.install(set, &keep, made);
+            let unexpected = self.install(set, &keep, made, &[]);
             debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
             self.publish(ViewState::Ready, unexpected);
             published = true;
@@ -232,26 +242,35 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
 
     /// One merge walk of the cache against `set` (both sorted by address).
     fn diff(&self, set: &InstanceSet) -> Diff {
-        let (old, new) = (&self.instances, &**set);
         let mut diff = Diff {
-            keep: Vec::with_capacity(new.len().min(old.len())),
+            keep: Vec::with_capacity(set.len().min(self.endpoints.len())),
             add: Vec::new(),
-            removed_or_changed: false,
+            removed: Vec::new(),
+            changed: false,
         };
-        let (mut i, mut k) = (0, 0);
-        while i < old.len() || k < new.len() {
-            let order = match (old.get(i), new.get(k)) {
-                (Some(o), Some(n)) => o.cmp(n),
+        let mut old = live(&self.set, &self.skip).enumerate().peekable();
+        let mut k = 0;
+        loop {
+            let order = match (old.peek(), set.get(k)) {
+                (Some((_, (_, o))), Some(n)) => (*o).cmp(n),
                 (Some(_), None) => std::cmp::Ordering::Less,
-                (None, _) => std::cmp::Ordering::Greater,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
             };
             match order {
-                std::cmp::Ordering::Less => (diff.removed_or_changed, i) = (true, i + 1),
-                std::cmp::Ordering::Greater => (diff.add.push(k), k += 1).1,
+                std::cmp::Ordering::Less => {
+                    let (at, (pos, _)) = old.next().expect("peeked");
+                    diff.removed.push((at, pos));
+                }
+                std::cmp::Ordering::Greater => {
+                    diff.add.push(k);
+                    k += 1;
+                }
                 std::cmp::Ordering::Equal => {
-                    diff.removed_or_changed |= !old[i].same(&new[k]);
-                    diff.keep.push((i, k));
-                    (i, k) = (i + 1, k + 1);
+                    let (at, (_, instance)) = old.next().expect("peeked");
+                    diff.changed |= !instance.same(&set[k]);
+                    diff.keep.push((at, k));
+                    k += 1;
                 }
             }
         }
@@ -275,65 +294,69 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
     }
 
     /// Makes the cache the kept entries plus `made` (both ascending in `set`), and
-    /// returns the closers of every entry not kept.
+    /// returns the closers of the `removed` entries (as [`Diff`] gives them).
     fn install(
         &mut self,
         set: &InstanceSet,
         keep: &[(usize, usize)],
         made: Vec<(usize, Made<E>)>,
+        removed: &[(usize, usize)],
     ) -> Closings {
         let len = keep.len() + made.len();
-        let mut endpoints = Vec::with_capacity(len);
         let mut closers = Vec::new();
-        let mut removed = Closings::default();
+        let mut skip = Vec::new();
         let mut old_closers = std::mem::take(&mut self.closers).into_iter().peekable();
         let mut kept = keep.iter().peekable();
         let mut made = made.into_iter().peekable();
-        let mut positions = Vec::new();
-        loop {
-            let take_kept = match (kept.peek(), made.peek()) {
-                (Some((_, a)), Some((b, _))) => a < b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let at = endpoints.len();
-            if take_kept {
-                let &(i, k) = kept.next().expect("peeked");
-                while let Some((j, closer)) = old_closers.next_if(|(j, _)| *j < i) {
-                    removed.0.push((self.instances[j].clone(), closer));
-                }
-                if let Some((_, closer)) = old_closers.next_if(|(j, _)| *j == i) {
-                    closers.push((at, closer));
-                }
-                endpoints.push(self.endpoints[i].clone());
-                positions.push(k);
-            } else {
-                let (k, (endpoint, closer)) = made.next().expect("peeked");
-                if let Some(closer) = closer {
-                    closers.push((at, closer));
-                }
-                endpoints.push(endpoint);
-                positions.push(k);
-            }
-        }
-        for (j, closer) in old_closers {
-            removed.0.push((self.instances[j].clone(), closer));
-        }
-        self.instances = if len == set.len() {
-            set.as_arc().clone() // the whole set: share it, copy nothing
-        } else {
-            positions.iter().map(|&k| set[k].clone()).collect()
+        let mut closings = Closings::default();
+        let mut close = |at: usize, closer| {
+            let pos = removed[removed.partition_point(|&(i, _)| i < at)].1;
+            closings.0.push((self.set[pos].clone(), closer));
         };
-        self.endpoints = endpoints.into();
+        let mut k = 0; // the position in `set` the next endpoint is for
+        // Collected from a `Range` map, so the `Arc` is allocated once at its final
+        // size and filled in place (no copy of N endpoints from a Vec).
+        let endpoints: Arc<[E]> = (0..len)
+            .map(|here| loop {
+                let at = k;
+                k += 1;
+                if let Some(&(i, _)) = kept.next_if(|&&(_, pos)| pos == at) {
+                    while let Some((j, closer)) = old_closers.next_if(|(j, _)| *j < i) {
+                        close(j, closer);
+                    }
+                    if let Some((_, closer)) = old_closers.next_if(|(j, _)| *j == i) {
+                        closers.push((here, closer));
+                    }
+                    break self.endpoints[i].clone();
+                }
+                if let Some((_, (endpoint, closer))) = made.next_if(|(pos, _)| *pos == at) {
+                    if let Some(closer) = closer {
+                        closers.push((here, closer));
+                    }
+                    break endpoint;
+                }
+                skip.push(at);
+            })
+            .collect();
+        skip.extend(k..set.len());
+        for (j, closer) in old_closers {
+            close(j, closer);
+        }
+        debug_assert!(kept.next().is_none() && made.next().is_none());
+        self.set = set.clone();
+        self.skip = skip;
+        self.endpoints = endpoints;
         self.closers = closers;
-        removed
+        closings
     }
 
     /// Empties the cache; returns every closer.
     fn clear(&mut self) -> Closings {
-        let set = InstanceSet::default();
-        self.install(&set, &[], Vec::new())
+        let removed: Vec<(usize, usize)> = live(&self.set, &self.skip)
+            .map(|(pos, _)| pos)
+            .enumerate()
+            .collect();
+        self.install(&InstanceSet::default(), &[], Vec::new(), &removed)
     }
 
     /// Publishes the cache in `state` to every shard, then hands `removed` to the
@@ -344,9 +367,10 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         self.retire.chain(&retire);
         let replaced = std::mem::replace(&mut self.retire, retire);
         let derived = self.derive(&state);
+        let instances = Instances::of(&self.set, &self.skip);
         let view = || View {
             endpoints: self.endpoints.clone(),
-            instances: self.instances.clone(),
+            instances: instances.clone(),
             derived: derived.clone(),
             version: self.version,
             state: state.clone(),
@@ -355,7 +379,12 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         let old = self.shared.views.set(view);
         log::debug!(target: LOG, "published snapshot {} ({} endpoints)", self.version, self.endpoints.len());
         self.state = state;
-        drop(old);
+        for mut view in old {
+            if let Some(view) = Arc::get_mut(&mut view) {
+                let empty = Arc::from(Vec::new());
+                self.graveyard.push(std::mem::replace(&mut view.0.endpoints, empty));
+            }
+        }
         replaced.add(removed);
         drop(replaced); // runs the closers here if nothing older is held
     }
@@ -370,7 +399,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         let previous = matches!(previous.view().state, ViewState::Ready).then_some(&previous);
         let new = Endpoints::new(Arc::new(crate::internal::shard::Padded(View {
             endpoints: self.endpoints.clone(),
-            instances: self.instances.clone(),
+            instances: Instances::of(&self.set, &self.skip),
             derived: Arc::from(Vec::new()),
             version: self.version,
             state: state.clone(),
@@ -388,6 +417,17 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         };
         derivers.iter().enumerate().map(derive).collect()
     }
+}
+
+/// The positions in `set` that have an endpoint, with their instance.
+fn live<'a>(
+    set: &'a InstanceSet,
+    skip: &'a [usize],
+) -> impl Iterator<Item = (usize, &'a Instance)> + 'a {
+    let mut skip = skip.iter().copied().peekable();
+    set.iter()
+        .enumerate()
+        .filter(move |(at, _)| skip.next_if_eq(at).is_none())
 }
 
 fn record(answers: &Answers, event: &Event) {

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::endpoint_cache::{Control, Updater};
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
-use crate::snapshot::{DeriveAny, DeriveFn, Retire, Sink, Slot, View, ViewState};
+use crate::snapshot::{DeriveAny, DeriveFn, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::{
     Clock, Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result, SystemClock,
@@ -164,7 +164,7 @@ impl<E: Send + Sync + 'static> FixedEndpointer<E> {
         let shared = Shared::new(
             || View {
                 endpoints: endpoints.clone(),
-                instances: instances.clone(),
+                instances: Instances::Whole(instances.clone()),
                 derived: Arc::from(Vec::new()),
                 version: 1,
                 state: ViewState::Ready,
@@ -343,7 +343,7 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
         let shared = Arc::new(Shared::new(
             || View {
                 endpoints: Arc::from(Vec::new()),
-                instances: Arc::from(Vec::new()),
+                instances: Instances::empty(),
                 derived: Arc::from(Vec::new()),
                 version: 0,
                 state: ViewState::Pending,

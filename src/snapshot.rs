@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::internal::shard::ShardCopy;
-use crate::{Closer, Error, Instance};
+use crate::{Closer, Error, Instance, InstanceSet};
 
 /// One snapshot of an [`Endpointer`](crate::Endpointer)'s endpoints, sorted by
 /// instance address, each beside the [`Instance`] it was made for.
@@ -39,12 +39,60 @@ pub struct Endpoints<E> {
 /// What one shard serves: the snapshot's parts, shared by every shard's copy.
 pub(crate) struct View<E> {
     pub(crate) endpoints: Arc<[E]>,
-    pub(crate) instances: Arc<[Instance]>,
+    pub(crate) instances: Instances,
     pub(crate) derived: Arc<[Slot]>,
     pub(crate) version: u64,
     pub(crate) state: ViewState,
     /// Keeps the closers of endpoints removed after this snapshot from running.
     pub(crate) retire: Arc<Retire>,
+}
+
+/// A snapshot's instances: the whole set an update was made from (shared, nothing
+/// copied), or that set less the positions with no endpoint (a failed factory, an
+/// addition not made yet), copied out only when somebody first asks for them, so that
+/// an update pays nothing for instances no balancer reads.
+#[derive(Clone)]
+pub(crate) enum Instances {
+    Whole(Arc<[Instance]>),
+    Subset(Arc<Subset>),
+}
+
+pub(crate) struct Subset {
+    set: InstanceSet,
+    /// Positions in `set` left out, ascending.
+    skip: Box<[usize]>,
+    built: OnceLock<Arc<[Instance]>>,
+}
+
+impl Instances {
+    pub(crate) fn of(set: &InstanceSet, skip: &[usize]) -> Instances {
+        if skip.is_empty() {
+            return Instances::Whole(set.as_arc().clone());
+        }
+        Instances::Subset(Arc::new(Subset {
+            set: set.clone(),
+            skip: skip.into(),
+            built: OnceLock::new(),
+        }))
+    }
+
+    pub(crate) fn empty() -> Instances {
+        Instances::Whole(Arc::from(Vec::new()))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> &[Instance] {
+        match self {
+            Instances::Whole(all) => all,
+            Instances::Subset(subset) => subset.built.get_or_init(|| {
+                let mut skip = subset.skip.iter().copied().peekable();
+                (subset.set.iter().enumerate())
+                    .filter(|(at, _)| skip.next_if_eq(at).is_none())
+                    .map(|(_, instance)| instance.clone())
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// One balancer's derived data for one snapshot.
@@ -81,7 +129,7 @@ impl<E> Endpoints<E> {
         Ok(Endpoints::new(Arc::new(crate::internal::shard::Padded(
             View {
                 endpoints,
-                instances,
+                instances: Instances::Whole(instances),
                 derived: Arc::from(Vec::new()),
                 version: 0,
                 state: ViewState::Ready,
@@ -97,12 +145,12 @@ impl<E> Endpoints<E> {
     /// The instances, aligned with the endpoints.
     #[inline]
     pub fn instances(&self) -> &[Instance] {
-        &self.view.instances
+        self.view.instances.get()
     }
 
     /// Each instance with its endpoint.
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&Instance, &E)> {
-        self.view.instances.iter().zip(self.view.endpoints.iter())
+        self.instances().iter().zip(self.view.endpoints.iter())
     }
 
     /// The endpoints as a shared slice, detached from this snapshot: it keeps the
