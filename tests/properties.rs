@@ -19,7 +19,12 @@ use waypost::{
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Few cases with short sequences: each endpointer case starts and joins a thread.
+/// `PROPTEST_CASES` overrides the count for a longer hunt.
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
     ProptestConfig {
         cases,
         // A failure is reported (minimised) in the test output; no file is written.
@@ -72,20 +77,95 @@ enum Step {
     Error(u8),
 }
 
-fn step() -> impl Strategy<Value = Step> {
-    let member = prop_oneof![
+/// How a step is drawn: most change the previous set a little (so that metadata-only
+/// changes, single additions and removals, and exact repeats are common), some draw a
+/// whole new set.
+#[derive(Clone, Debug)]
+enum Move {
+    /// A whole new random set.
+    Fresh(Vec<Option<Option<u32>>>),
+    /// Add or remove one address (added with this weight).
+    Toggle(usize, Option<u32>),
+    /// Give one address of the set a new weight (or none): a metadata-only change.
+    Reweight(usize, Option<u32>),
+    /// Publish the previous set again.
+    Repeat,
+    /// Publish an error.
+    Error(u8),
+}
+
+fn member() -> impl Strategy<Value = Option<Option<u32>>> {
+    prop_oneof![
         2 => Just(None),
         2 => Just(Some(None)),
         1 => (1u32..3).prop_map(|w| Some(Some(w))),
-    ];
-    prop_oneof![
-        4 => proptest::collection::vec(member, UNIVERSE.len()).prop_map(Step::Set),
-        1 => (0u8..2).prop_map(Step::Error),
     ]
+}
+
+fn small_weight() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![Just(None), (1u32..3).prop_map(Some)]
+}
+
+fn a_move() -> impl Strategy<Value = Move> {
+    let at = 0..UNIVERSE.len();
+    prop_oneof![
+        2 => proptest::collection::vec(member(), UNIVERSE.len()).prop_map(Move::Fresh),
+        3 => (at.clone(), small_weight()).prop_map(|(i, w)| Move::Toggle(i, w)),
+        2 => (at, small_weight()).prop_map(|(i, w)| Move::Reweight(i, w)),
+        1 => Just(Move::Repeat),
+        2 => (0u8..2).prop_map(Move::Error),
+    ]
+}
+
+/// The concrete steps: each set move applied to the set published last.
+fn resolve(moves: &[Move]) -> Vec<Step> {
+    let mut current = vec![None; UNIVERSE.len()];
+    moves
+        .iter()
+        .map(|m| match m {
+            Move::Error(k) => Step::Error(*k),
+            Move::Fresh(members) => {
+                current = members.clone();
+                Step::Set(current.clone())
+            }
+            Move::Toggle(i, w) => {
+                current[*i] = match current[*i] {
+                    Some(_) => None,
+                    None => Some(*w),
+                };
+                Step::Set(current.clone())
+            }
+            Move::Reweight(i, w) => {
+                if current[*i].is_some() {
+                    current[*i] = Some(*w);
+                }
+                Step::Set(current.clone())
+            }
+            Move::Repeat => Step::Set(current.clone()),
+        })
+        .collect()
 }
 
 fn step_error(k: u8) -> Error {
     Error::invalid_instance(&format!("outage-{k}"), "scripted registry error")
+}
+
+/// A step as it was published, for failure messages.
+fn show(step: &Step) -> String {
+    match step {
+        Step::Error(k) => format!("error {k}"),
+        Step::Set(members) => {
+            let set: Vec<String> = (UNIVERSE.iter().zip(members))
+                .filter_map(|(a, m)| {
+                    m.map(|w| match w {
+                        Some(w) => format!("{a}(w{w})"),
+                        None => a.to_string(),
+                    })
+                })
+                .collect();
+            format!("{{{}}}", set.join(" "))
+        }
+    }
 }
 
 /// What the publisher last sent (identical consecutive states are not sent again).
@@ -325,7 +405,10 @@ fn endpoint_cache_matches_model(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Error(k) => instancer.publish_error(step_error(*k)),
         }
         model.apply(step);
-        agree(&ep, &model, &record, n + 1)?;
+        agree(&ep, &model, &record, n + 1).map_err(|e| {
+            let done: Vec<String> = steps[..=n].iter().map(show).collect();
+            TestCaseError::fail(format!("{e}\nsteps published: {}", done.join("; ")))
+        })?;
         if model.sent.is_some() {
             // Pending until the first set; then an error keeps the last set.
             let state = ep.status().state;
@@ -353,8 +436,8 @@ proptest! {
     #![proptest_config(config(64))]
 
     #[test]
-    fn endpoint_cache_follows_the_model(steps in proptest::collection::vec(step(), 1..30)) {
-        endpoint_cache_matches_model(&steps)?;
+    fn endpoint_cache_follows_the_model(moves in proptest::collection::vec(a_move(), 1..30)) {
+        endpoint_cache_matches_model(&resolve(&moves))?;
     }
 }
 
