@@ -84,5 +84,8 @@ ensure_servers() {
 
 ensure_servers
 
-log "cargo test --all-features $*"
-exec cargo test --all-features "$@"
+# A hung test must fail the run in minutes, not use up CI's 90: the whole suite takes
+# a few minutes with its build, so 25 is far beyond any honest run.
+limit=${WAYPOST_TEST_TIMEOUT:-1500}
+log "cargo test --all-features $* (at most ${limit} s)"
+exec timeout --kill-after=30 "$limit" cargo test --all-features "$@"

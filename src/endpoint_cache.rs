@@ -317,25 +317,27 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         // Collected from a `Range` map, so the `Arc` is allocated once at its final
         // size and filled in place (no copy of N endpoints from a Vec).
         let endpoints: Arc<[E]> = (0..len)
-            .map(|here| loop {
-                let at = k;
-                k += 1;
-                if let Some(&(i, _)) = kept.next_if(|&&(_, pos)| pos == at) {
-                    while let Some((j, closer)) = old_closers.next_if(|(j, _)| *j < i) {
-                        close(j, closer);
+            .map(|here| {
+                loop {
+                    let at = k;
+                    k += 1;
+                    if let Some(&(i, _)) = kept.next_if(|&&(_, pos)| pos == at) {
+                        while let Some((j, closer)) = old_closers.next_if(|(j, _)| *j < i) {
+                            close(j, closer);
+                        }
+                        if let Some((_, closer)) = old_closers.next_if(|(j, _)| *j == i) {
+                            closers.push((here, closer));
+                        }
+                        break self.endpoints[i].clone();
                     }
-                    if let Some((_, closer)) = old_closers.next_if(|(j, _)| *j == i) {
-                        closers.push((here, closer));
+                    if let Some((_, (endpoint, closer))) = made.next_if(|(pos, _)| *pos == at) {
+                        if let Some(closer) = closer {
+                            closers.push((here, closer));
+                        }
+                        break endpoint;
                     }
-                    break self.endpoints[i].clone();
+                    skip.push(at);
                 }
-                if let Some((_, (endpoint, closer))) = made.next_if(|(pos, _)| *pos == at) {
-                    if let Some(closer) = closer {
-                        closers.push((here, closer));
-                    }
-                    break endpoint;
-                }
-                skip.push(at);
             })
             .collect();
         skip.extend(k..set.len());
@@ -382,7 +384,8 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         for mut view in old {
             if let Some(view) = Arc::get_mut(&mut view) {
                 let empty = Arc::from(Vec::new());
-                self.graveyard.push(std::mem::replace(&mut view.0.endpoints, empty));
+                self.graveyard
+                    .push(std::mem::replace(&mut view.0.endpoints, empty));
             }
         }
         replaced.add(removed);

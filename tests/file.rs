@@ -298,3 +298,27 @@ mod threads {
         assert_watch_threads(0);
     }
 }
+
+#[test]
+fn an_endpointer_made_after_a_typo_starts_from_the_last_good_set() {
+    let _guard = shared();
+    let scratch = Scratch::new();
+    scratch.replace("a:1\nb:2\n");
+    let (instancer, rx) = scratch.watch();
+    assert_eq!(next_set(&rx), ["a:1", "b:2"]);
+    scratch.replace("a:1\nb:2 weight=lots\n");
+    next_error(&rx);
+    // Made during the outage, it starts where the others are: the last good set.
+    let endpointer =
+        waypost::DefaultEndpointer::new(std::sync::Arc::new(instancer), |i: &waypost::Instance| {
+            Ok((i.addr().to_owned(), None))
+        })
+        .unwrap();
+    endpointer.wait_ready(PATIENCE).unwrap();
+    let endpoints = waypost::Endpointer::endpoints(&endpointer).unwrap();
+    assert_eq!(&endpoints[..], ["a:1", "b:2"]);
+    assert!(
+        endpointer.status().last_error.is_some(),
+        "and knows it may be stale"
+    );
+}
