@@ -62,6 +62,9 @@ pub(crate) struct Updater<E> {
     /// Endpoint arrays that snapshots replaced, dropped once the update is served:
     /// freeing N endpoints need not hold up the next snapshot of the same update.
     graveyard: Vec<Arc<[E]>>,
+    /// Positions of the cache's set whose factory call an update cut short (for a
+    /// newer event) and did not reach.
+    unmade: Vec<usize>,
     /// The registry's current run of errors, and the invalidation timer it armed.
     last_error: Option<Arc<Error>>,
     timer: Option<Receiver<Instant>>,
@@ -108,6 +111,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
             version: 0,
             state: ViewState::Pending,
             graveyard: Vec::new(),
+            unmade: Vec::new(),
             last_error: None,
             timer: None,
         }
@@ -173,12 +177,29 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
                 Event::Error(e) => error = Some(e),
             }
         }
+        let newer_set = set.is_some();
         if let Some(set) = set {
             self.apply_set(&set, stop);
         }
         if let Some(err) = error {
             self.apply_error(err);
         }
+        if !newer_set && !self.unmade.is_empty() {
+            self.finish_set(stop);
+        }
+    }
+
+    /// Makes what an update cut short left unmade, for the set the cache is on.
+    fn finish_set(&mut self, stop: &StopSignal) {
+        let (set, add) = (self.set.clone(), std::mem::take(&mut self.unmade));
+        let keep: Vec<(usize, usize)> = (live(&set, &self.skip).enumerate())
+            .map(|(at, (pos, _))| (at, pos))
+            .collect();
+        let made = self.make(&set, &add, stop);
+        let unexpected = self.install(&set, &keep, made, &[]);
+        debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
+        let state = self.state.clone();
+        self.publish(state, unexpected);
     }
 
     fn apply_set(&mut self, set: &InstanceSet, stop: &StopSignal) {
@@ -279,11 +300,20 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
 
     /// Calls the factory for the instances at `add`, stopping early on a stop or a
     /// newer event (after at least one call, so a stream of events cannot starve it).
-    fn make(&self, set: &InstanceSet, add: &[usize], stop: &StopSignal) -> Vec<(usize, Made<E>)> {
+    /// The positions not reached are kept in `unmade`, to be made after the newer
+    /// event if that event brings no set of its own.
+    fn make(
+        &mut self,
+        set: &InstanceSet,
+        add: &[usize],
+        stop: &StopSignal,
+    ) -> Vec<(usize, Made<E>)> {
         let mut made = Vec::with_capacity(add.len());
+        self.unmade.clear();
         for (n, &k) in add.iter().enumerate() {
             if stop.is_stopped() || (n > 0 && !self.events.is_empty()) {
                 log::debug!(target: LOG, "update cut short after {n} of {} new instances", add.len());
+                self.unmade.extend_from_slice(&add[n..]);
                 break;
             }
             if let Ok(m) = make(&*self.factory, &set[k]) {
@@ -354,6 +384,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
 
     /// Empties the cache; returns every closer.
     fn clear(&mut self) -> Closings {
+        self.unmade.clear();
         let removed: Vec<(usize, usize)> = live(&self.set, &self.skip)
             .map(|(pos, _)| pos)
             .enumerate()

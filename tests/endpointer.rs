@@ -886,11 +886,36 @@ fn nested_and_long_held_snapshots_never_deadlock_a_writer() {
         }
     });
     wait_until("the last set", || {
-        e.endpoints().unwrap()[0].starts_with("10.0.200.")
+        (e.endpoints().unwrap().first()).is_some_and(|ep| ep.starts_with("10.0.200."))
     });
     assert!(
         kept[0].starts_with("10.0.0."),
         "a held snapshot does not change"
     );
     e.close();
+}
+
+#[test]
+fn an_update_cut_short_by_an_error_still_makes_the_rest() {
+    let instancer = Arc::new(waypost::PushInstancer::new());
+    instancer.publish_instances(vec![Instance::new("a:1")]);
+    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
+    let (release_tx, release) = crossbeam_channel::bounded::<()>(1);
+    let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
+        if i.addr() == "b:1" {
+            entered_tx.send(()).unwrap();
+            release.recv_timeout(BOUND).unwrap();
+        }
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    e.wait_ready(BOUND).unwrap();
+    instancer.publish_instances(["a:1", "b:1", "c:1", "d:1"].map(Instance::new).to_vec());
+    entered.recv_timeout(BOUND).unwrap();
+    // An error arrives while b is being made: the update stops after b, applies the
+    // error, and then makes c and d, though no newer set follows.
+    instancer.publish_error(Error::invalid_instance("x", "registry down"));
+    release_tx.send(()).unwrap();
+    wait_until("c and d", || current(&e) == ["a:1", "b:1", "c:1", "d:1"]);
+    assert!(e.status().last_error.is_some());
 }
