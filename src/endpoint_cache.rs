@@ -1,268 +1,62 @@
-//! The endpointer's thread: diffs each new set against the cache, publishes snapshots
-//! (removals first), hands closers to the snapshots that must go before they run, and
-//! handles invalidate-on-error.
+//! The endpoint cache: instance -> endpoint for the set the endpointer is on, diffed
+//! against each new set by one merge walk, with the closers of its endpoints.
+//! Owned by the endpointer thread ([`crate::updater`]).
 
-use std::iter;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, never, select};
-
-use crate::endpointer::{EndpointerOptions, Shared};
-use crate::internal::worker::StopSignal;
-use crate::snapshot::{Closings, Instances, Retire, Sink, Slot, View, ViewState};
-use crate::subscription::Answers;
-use crate::{
-    Clock, Closer, Endpoints, Error, Event, Factory, Instance, InstanceSet, Made, Subscription,
-};
+use crate::snapshot::{Closings, Instances};
+use crate::{Closer, Factory, Instance, InstanceSet, Made};
 
 const LOG: &str = "waypost::endpointer";
 
-/// A request from the endpointer's handle to its thread.
-pub(crate) enum Control {
-    /// A deriver was attached: publish the current snapshot again with its data, then
-    /// answer.
-    Rederive(Sender<()>),
-}
-
-/// The channels the thread serves besides events: ready (dropped on the first set),
-/// done (dropped when the thread ends), control and closings.
-pub(crate) type Channels = (
-    Sender<()>,
-    Sender<()>,
-    Receiver<Control>,
-    Receiver<Closings>,
-);
-
-/// The endpointer thread's state: the cache and what it publishes to.
-pub(crate) struct Updater<E> {
-    events: Subscription,
-    shared: Arc<Shared<E>>,
-    factory: Box<dyn Factory<E>>,
-    clock: Arc<dyn Clock>,
-    invalidate_after: Option<Duration>,
-    /// Record answers here from the events (the instancer keeps no record of its own).
-    own_answers: bool,
-    ready: Option<Sender<()>>,
-    _done: Sender<()>,
-    control: Receiver<Control>,
-    closings: Receiver<Closings>,
-    sink: Arc<Sink>,
-    /// The cache: the set it was built from, the positions in it with no endpoint (a
-    /// failed factory, an addition not made yet), the endpoints of the others in order,
-    /// and their closers, kept sparse as (index into `endpoints`, closer), ascending.
-    set: InstanceSet,
+/// The set the cache was last built from, the positions in it with no endpoint (a
+/// failed factory, an addition not made yet), the endpoints of the others in order,
+/// and their closers, kept sparse as (index into `endpoints`, closer), ascending.
+///
+/// Memory per instance: the set is the event's own shared slice; one endpoint per
+/// instance; closers cost nothing for endpoints without one.
+pub(crate) struct EndpointCache<E> {
+    pub(crate) set: InstanceSet,
     skip: Vec<usize>,
-    endpoints: Arc<[E]>,
+    pub(crate) endpoints: Arc<[E]>,
     closers: Vec<(usize, Box<dyn Closer>)>,
-    retire: Arc<Retire>,
-    version: u64,
-    state: ViewState,
-    /// Endpoint arrays that snapshots replaced, dropped once the update is served:
-    /// freeing N endpoints need not hold up the next snapshot of the same update.
-    graveyard: Vec<Arc<[E]>>,
-    /// Positions of the cache's set whose factory call an update cut short (for a
-    /// newer event) and did not reach.
-    unmade: Vec<usize>,
-    /// The registry's current run of errors, and the invalidation timer it armed.
-    last_error: Option<Arc<Error>>,
-    timer: Option<Receiver<Instant>>,
 }
 
 /// How a new set relates to the cache: kept entries as (index into the cache, position
 /// in the new set), the new positions to add, the removed entries as (index into the
 /// cache, position in the old set), and whether a kept instance changed its metadata.
-struct Diff {
-    keep: Vec<(usize, usize)>,
-    add: Vec<usize>,
-    removed: Vec<(usize, usize)>,
-    changed: bool,
+pub(crate) struct Diff {
+    pub(crate) keep: Vec<(usize, usize)>,
+    pub(crate) add: Vec<usize>,
+    pub(crate) removed: Vec<(usize, usize)>,
+    pub(crate) changed: bool,
 }
 
-impl<E: Clone + Send + Sync + 'static> Updater<E> {
-    pub(crate) fn new(
-        events: Subscription,
-        shared: Arc<Shared<E>>,
-        factory: Box<dyn Factory<E>>,
-        options: &EndpointerOptions,
-        own_answers: bool,
-        (ready, done, control, closings): Channels,
-        (sink, retire): (Arc<Sink>, Arc<Retire>),
-    ) -> Updater<E> {
-        let (clock, invalidate_after) = options.parts();
-        Updater {
-            events,
-            shared,
-            factory,
-            clock,
-            invalidate_after,
-            own_answers,
-            ready: Some(ready),
-            _done: done,
-            control,
-            closings,
-            sink,
+impl<E: Clone> EndpointCache<E> {
+    pub(crate) fn new() -> EndpointCache<E> {
+        EndpointCache {
             set: InstanceSet::default(),
             skip: Vec::new(),
             endpoints: Arc::from(Vec::new()),
             closers: Vec::new(),
-            retire,
-            version: 0,
-            state: ViewState::Pending,
-            graveyard: Vec::new(),
-            unmade: Vec::new(),
-            last_error: None,
-            timer: None,
         }
     }
 
-    pub(crate) fn run(mut self, stop: &StopSignal) {
-        let _ = self.sink.thread.set(std::thread::current().id());
-        let end = match catch_unwind(AssertUnwindSafe(|| self.serve(stop))) {
-            Ok(()) => ViewState::Closed,
-            Err(payload) => {
-                let err = Error::panicked("endpointer", &*payload);
-                log::error!(target: LOG, "{err}; endpoints() now returns this error");
-                ViewState::Failed(Arc::new(err))
-            }
-        };
-        let finished = catch_unwind(AssertUnwindSafe(|| {
-            let all = self.clear();
-            self.publish(end, all);
-        }));
-        if finished.is_err() {
-            log::error!(target: LOG, "panicked again while closing the endpoints");
-        }
-        // Closers still queued, and those of snapshots dropped after this, run when
-        // their `Closings` drop: here, or on the thread that drops the last snapshot.
+    /// The instances of the cached endpoints, aligned with them.
+    pub(crate) fn instances(&self) -> Instances {
+        Instances::of(&self.set, &self.skip)
     }
 
-    fn serve(&mut self, stop: &StopSignal) {
-        let mut events = self.events.receiver().clone();
-        loop {
-            let timer = self.timer.clone().unwrap_or_else(never);
-            select! {
-                recv(stop.channel()) -> _ => return,
-                recv(self.closings) -> closings => drop(closings),
-                recv(self.control) -> msg => match msg {
-                    Ok(Control::Rederive(done)) => {
-                        let state = self.state.clone();
-                        self.publish(state, Closings::default());
-                        let _ = done.send(());
-                    }
-                    Err(_) => return, // the handle is gone
-                },
-                recv(timer) -> _ => self.invalidate(),
-                recv(events) -> event => match event {
-                    Ok(event) => self.on_events(event, stop),
-                    // The instancer dropped its side: keep serving the last set.
-                    Err(_) => events = never(),
-                },
-            }
-            self.graveyard.clear();
-        }
-    }
-
-    /// Applies a backlog: the newest set, then the error state if an error came after
-    /// it, so that a set is never lost to a later error.
-    fn on_events(&mut self, first: Event, stop: &StopSignal) {
-        let (mut set, mut error) = (None, None);
-        for event in iter::once(first).chain(self.events.try_iter()) {
-            if self.own_answers {
-                record(&self.shared.answers, &event);
-            }
-            match event {
-                Event::Instances(s) => (set, error) = (Some(s), None),
-                Event::Error(e) => error = Some(e),
-            }
-        }
-        let newer_set = set.is_some();
-        if let Some(set) = set {
-            self.apply_set(&set, stop);
-        }
-        if let Some(err) = error {
-            self.apply_error(err);
-        }
-        if !newer_set && !self.unmade.is_empty() {
-            self.finish_set(stop);
-        }
-    }
-
-    /// Makes what an update cut short left unmade, for the set the cache is on.
-    fn finish_set(&mut self, stop: &StopSignal) {
-        let (set, add) = (self.set.clone(), std::mem::take(&mut self.unmade));
-        let keep: Vec<(usize, usize)> = (live(&set, &self.skip).enumerate())
+    /// Every cached entry kept in place: (index into the cache, position in the set).
+    pub(crate) fn keep_all(&self) -> Vec<(usize, usize)> {
+        (live(&self.set, &self.skip).enumerate())
             .map(|(at, (pos, _))| (at, pos))
-            .collect();
-        let made = self.make(&set, &add, stop);
-        let unexpected = self.install(&set, &keep, made, &[]);
-        debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
-        let state = self.state.clone();
-        self.publish(state, unexpected);
-    }
-
-    fn apply_set(&mut self, set: &InstanceSet, stop: &StopSignal) {
-        self.last_error = None;
-        self.timer = None;
-        let serving = matches!(self.state, ViewState::Ready) && self.ready.is_none();
-        let diff = self.diff(set);
-        let mut keep = diff.keep;
-        let mut published = false;
-        if !diff.removed.is_empty() || diff.changed {
-            // Removals first: no factory call may keep a removed instance in service.
-            let removed = self.install(set, &keep, Vec::new(), &diff.removed);
-            self.publish(ViewState::Ready, removed);
-            published = true;
-            // The cache is now the kept entries, in order.
-            keep = (keep.iter().enumerate())
-                .map(|(at, &(_, k))| (at, k))
-                .collect();
-        }
-        if !diff.add.is_empty() {
-            let made = self.make(set, &diff.add, stop);
-            let unexpected = self.install(set, &keep, made, &[]);
-            debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
-            self.publish(ViewState::Ready, unexpected);
-            published = true;
-        }
-        if !published && !serving {
-            // The first set, or a recovery, with nothing to make: only the state moves.
-            self.publish(ViewState::Ready, Closings::default());
-        }
-        self.ready = None; // wakes wait_ready
-    }
-
-    fn apply_error(&mut self, err: Arc<Error>) {
-        log::warn!(target: LOG, "registry error, keeping the last set: {err}");
-        let first = self.last_error.replace(err.clone()).is_none();
-        match self.invalidate_after {
-            Some(after) if first => {
-                // A timeout too large for the clock never fires.
-                let deadline = self.clock.now().checked_add(after);
-                self.timer = Some(deadline.map_or_else(never, |at| self.clock.after(at)));
-            }
-            Some(_) if matches!(self.state, ViewState::Invalidated(_)) => {
-                // Already invalidated: report the newest error.
-                self.publish(ViewState::Invalidated(err), Closings::default());
-            }
-            _ => {}
-        }
-    }
-
-    fn invalidate(&mut self) {
-        self.timer = None;
-        let Some(err) = self.last_error.clone() else {
-            return;
-        };
-        log::warn!(target: LOG,
-            "registry errors outlasted the timeout; invalidating endpoints: {err}");
-        let all = self.clear();
-        self.publish(ViewState::Invalidated(err), all);
+            .collect()
     }
 
     /// One merge walk of the cache against `set` (both sorted by address).
-    fn diff(&self, set: &InstanceSet) -> Diff {
+    pub(crate) fn diff(&self, set: &InstanceSet) -> Diff {
         let mut diff = Diff {
             keep: Vec::with_capacity(set.len().min(self.endpoints.len())),
             add: Vec::new(),
@@ -298,34 +92,9 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         diff
     }
 
-    /// Calls the factory for the instances at `add`, stopping early on a stop or a
-    /// newer event (after at least one call, so a stream of events cannot starve it).
-    /// The positions not reached are kept in `unmade`, to be made after the newer
-    /// event if that event brings no set of its own.
-    fn make(
-        &mut self,
-        set: &InstanceSet,
-        add: &[usize],
-        stop: &StopSignal,
-    ) -> Vec<(usize, Made<E>)> {
-        let mut made = Vec::with_capacity(add.len());
-        self.unmade.clear();
-        for (n, &k) in add.iter().enumerate() {
-            if stop.is_stopped() || (n > 0 && !self.events.is_empty()) {
-                log::debug!(target: LOG, "update cut short after {n} of {} new instances", add.len());
-                self.unmade.extend_from_slice(&add[n..]);
-                break;
-            }
-            if let Ok(m) = make(&*self.factory, &set[k]) {
-                made.push((k, m));
-            }
-        }
-        made
-    }
-
     /// Makes the cache the kept entries plus `made` (both ascending in `set`), and
     /// returns the closers of the `removed` entries (as [`Diff`] gives them).
-    fn install(
+    pub(crate) fn install(
         &mut self,
         set: &InstanceSet,
         keep: &[(usize, usize)],
@@ -383,73 +152,12 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
     }
 
     /// Empties the cache; returns every closer.
-    fn clear(&mut self) -> Closings {
-        self.unmade.clear();
+    pub(crate) fn clear(&mut self) -> Closings {
         let removed: Vec<(usize, usize)> = live(&self.set, &self.skip)
             .map(|(pos, _)| pos)
             .enumerate()
             .collect();
         self.install(&InstanceSet::default(), &[], Vec::new(), &removed)
-    }
-
-    /// Publishes the cache in `state` to every shard, then hands `removed` to the
-    /// snapshot it replaced: they run once no snapshot up to that one is alive.
-    fn publish(&mut self, state: ViewState, removed: Closings) {
-        self.version += 1;
-        let retire = Arc::new(Retire::new(self.sink.clone()));
-        self.retire.chain(&retire);
-        let replaced = std::mem::replace(&mut self.retire, retire);
-        let derived = self.derive(&state);
-        let instances = Instances::of(&self.set, &self.skip);
-        let view = || View {
-            endpoints: self.endpoints.clone(),
-            instances: instances.clone(),
-            derived: derived.clone(),
-            version: self.version,
-            state: state.clone(),
-            retire: self.retire.clone(),
-        };
-        let old = self.shared.views.set(view);
-        log::debug!(target: LOG, "published snapshot {} ({} endpoints)", self.version, self.endpoints.len());
-        self.state = state;
-        for mut view in old {
-            if let Some(view) = Arc::get_mut(&mut view) {
-                let empty = Arc::from(Vec::new());
-                self.graveyard
-                    .push(std::mem::replace(&mut view.0.endpoints, empty));
-            }
-        }
-        replaced.add(removed);
-        drop(replaced); // runs the closers here if nothing older is held
-    }
-
-    /// Each attached deriver's data for the cache as it is about to be published.
-    fn derive(&self, state: &ViewState) -> Arc<[Slot]> {
-        let derivers = self.shared.derivers.lock().clone();
-        if derivers.is_empty() || !matches!(state, ViewState::Ready | ViewState::Pending) {
-            return Arc::from(Vec::new());
-        }
-        let previous = Endpoints::new(self.shared.views.read());
-        let previous = matches!(previous.view().state, ViewState::Ready).then_some(&previous);
-        let new = Endpoints::new(Arc::new(crate::internal::shard::Padded(View {
-            endpoints: self.endpoints.clone(),
-            instances: Instances::of(&self.set, &self.skip),
-            derived: Arc::from(Vec::new()),
-            version: self.version,
-            state: state.clone(),
-            retire: self.retire.clone(),
-        })));
-        let derive = |(slot, d): (usize, &Arc<dyn crate::DeriveAny<E>>)| -> Slot {
-            match catch_unwind(AssertUnwindSafe(|| d.derive_any(&new, previous, slot))) {
-                Ok(data) => Some(data),
-                Err(payload) => {
-                    let err = Error::panicked("endpointer (derive)", &*payload);
-                    log::error!(target: LOG, "{err}; this snapshot carries no data for it");
-                    None
-                }
-            }
-        };
-        derivers.iter().enumerate().map(derive).collect()
     }
 }
 
@@ -464,14 +172,11 @@ fn live<'a>(
         .filter(move |(at, _)| skip.next_if_eq(at).is_none())
 }
 
-fn record(answers: &Answers, event: &Event) {
-    match event {
-        Event::Instances(_) => answers.ok(Instant::now()),
-        Event::Error(err) => answers.error(err, Instant::now()),
-    }
-}
-
-fn make<E: 'static>(factory: &dyn Factory<E>, instance: &Instance) -> Result<Made<E>, ()> {
+/// Calls the factory, turning an error or a panic into a logged `Err`.
+pub(crate) fn make<E: 'static>(
+    factory: &dyn Factory<E>,
+    instance: &Instance,
+) -> Result<Made<E>, ()> {
     match catch_unwind(AssertUnwindSafe(|| factory.make(instance))) {
         Ok(Ok(made)) => {
             log::debug!(target: LOG, "instance {instance} added");
@@ -485,5 +190,63 @@ fn make<E: 'static>(factory: &dyn Factory<E>, instance: &Instance) -> Result<Mad
             log::warn!(target: LOG, "factory panicked for {instance}");
             Err(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(addrs: &[&str]) -> InstanceSet {
+        addrs.iter().map(|a| Instance::new(*a)).collect()
+    }
+
+    /// One update as the endpointer thread makes it, in one step: the closers of the
+    /// removed entries are returned.
+    fn update(cache: &mut EndpointCache<String>, to: &[&str]) -> Vec<String> {
+        let to = set(to);
+        let diff = cache.diff(&to);
+        let made: Vec<(usize, Made<String>)> = (diff.add.iter())
+            .map(|&k| {
+                let addr = to[k].addr().to_owned();
+                let closer: Option<Box<dyn Closer>> = addr.starts_with('c').then(|| {
+                    let addr = addr.clone();
+                    Box::new(move || CLOSED.with(|c| c.borrow_mut().push(addr))) as _
+                });
+                (k, (addr, closer))
+            })
+            .filter(|(k, _)| !to[*k].addr().starts_with("bad"))
+            .collect();
+        drop(cache.install(&to, &diff.keep, made, &diff.removed));
+        CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut()))
+    }
+
+    thread_local! {
+        static CLOSED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Closers are kept sparsely by endpoint index: each must stay with its own
+    /// endpoint as others come, go and fail around it.
+    #[test]
+    fn each_closer_stays_with_its_endpoint() {
+        let mut cache = EndpointCache::new();
+        update(
+            &mut cache,
+            &["a:1", "bad:1", "c1:1", "n1:1", "c2:1", "n2:1", "c3:1"],
+        );
+        assert_eq!(
+            &cache.endpoints[..],
+            ["a:1", "c1:1", "c2:1", "c3:1", "n1:1", "n2:1"]
+        );
+        assert_eq!(cache.instances().get().len(), 6, "bad is left out of both");
+        let closed = update(&mut cache, &["a:1", "b:1", "bad:1", "c2:1", "c3:1", "n2:1"]);
+        assert_eq!(closed, ["c1:1"]);
+        let closed = update(&mut cache, &["c0:1", "c3:1", "n2:1"]);
+        assert_eq!(closed, ["c2:1"]);
+        drop(cache.clear());
+        let mut rest = CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        rest.sort();
+        assert_eq!(rest, ["c0:1", "c3:1"]);
+        assert!(cache.endpoints.is_empty());
     }
 }

@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::Mutex;
 
-use crate::endpoint_cache::{Control, Updater};
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
 use crate::snapshot::{DeriveAny, DeriveFn, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
-use crate::{
-    Clock, Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result, SystemClock,
-};
+use crate::updater::{Control, Updater};
+use crate::{Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result};
+use crate::{EndpointerOptions, EndpointerState, Status};
 
 /// Something that serves the current endpoints of one service.
 ///
@@ -210,52 +209,6 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
         f.debug_struct("FixedEndpointer")
             .field("len", &self.shared.views.read().endpoints.len())
             .finish()
-    }
-}
-
-/// Options for a [`DefaultEndpointer`]: data plus by-value setters.
-#[derive(Clone, Debug)]
-pub struct EndpointerOptions {
-    invalidate_after: Option<Duration>,
-    clock: Arc<dyn Clock>,
-}
-
-impl Default for EndpointerOptions {
-    fn default() -> Self {
-        EndpointerOptions {
-            invalidate_after: None,
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl EndpointerOptions {
-    /// The defaults: keep the last good set for as long as the registry errs, on the
-    /// system clock.
-    pub fn new() -> EndpointerOptions {
-        EndpointerOptions::default()
-    }
-
-    /// After the registry has reported errors for `timeout` without a good set in
-    /// between, close every endpoint and have `endpoints()` return
-    /// [`Error::Invalidated`] until the next good set. Default: never. A short timeout
-    /// turns a registry hiccup into an outage; a long one keeps sending traffic to
-    /// instances that may be gone. `Duration::ZERO` invalidates on the first error; a
-    /// timeout too large for the clock (`Duration::MAX`) never fires, as the default.
-    pub fn invalidate_on_error(mut self, timeout: Duration) -> Self {
-        self.invalidate_after = Some(timeout);
-        self
-    }
-
-    pub(crate) fn parts(&self) -> (Arc<dyn Clock>, Option<Duration>) {
-        (self.clock.clone(), self.invalidate_after)
-    }
-
-    /// The clock the invalidation timer reads. Default: [`SystemClock`]; tests pass a
-    /// [`ManualClock`](crate::ManualClock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 }
 
@@ -492,40 +445,4 @@ impl<E> fmt::Debug for DefaultEndpointer<E> {
             .field("status", &self.status())
             .finish()
     }
-}
-
-/// What [`DefaultEndpointer::status`] reports.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Status {
-    /// What `endpoints()` serves.
-    pub state: EndpointerState,
-    /// How many endpoints the current snapshot has.
-    pub endpoints: usize,
-    /// The current snapshot's [version](Endpoints::version).
-    pub version: u64,
-    /// When the registry last answered with a set, changed or not.
-    pub last_confirmed: Option<Instant>,
-    /// The registry's latest error, while its latest answer is an error.
-    pub last_error: Option<Arc<Error>>,
-    /// When the current run of registry errors began.
-    pub error_since: Option<Instant>,
-    /// How many registry errors in a row (repeats of one error included).
-    pub errors_in_a_row: u64,
-}
-
-/// The state of a [`DefaultEndpointer`], in its [`Status`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EndpointerState {
-    /// No set yet: `endpoints()` is empty.
-    Pending,
-    /// Serving the last good set (which may be stale: see the errors in [`Status`]).
-    Ready,
-    /// Registry errors outlasted the invalidation timeout: `endpoints()` is an error.
-    Invalidated,
-    /// Closed.
-    Closed,
-    /// The thread panicked: `endpoints()` is [`Error::Panicked`].
-    Failed,
 }

@@ -103,6 +103,7 @@
 mod clock;
 mod endpoint_cache;
 mod endpointer;
+mod endpointer_options;
 mod error;
 mod event;
 mod factory;
@@ -112,6 +113,7 @@ mod internal;
 mod registrar;
 mod snapshot;
 mod subscription;
+mod updater;
 
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
@@ -121,9 +123,8 @@ pub mod lb;
 pub mod memory;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use endpointer::{
-    DefaultEndpointer, Endpointer, EndpointerOptions, EndpointerState, FixedEndpointer, Status,
-};
+pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
+pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, Factory, Made};

@@ -1,0 +1,340 @@
+//! The endpointer's thread: applies each new set to the cache, publishes snapshots
+//! (removals first), hands closers to the snapshots that must go before they run, and
+//! handles invalidate-on-error.
+
+use std::iter;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, never, select};
+
+use crate::EndpointerOptions;
+use crate::endpoint_cache::{self, EndpointCache};
+use crate::endpointer::Shared;
+use crate::internal::worker::StopSignal;
+use crate::snapshot::{Closings, Retire, Sink, Slot, View, ViewState};
+use crate::subscription::Answers;
+use crate::{Clock, Endpoints, Error, Event, Factory, InstanceSet, Made, Subscription};
+
+const LOG: &str = "waypost::endpointer";
+
+/// A request from the endpointer's handle to its thread.
+pub(crate) enum Control {
+    /// A deriver was attached: publish the current snapshot again with its data, then
+    /// answer.
+    Rederive(Sender<()>),
+}
+
+/// The channels the thread serves besides events: ready (dropped on the first set),
+/// done (dropped when the thread ends), control and closings.
+pub(crate) type Channels = (
+    Sender<()>,
+    Sender<()>,
+    Receiver<Control>,
+    Receiver<Closings>,
+);
+
+/// The endpointer thread's state: the cache and what it publishes to.
+pub(crate) struct Updater<E> {
+    events: Subscription,
+    shared: Arc<Shared<E>>,
+    factory: Box<dyn Factory<E>>,
+    clock: Arc<dyn Clock>,
+    invalidate_after: Option<Duration>,
+    /// Record answers here from the events (the instancer keeps no record of its own).
+    own_answers: bool,
+    ready: Option<Sender<()>>,
+    _done: Sender<()>,
+    control: Receiver<Control>,
+    closings: Receiver<Closings>,
+    sink: Arc<Sink>,
+    cache: EndpointCache<E>,
+    retire: Arc<Retire>,
+    version: u64,
+    state: ViewState,
+    /// Endpoint arrays that snapshots replaced, dropped once the update is served:
+    /// freeing N endpoints need not hold up the next snapshot of the same update.
+    graveyard: Vec<Arc<[E]>>,
+    /// Positions of the cache's set whose factory call an update cut short (for a
+    /// newer event) and did not reach.
+    unmade: Vec<usize>,
+    /// The registry's current run of errors, and the invalidation timer it armed.
+    last_error: Option<Arc<Error>>,
+    timer: Option<Receiver<Instant>>,
+}
+
+impl<E: Clone + Send + Sync + 'static> Updater<E> {
+    pub(crate) fn new(
+        events: Subscription,
+        shared: Arc<Shared<E>>,
+        factory: Box<dyn Factory<E>>,
+        options: &EndpointerOptions,
+        own_answers: bool,
+        (ready, done, control, closings): Channels,
+        (sink, retire): (Arc<Sink>, Arc<Retire>),
+    ) -> Updater<E> {
+        let (clock, invalidate_after) = options.parts();
+        Updater {
+            events,
+            shared,
+            factory,
+            clock,
+            invalidate_after,
+            own_answers,
+            ready: Some(ready),
+            _done: done,
+            control,
+            closings,
+            sink,
+            cache: EndpointCache::new(),
+            retire,
+            version: 0,
+            state: ViewState::Pending,
+            graveyard: Vec::new(),
+            unmade: Vec::new(),
+            last_error: None,
+            timer: None,
+        }
+    }
+
+    pub(crate) fn run(mut self, stop: &StopSignal) {
+        let _ = self.sink.thread.set(std::thread::current().id());
+        let end = match catch_unwind(AssertUnwindSafe(|| self.serve(stop))) {
+            Ok(()) => ViewState::Closed,
+            Err(payload) => {
+                let err = Error::panicked("endpointer", &*payload);
+                log::error!(target: LOG, "{err}; endpoints() now returns this error");
+                ViewState::Failed(Arc::new(err))
+            }
+        };
+        let finished = catch_unwind(AssertUnwindSafe(|| {
+            let all = self.clear();
+            self.publish(end, all);
+        }));
+        if finished.is_err() {
+            log::error!(target: LOG, "panicked again while closing the endpoints");
+        }
+        // Closers still queued, and those of snapshots dropped after this, run when
+        // their `Closings` drop: here, or on the thread that drops the last snapshot.
+    }
+
+    fn serve(&mut self, stop: &StopSignal) {
+        let mut events = self.events.receiver().clone();
+        loop {
+            let timer = self.timer.clone().unwrap_or_else(never);
+            select! {
+                recv(stop.channel()) -> _ => return,
+                recv(self.closings) -> closings => drop(closings),
+                recv(self.control) -> msg => match msg {
+                    Ok(Control::Rederive(done)) => {
+                        let state = self.state.clone();
+                        self.publish(state, Closings::default());
+                        let _ = done.send(());
+                    }
+                    Err(_) => return, // the handle is gone
+                },
+                recv(timer) -> _ => self.invalidate(),
+                recv(events) -> event => match event {
+                    Ok(event) => self.on_events(event, stop),
+                    // The instancer dropped its side: keep serving the last set.
+                    Err(_) => events = never(),
+                },
+            }
+            self.graveyard.clear();
+        }
+    }
+
+    /// Applies a backlog: the newest set, then the error state if an error came after
+    /// it, so that a set is never lost to a later error.
+    fn on_events(&mut self, first: Event, stop: &StopSignal) {
+        let (mut set, mut error) = (None, None);
+        for event in iter::once(first).chain(self.events.try_iter()) {
+            if self.own_answers {
+                record(&self.shared.answers, &event);
+            }
+            match event {
+                Event::Instances(s) => (set, error) = (Some(s), None),
+                Event::Error(e) => error = Some(e),
+            }
+        }
+        let newer_set = set.is_some();
+        if let Some(set) = set {
+            self.apply_set(&set, stop);
+        }
+        if let Some(err) = error {
+            self.apply_error(err);
+        }
+        if !newer_set && !self.unmade.is_empty() {
+            self.finish_set(stop);
+        }
+    }
+
+    /// Makes what an update cut short left unmade, for the set the cache is on.
+    fn finish_set(&mut self, stop: &StopSignal) {
+        let (set, add) = (self.cache.set.clone(), std::mem::take(&mut self.unmade));
+        let keep = self.cache.keep_all();
+        let made = self.make(&set, &add, stop);
+        let unexpected = self.cache.install(&set, &keep, made, &[]);
+        debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
+        let state = self.state.clone();
+        self.publish(state, unexpected);
+    }
+
+    fn apply_set(&mut self, set: &InstanceSet, stop: &StopSignal) {
+        self.last_error = None;
+        self.timer = None;
+        let serving = matches!(self.state, ViewState::Ready) && self.ready.is_none();
+        let diff = self.cache.diff(set);
+        let mut keep = diff.keep;
+        let mut published = false;
+        if !diff.removed.is_empty() || diff.changed {
+            // Removals first: no factory call may keep a removed instance in service.
+            let removed = self.cache.install(set, &keep, Vec::new(), &diff.removed);
+            self.publish(ViewState::Ready, removed);
+            published = true;
+            // The cache is now the kept entries, in order.
+            keep = (keep.iter().enumerate())
+                .map(|(at, &(_, k))| (at, k))
+                .collect();
+        }
+        if !diff.add.is_empty() {
+            let made = self.make(set, &diff.add, stop);
+            let unexpected = self.cache.install(set, &keep, made, &[]);
+            debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
+            self.publish(ViewState::Ready, unexpected);
+            published = true;
+        }
+        if !published && !serving {
+            // The first set, or a recovery, with nothing to make: only the state moves.
+            self.publish(ViewState::Ready, Closings::default());
+        }
+        self.ready = None; // wakes wait_ready
+    }
+
+    fn apply_error(&mut self, err: Arc<Error>) {
+        log::warn!(target: LOG, "registry error, keeping the last set: {err}");
+        let first = self.last_error.replace(err.clone()).is_none();
+        match self.invalidate_after {
+            Some(after) if first => {
+                // A timeout too large for the clock never fires.
+                let deadline = self.clock.now().checked_add(after);
+                self.timer = Some(deadline.map_or_else(never, |at| self.clock.after(at)));
+            }
+            Some(_) if matches!(self.state, ViewState::Invalidated(_)) => {
+                // Already invalidated: report the newest error.
+                self.publish(ViewState::Invalidated(err), Closings::default());
+            }
+            _ => {}
+        }
+    }
+
+    fn invalidate(&mut self) {
+        self.timer = None;
+        let Some(err) = self.last_error.clone() else {
+            return;
+        };
+        log::warn!(target: LOG,
+            "registry errors outlasted the timeout; invalidating endpoints: {err}");
+        let all = self.clear();
+        self.publish(ViewState::Invalidated(err), all);
+    }
+
+    /// Calls the factory for the instances at `add`, stopping early on a stop or a
+    /// newer event (after at least one call, so a stream of events cannot starve it).
+    /// The positions not reached are kept in `unmade`, to be made after the newer
+    /// event if that event brings no set of its own.
+    fn make(
+        &mut self,
+        set: &InstanceSet,
+        add: &[usize],
+        stop: &StopSignal,
+    ) -> Vec<(usize, Made<E>)> {
+        let mut made = Vec::with_capacity(add.len());
+        self.unmade.clear();
+        for (n, &k) in add.iter().enumerate() {
+            if stop.is_stopped() || (n > 0 && !self.events.is_empty()) {
+                log::debug!(target: LOG, "update cut short after {n} of {} new instances", add.len());
+                self.unmade.extend_from_slice(&add[n..]);
+                break;
+            }
+            if let Ok(m) = endpoint_cache::make(&*self.factory, &set[k]) {
+                made.push((k, m));
+            }
+        }
+        made
+    }
+
+    /// Empties the cache; returns every closer.
+    fn clear(&mut self) -> Closings {
+        self.unmade.clear();
+        self.cache.clear()
+    }
+
+    /// Publishes the cache in `state` to every shard, then hands `removed` to the
+    /// snapshot it replaced: they run once no snapshot up to that one is alive.
+    fn publish(&mut self, state: ViewState, removed: Closings) {
+        self.version += 1;
+        let retire = Arc::new(Retire::new(self.sink.clone()));
+        self.retire.chain(&retire);
+        let replaced = std::mem::replace(&mut self.retire, retire);
+        let derived = self.derive(&state);
+        let instances = self.cache.instances();
+        let view = || View {
+            endpoints: self.cache.endpoints.clone(),
+            instances: instances.clone(),
+            derived: derived.clone(),
+            version: self.version,
+            state: state.clone(),
+            retire: self.retire.clone(),
+        };
+        let old = self.shared.views.set(view);
+        log::debug!(target: LOG, "published snapshot {} ({} endpoints)", self.version, self.cache.endpoints.len());
+        self.state = state;
+        for mut view in old {
+            if let Some(view) = Arc::get_mut(&mut view) {
+                let empty = Arc::from(Vec::new());
+                self.graveyard
+                    .push(std::mem::replace(&mut view.0.endpoints, empty));
+            }
+        }
+        replaced.add(removed);
+        drop(replaced); // runs the closers here if nothing older is held
+    }
+
+    /// Each attached deriver's data for the cache as it is about to be published.
+    fn derive(&self, state: &ViewState) -> Arc<[Slot]> {
+        let derivers = self.shared.derivers.lock().clone();
+        if derivers.is_empty() || !matches!(state, ViewState::Ready | ViewState::Pending) {
+            return Arc::from(Vec::new());
+        }
+        let previous = Endpoints::new(self.shared.views.read());
+        let previous = matches!(previous.view().state, ViewState::Ready).then_some(&previous);
+        let new = Endpoints::new(Arc::new(crate::internal::shard::Padded(View {
+            endpoints: self.cache.endpoints.clone(),
+            instances: self.cache.instances(),
+            derived: Arc::from(Vec::new()),
+            version: self.version,
+            state: state.clone(),
+            retire: self.retire.clone(),
+        })));
+        let derive = |(slot, d): (usize, &Arc<dyn crate::DeriveAny<E>>)| -> Slot {
+            match catch_unwind(AssertUnwindSafe(|| d.derive_any(&new, previous, slot))) {
+                Ok(data) => Some(data),
+                Err(payload) => {
+                    let err = Error::panicked("endpointer (derive)", &*payload);
+                    log::error!(target: LOG, "{err}; this snapshot carries no data for it");
+                    None
+                }
+            }
+        };
+        derivers.iter().enumerate().map(derive).collect()
+    }
+}
+
+fn record(answers: &Answers, event: &Event) {
+    match event {
+        Event::Instances(_) => answers.ok(Instant::now()),
+        Event::Error(err) => answers.error(err, Instant::now()),
+    }
+}
