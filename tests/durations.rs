@@ -5,10 +5,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, unbounded};
-use support::BOUND;
+use support::{BOUND, stop_promptly};
 use waypost::{Clock, Error, Event, ManualClock};
 
 const ZERO: Duration = Duration::ZERO;
@@ -33,17 +33,6 @@ fn next_addrs(rx: &Receiver<Event>) -> Result<Vec<String>, String> {
         Event::Instances(set) => Ok(set.iter().map(|i| i.addr().to_owned()).collect()),
         Event::Error(err) => Err(err.to_string()),
     }
-}
-
-/// Stops `instancer` and checks that the stop joined promptly.
-fn stop_promptly(instancer: &dyn waypost::Instancer) {
-    let started = Instant::now();
-    instancer.stop();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]

@@ -36,6 +36,65 @@ fn recording() -> (
     (factory, made_rx, closed_rx)
 }
 
+/// A factory's slow call for one address (a TLS connect, say): the call says it has
+/// begun on `entered`, then blocks until `release` (or the bound).
+struct Gate {
+    addr: &'static str,
+    entered_tx: crossbeam_channel::Sender<()>,
+    entered: Receiver<()>,
+    release_tx: crossbeam_channel::Sender<()>,
+    release: Receiver<()>,
+}
+
+impl Gate {
+    fn new(addr: &'static str) -> Arc<Gate> {
+        let (entered_tx, entered) = crossbeam_channel::bounded(1);
+        let (release_tx, release) = crossbeam_channel::bounded(1);
+        Arc::new(Gate {
+            addr,
+            entered_tx,
+            entered,
+            release_tx,
+            release,
+        })
+    }
+
+    /// Called by the factory: blocks if `instance` is the gated one.
+    fn pass(&self, instance: &Instance) {
+        if instance.addr() == self.addr {
+            self.entered_tx.send(()).unwrap();
+            self.release.recv_timeout(BOUND).unwrap();
+        }
+    }
+
+    fn wait_entered(&self) {
+        self.entered.recv_timeout(BOUND).unwrap();
+    }
+
+    fn release(&self) {
+        self.release_tx.send(()).unwrap();
+    }
+}
+
+/// An endpointer serving `a:1` from a push instancer, whose factory blocks on `b:1`.
+fn ready_on_a_with_b_gated() -> (
+    Arc<waypost::PushInstancer>,
+    DefaultEndpointer<String>,
+    Arc<Gate>,
+) {
+    let instancer = Arc::new(waypost::PushInstancer::new());
+    instancer.publish_instances(vec![Instance::new("a:1")]);
+    let gate = Gate::new("b:1");
+    let g = gate.clone();
+    let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
+        g.pass(i);
+        Ok((i.addr().to_owned(), None))
+    })
+    .unwrap();
+    e.wait_ready(BOUND).unwrap();
+    (instancer, e, gate)
+}
+
 fn current(e: &DefaultEndpointer<String>) -> Vec<String> {
     e.endpoints().map(|eps| eps.to_vec()).unwrap_or_default()
 }
@@ -451,14 +510,11 @@ fn removal_is_served_before_a_slow_factory_and_no_pick_sees_a_closed_endpoint() 
     use waypost::lb::{Balancer, RoundRobin};
     let instancer = ScriptedInstancer::new();
     instancer.set(&["a:1"]);
-    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
-    let (release_tx, release) = crossbeam_channel::bounded::<()>(1);
+    let gate = Gate::new("z:1");
+    let g = gate.clone();
     let e = Arc::new(
         DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
-            if i.addr() == "z:1" {
-                entered_tx.send(()).unwrap();
-                release.recv_timeout(BOUND).unwrap(); // a slow TLS connect
-            }
+            g.pass(i);
             let closed = Arc::new(AtomicBool::new(false));
             let flag = closed.clone();
             let conn = Conn {
@@ -496,14 +552,14 @@ fn removal_is_served_before_a_slow_factory_and_no_pick_sees_a_closed_endpoint() 
             });
         }
         instancer.set(&["z:1"]);
-        entered.recv_timeout(BOUND).unwrap();
+        gate.wait_entered();
         // z's factory is blocked: a must already be gone from every read.
         wait_until("a's removal while z's factory blocks", || {
             e.endpoints().unwrap().is_empty()
         });
         let err = lb.pick().unwrap_err();
         assert!(err.is_no_endpoints(), "{err}");
-        release_tx.send(()).unwrap();
+        gate.release();
         wait_until("z", || e.endpoints().unwrap().len() == 1);
         done.store(true, Ordering::SeqCst);
     });
@@ -538,25 +594,13 @@ fn a_held_snapshot_keeps_its_endpoints_open_until_dropped() {
 
 #[test]
 fn a_backlog_of_set_then_error_applies_the_set_with_the_error_state() {
-    let instancer = Arc::new(waypost::PushInstancer::new());
-    instancer.publish_instances(vec![Instance::new("a:1")]);
-    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
-    let (release_tx, release) = crossbeam_channel::bounded::<()>(1);
-    let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
-        if i.addr() == "b:1" {
-            entered_tx.send(()).unwrap();
-            release.recv_timeout(BOUND).unwrap();
-        }
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
-    e.wait_ready(BOUND).unwrap();
+    let (instancer, e, gate) = ready_on_a_with_b_gated();
     instancer.publish_instances(vec![Instance::new("a:1"), Instance::new("b:1")]);
-    entered.recv_timeout(BOUND).unwrap();
+    gate.wait_entered();
     // While the endpointer is busy: a new set without a, then an error.
     instancer.publish_instances(vec![Instance::new("b:1"), Instance::new("c:1")]);
     instancer.publish_error(Error::invalid_instance("x", "registry down"));
-    release_tx.send(()).unwrap();
+    gate.release();
     wait_until("the newest set", || current(&e) == ["b:1", "c:1"]);
     let status = e.status();
     assert!(
@@ -897,25 +941,13 @@ fn nested_and_long_held_snapshots_never_deadlock_a_writer() {
 
 #[test]
 fn an_update_cut_short_by_an_error_still_makes_the_rest() {
-    let instancer = Arc::new(waypost::PushInstancer::new());
-    instancer.publish_instances(vec![Instance::new("a:1")]);
-    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
-    let (release_tx, release) = crossbeam_channel::bounded::<()>(1);
-    let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
-        if i.addr() == "b:1" {
-            entered_tx.send(()).unwrap();
-            release.recv_timeout(BOUND).unwrap();
-        }
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
-    e.wait_ready(BOUND).unwrap();
+    let (instancer, e, gate) = ready_on_a_with_b_gated();
     instancer.publish_instances(["a:1", "b:1", "c:1", "d:1"].map(Instance::new).to_vec());
-    entered.recv_timeout(BOUND).unwrap();
+    gate.wait_entered();
     // An error arrives while b is being made: the update stops after b, applies the
     // error, and then makes c and d, though no newer set follows.
     instancer.publish_error(Error::invalid_instance("x", "registry down"));
-    release_tx.send(()).unwrap();
+    gate.release();
     wait_until("c and d", || current(&e) == ["a:1", "b:1", "c:1", "d:1"]);
     assert!(e.status().last_error.is_some());
 }

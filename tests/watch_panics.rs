@@ -92,14 +92,9 @@ fn next(rx: &Receiver<Event>) -> Result<Vec<String>, String> {
     }
 }
 
-fn stop_promptly(instancer: &Instancer) {
-    let started = Instant::now();
-    instancer.stop();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+/// Stops promptly, and the watch thread is gone.
+fn stop_and_join(instancer: &Instancer) {
+    support::stop_promptly(instancer);
     assert_eq!(threads_named(WATCH), 0);
 }
 
@@ -123,7 +118,7 @@ fn a_watch_panic_is_an_error_event_and_the_watch_restarts() {
     assert_eq!(script.next_query(), 0);
     script.answer(11, &["10.0.0.1:80"]);
     assert_eq!(next(&rx).unwrap(), ["10.0.0.1:80"]);
-    stop_promptly(&instancer);
+    stop_and_join(&instancer);
 }
 
 #[test]
@@ -147,7 +142,7 @@ fn three_panics_in_a_row_end_the_watch_with_a_final_error_event() {
     assert!(logged_error(&["boom", "3 panics in a row", "stopped"]));
     let late: Vec<Op> = script.ops.try_iter().collect();
     assert!(late.is_empty(), "queried after stopping: {late:?}");
-    stop_promptly(&instancer);
+    stop_and_join(&instancer);
 }
 
 #[test]
@@ -182,7 +177,7 @@ fn an_answer_between_panics_starts_a_new_count() {
         Ok(vec!["10.0.0.2:80".to_owned()]),
         "still watching"
     );
-    stop_promptly(&instancer);
+    stop_and_join(&instancer);
 }
 
 #[test]
@@ -193,7 +188,7 @@ fn stop_cuts_the_restart_backoff_short() {
     script.send(Step::Panic("boom"));
     assert_eq!(next(&rx), Err("boom".to_owned()));
     assert_eq!(threads_named(WATCH), 1, "waiting to restart");
-    stop_promptly(&instancer);
+    stop_and_join(&instancer);
 }
 
 /// A registrar with a 1 s TTL, registered: the heartbeat passes every 333 ms.

@@ -29,6 +29,15 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Stops `instancer` and checks that the stop (which joins its thread) took well under
+/// a second.
+pub fn stop_promptly(instancer: &dyn Instancer) {
+    let started = Instant::now();
+    instancer.stop();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "stop() took {took:?}");
+}
+
 /// How many threads of this process have a name starting with `prefix` (Linux: names
 /// are cut to 15 bytes in /proc).
 pub fn threads_named(prefix: &str) -> usize {
