@@ -19,8 +19,10 @@
 //!   set may be stale". A new subscriber gets the current state at once.
 //! - An [`Endpointer`] ([`DefaultEndpointer`]) subscribes to an instancer and turns each
 //!   instance into an endpoint of your type with a [`Factory`], closing endpoints whose
-//!   instance went away. [`Endpointer::endpoints`] reads the cached set without
-//!   allocating or contending with other readers.
+//!   instance went away. [`Endpointer::endpoints`] returns a snapshot, [`Endpoints`]:
+//!   each endpoint beside its instance, read without allocating or contending with
+//!   other readers, holding no lock, and keeping its endpoints open while it lives.
+//!   [`DefaultEndpointer::status`] tells how fresh the set is.
 //! - A [`Balancer`](lb::Balancer) picks one endpoint per call: [`lb::RoundRobin`],
 //!   [`lb::Random`]; [`lb::Retry`] tries again on another pick within a deadline.
 //! - A [`Registrar`] puts this service in a registry and removes it again;
@@ -34,7 +36,7 @@
 //! ```
 //! use std::{sync::Arc, time::Duration};
 //! use waypost::lb::{Balancer, Retry, RoundRobin};
-//! use waypost::{DefaultEndpointer, Instance, MemoryRegistry, Registration};
+//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry, Registration};
 //!
 //! let registry = MemoryRegistry::new();
 //! let _a = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?))?;
@@ -45,6 +47,11 @@
 //!     Ok((format!("http://{}/hello", i.addr()), None))
 //! })?;
 //! endpointer.wait_ready(Duration::from_secs(1))?;
+//!
+//! // A snapshot: each endpoint beside the instance it was made for.
+//! for (instance, url) in endpointer.endpoints()?.pairs() {
+//!     assert!(url.contains(instance.addr()));
+//! }
 //!
 //! let balancer = RoundRobin::new(endpointer);
 //! assert_ne!(balancer.pick()?, balancer.pick()?);
