@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::Mutex;
 
+use crate::factory::FnFactory;
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
 use crate::snapshot::{DeriveAny, DeriveFn, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::updater::{Control, Updater};
-use crate::{Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result};
+use crate::{BoxError, Derived, Endpoints, Error, Event, Instance, Instancer, IntoMade, Result};
 use crate::{EndpointerOptions, EndpointerState, Status};
 
 /// Something that serves the current endpoints of one service.
@@ -270,17 +271,30 @@ pub struct DefaultEndpointer<E> {
 }
 
 impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
-    /// Subscribes to `instancer` with default options.
-    pub fn new(instancer: Arc<dyn Instancer>, factory: impl Factory<E>) -> Result<Self> {
+    /// Subscribes to `instancer` with default options; `factory` makes the endpoint of
+    /// each instance (see [`Made`] for what it may return).
+    ///
+    /// The instancer is taken by value and kept as long as the endpointer lives; to
+    /// share one, pass an `Arc` of it.
+    pub fn new<F, M>(instancer: impl Instancer + 'static, factory: F) -> Result<Self>
+    where
+        F: Fn(&Instance) -> std::result::Result<M, BoxError> + Send + 'static,
+        M: IntoMade<E> + 'static,
+    {
         Self::with_options(instancer, factory, EndpointerOptions::default())
     }
 
     /// Subscribes to `instancer` with `options`.
-    pub fn with_options(
-        instancer: Arc<dyn Instancer>,
-        factory: impl Factory<E>,
+    pub fn with_options<F, M>(
+        instancer: impl Instancer + 'static,
+        factory: F,
         options: EndpointerOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self>
+    where
+        F: Fn(&Instance) -> std::result::Result<M, BoxError> + Send + 'static,
+        M: IntoMade<E> + 'static,
+    {
+        let instancer: Arc<dyn Instancer> = Arc::new(instancer);
         let events = instancer.subscribe_latest();
         let registered = events.registered().cloned();
         let (own_answers, answers) = match events.answers() {
@@ -310,7 +324,7 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
         let updater = Updater::new(
             events,
             shared.clone(),
-            Box::new(factory),
+            Box::new(FnFactory::new(factory)),
             &options,
             own_answers,
             (ready_tx, done_tx, control, closings),
@@ -401,7 +415,7 @@ impl<E> DefaultEndpointer<E> {
     pub fn close(&self) {
         let worker = self.worker.lock().take();
         if let (Some(tx), Some(_)) = (&self.registered, &worker) {
-            self.instancer.deregister(tx);
+            self.instancer.unsubscribe(tx);
         }
         match worker {
             Some(mut worker) => worker.stop(),

@@ -34,17 +34,17 @@
 //! endpointer, and call them round-robin with retries:
 //!
 //! ```
-//! use std::{sync::Arc, time::Duration};
+//! use std::time::Duration;
 //! use waypost::lb::{Balancer, Retry, RoundRobin};
-//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry, Registration};
+//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry};
 //!
 //! let registry = MemoryRegistry::new();
-//! let _a = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?))?;
-//! let _b = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.2:8080")?))?;
+//! let _a = registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?).register()?;
+//! let _b = registry.registrar("greeter", Instance::parse("10.0.0.2:8080")?).register()?;
 //!
 //! // The factory makes an endpoint per instance; here just a URL.
-//! let endpointer = DefaultEndpointer::new(Arc::new(registry.instancer("greeter")), |i: &Instance| {
-//!     Ok((format!("http://{}/hello", i.addr()), None))
+//! let endpointer = DefaultEndpointer::new(registry.instancer("greeter"), |i| {
+//!     Ok(format!("http://{i}/hello"))
 //! })?;
 //! endpointer.wait_ready(Duration::from_secs(1))?;
 //!
@@ -67,13 +67,13 @@
 //! An instancer can be watched by hand, too: every event is a complete set.
 //!
 //! ```
-//! use waypost::{Event, Instancer, MemoryRegistry, Instance, Registrar};
+//! use waypost::{Event, MemoryRegistry, Instance};
 //! let registry = MemoryRegistry::new();
 //! let instancer = registry.instancer("greeter");
 //! let (tx, rx) = waypost::crossbeam_channel::unbounded();
-//! instancer.register(tx);
+//! instancer.subscribe(tx);
 //! let registrar = registry.registrar("greeter", Instance::new("10.0.0.1:8080"));
-//! registrar.register()?;
+//! let _registration = registrar.register()?;
 //! let sizes: Vec<usize> = rx.try_iter().map(|event| match event {
 //!     Event::Instances(set) => set.len(),
 //!     Event::Error(err) => panic!("{err}"),
@@ -134,7 +134,7 @@ pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
-pub use factory::{Closer, Factory, Made};
+pub use factory::{Closer, IntoMade, Made};
 pub use file::FileInstancer;
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer, PushInstancer};
@@ -148,3 +148,9 @@ pub use subscription::Subscription;
 
 /// The channel crate waypost's [`Instancer`]s send [`Event`]s on.
 pub use crossbeam_channel;
+
+/// The README's examples, compiled and run as doctests so that they cannot drift from
+/// the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

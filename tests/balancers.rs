@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use waypost::lb::{AttemptError, Balancer, Random, Retry, RetryError, RetryStop, RoundRobin};
 use waypost::{
     DefaultEndpointer, Endpointer, Endpoints, Error, FixedEndpointer, Instance, ManualClock,
-    MemoryRegistry, Registrar,
+    MemoryRegistry,
 };
 
 // ---- an allocator that counts this thread's allocations ----
@@ -191,9 +191,9 @@ fn round_robin_shared_by_two_threads_stays_even() {
 fn round_robin_follows_a_changing_endpointer() {
     let registry = MemoryRegistry::new();
     let a = registry.registrar("svc", Instance::new("10.0.0.1:80"));
-    a.register().unwrap();
+    let _a_registration = a.register().unwrap();
     let endpointer = DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     endpointer.wait_ready(Duration::from_secs(5)).unwrap();
@@ -461,11 +461,11 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
     // `Retry` held the read guard of this thread's shard, the new set could never show.
     let registry = MemoryRegistry::new();
     let first = registry.registrar("svc", Instance::new("10.0.0.1:80"));
-    first.register().unwrap();
+    let _first_registration = first.register().unwrap();
     let second = registry.registrar("svc", Instance::new("10.0.0.2:80"));
     let endpointer = Arc::new(
         DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-            Ok((i.addr().to_owned(), None))
+            Ok(i.addr().to_owned())
         })
         .unwrap(),
     );
@@ -475,7 +475,7 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
         .build()
         .unwrap();
     let out = retry.call(|_: &String, _| {
-        second.register()?;
+        let _second_registration = second.register()?;
         wait_for(|| endpointer.endpoints().is_ok_and(|e| e.len() == 2));
         Ok::<_, Error>(())
     });

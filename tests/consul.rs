@@ -16,10 +16,7 @@ use support::{BOUND, wait_until};
 use waypost::consul::{
     Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
 };
-use waypost::{
-    DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Instancer as _, Registrar as _,
-    Result, TlsConfig,
-};
+use waypost::{DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Result, TlsConfig};
 
 fn client(base: &str) -> HttpClient {
     HttpClient::builder().address(base).build().unwrap()
@@ -37,7 +34,7 @@ fn unique(name: &str) -> String {
 
 fn subscribe(instancer: &Instancer) -> Receiver<Event> {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     rx
 }
 
@@ -145,13 +142,12 @@ fn two_registrars_seen_through_an_endpointer_then_one_goes() {
     let b = Registrar::builder(&client, &service, "127.0.0.1", 7102)
         .build()
         .unwrap();
-    a.register().unwrap();
-    b.register().unwrap();
+    let _a_registration = a.register().unwrap();
+    let _b_registration = b.register().unwrap();
     let instancer = Instancer::builder(&client, &service).build().unwrap();
-    let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let endpointer =
+        DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| Ok(i.addr().to_owned()))
+            .unwrap();
     endpointer.wait_ready(BOUND).unwrap();
     let eps = || {
         endpointer
@@ -179,7 +175,7 @@ fn an_unpassed_ttl_check_drops_the_instance_until_heartbeats_resume() {
         .ttl(Duration::from_secs(1))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&spy, &service).build().unwrap();
     let rx = subscribe(&instancer);
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7201"]));
@@ -199,7 +195,7 @@ fn several_tags_must_all_match() {
     let Some(agent) = shared() else { return };
     let client = client(&agent.http_base());
     let service = unique("tags");
-    let regs: Vec<Registrar> = [
+    let regs: Vec<waypost::Registration> = [
         (7301, ["a", "b"].as_slice()),
         (7302, &["b"]),
         (7303, &["A", "c"]),
@@ -210,9 +206,7 @@ fn several_tags_must_all_match() {
         for t in *tags {
             b = b.tag(*t);
         }
-        let r = b.build().unwrap();
-        r.register().unwrap();
-        r
+        b.build().unwrap().register().unwrap()
     })
     .collect();
     let expect = |tags: &[&str], want: &[&str]| {
@@ -242,7 +236,7 @@ fn metadata_reaches_the_instance() {
         .weights(7, 2)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&client, &service).build().unwrap();
     let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
     let Event::Instances(set) = event else {
@@ -275,7 +269,7 @@ fn acl_tokens_decide_what_is_seen() {
     let registrar = Registrar::builder(&with(Some(&master)), "db", "127.0.0.1", 7501)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     // Without a token Consul answers 200 []: indistinguishable from "no instances".
     assert!(
         Registrar::builder(&with(None), "db", "127.0.0.1", 7502)
@@ -334,7 +328,7 @@ fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
     let registrar = Registrar::builder(&good, "secure", "127.0.0.1", 7601)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&good, "secure").build().unwrap();
     let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
     assert_eq!(addrs(&event), ["127.0.0.1:7601"]);
@@ -399,13 +393,11 @@ fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
         .ttl(Duration::from_secs(2))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Arc::new(Instancer::builder(&client, "phoenix").build().unwrap());
     let rx = subscribe(&instancer);
-    let endpointer = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let endpointer =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     endpointer.wait_ready(BOUND).unwrap();
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7701"]));
 

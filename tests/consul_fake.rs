@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use support::BOUND;
 use support::fake_http::{Answer, FakeHttp, Seen, refused_base};
 use waypost::consul::{Client, HealthQuery, HttpClient, Instancer, Registrar};
-use waypost::{Event, HttpErrorKind, Instancer as _, Registrar as _};
+use waypost::{Event, HttpErrorKind};
 
 const ENTRY: &str = r#"[{"Node":{"Node":"n1","Address":"10.0.0.9","Datacenter":"dc1"},
   "Service":{"ID":"web-1","Service":"web","Address":"10.0.0.1","Port":80,"Tags":null,"Meta":null,
@@ -47,7 +47,7 @@ fn answer(mode: Mode) -> Answer {
 
 fn events(instancer: &Instancer) -> Receiver<Event> {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     rx
 }
 
@@ -220,7 +220,7 @@ fn the_registrar_speaks_the_agent_api() {
         .id("web/1")
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     registrar.deregister().unwrap();
     let seen = seen.lock();
     let calls: Vec<(&str, &str)> = seen

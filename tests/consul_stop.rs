@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::fake_http::{Answer, FakeHttp};
 use support::{BOUND, threads_named};
-use waypost::Instancer as _;
 use waypost::consul::{HttpClient, Instancer};
 
 #[test]

@@ -45,7 +45,7 @@ impl Watch for Scratch {
     fn watch(&self) -> (FileInstancer, Receiver<Event>) {
         let instancer = self.builder().build().unwrap();
         let (tx, rx) = unbounded();
-        instancer.register(tx);
+        instancer.subscribe(tx);
         (instancer, rx)
     }
 }
@@ -87,7 +87,7 @@ fn the_full_set_is_there_on_register() {
     scratch.replace("# api\n10.0.0.2:80 weight=3\n10.0.0.1:80 zone=a tag=x\n10.0.0.2:80\n");
     let instancer = FileInstancer::new(&scratch.file).unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     // Sent inside register(), before any poll: the constructor read the file.
     match rx.try_recv().expect("the state is sent at once") {
         Event::Instances(set) => {
@@ -277,7 +277,7 @@ mod threads {
 
         // Stopped: registering still gets the last state, and no more.
         let (tx, rx) = unbounded();
-        instancer.register(tx);
+        instancer.subscribe(tx);
         assert!(matches!(rx.try_recv(), Ok(Event::Instances(_))));
     }
 
@@ -311,7 +311,7 @@ fn an_endpointer_made_after_a_typo_starts_from_the_last_good_set() {
     // Made during the outage, it starts where the others are: the last good set.
     let endpointer =
         waypost::DefaultEndpointer::new(std::sync::Arc::new(instancer), |i: &waypost::Instance| {
-            Ok((i.addr().to_owned(), None))
+            Ok(i.addr().to_owned())
         })
         .unwrap();
     endpointer.wait_ready(PATIENCE).unwrap();

@@ -10,7 +10,7 @@ use super::client::{Client, HealthQuery, ServiceEntry};
 use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Event, Instance, Result};
+use crate::{Error, Instance, Result};
 
 const LOG: &str = "waypost::consul";
 /// The longest `wait` Consul takes, and the longest min interval waypost takes.
@@ -342,27 +342,16 @@ fn to_instance(entry: &ServiceEntry, include_warning: bool) -> Option<Instance> 
     Some(builder.build())
 }
 
-impl crate::Instancer for Instancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
+crate::internal::publisher::instancer_methods!(Instancer, |self| {
+    let worker = self.worker.lock().take();
+    if let Some(mut worker) = worker {
+        worker.stop();
     }
-    fn subscribe_latest(&self) -> crate::Subscription {
-        self.publisher.subscribe_latest()
-    }
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-    fn stop(&self) {
-        let worker = self.worker.lock().take();
-        if let Some(mut worker) = worker {
-            worker.stop();
-        }
-    }
-}
+});
 
 impl Drop for Instancer {
     fn drop(&mut self) {
-        crate::Instancer::stop(self);
+        self.stop();
     }
 }
 

@@ -2,9 +2,9 @@
 //! a TTL (or HTTP/TCP) check. Feature `consul` (on by default).
 //!
 //! ```no_run
-//! use std::{sync::Arc, time::Duration};
+//! use std::time::Duration;
 //! use waypost::consul::{HttpClient, Instancer, Registrar};
-//! use waypost::{DefaultEndpointer, Instance, Registration};
+//! use waypost::DefaultEndpointer;
 //!
 //! let client = HttpClient::builder()
 //!     .address("http://127.0.0.1:8500")
@@ -12,13 +12,11 @@
 //!     .build()?;
 //!
 //! // This process, listed as long as it lives.
-//! let _me = Registration::new(Registrar::builder(&client, "api", "10.0.0.7", 8080).build()?)?;
+//! let _me = Registrar::builder(&client, "api", "10.0.0.7", 8080).build()?.register()?;
 //!
 //! // The passing instances of another service, as endpoints.
 //! let instancer = Instancer::builder(&client, "users").tag("v2").build()?;
-//! let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
-//!     Ok((format!("http://{}", i.addr()), None))
-//! })?;
+//! let endpointer = DefaultEndpointer::new(instancer, |i| Ok(format!("http://{i}")))?;
 //! endpointer.wait_ready(Duration::from_secs(2))?;
 //! # Ok::<(), waypost::Error>(())
 //! ```

@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::parse;
 use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Event, Instancer, Result};
+use crate::{Error, Result};
 
 const LOG: &str = "waypost::file";
 const THREAD_NAME: &str = "waypost-file-watch";
@@ -135,22 +134,9 @@ impl FileInstancerBuilder {
     }
 }
 
-impl Instancer for FileInstancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
-    }
-    fn subscribe_latest(&self) -> crate::Subscription {
-        self.publisher.subscribe_latest()
-    }
-
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-
-    fn stop(&self) {
-        self.worker.lock().stop();
-    }
-}
+crate::internal::publisher::instancer_methods!(FileInstancer, |self| {
+    self.worker.lock().stop();
+});
 
 impl Drop for FileInstancer {
     fn drop(&mut self) {
@@ -328,6 +314,7 @@ mod scratch;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Event;
     use crossbeam_channel::{Receiver, unbounded};
 
     use super::scratch::Scratch;
@@ -336,7 +323,7 @@ mod tests {
     fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>) {
         let publisher = Arc::new(Publisher::new());
         let (events_tx, events) = unbounded();
-        publisher.register(events_tx);
+        publisher.subscribe(events_tx);
         let watcher = Watcher::new(Arc::from(scratch.file.as_path()), publisher);
         (watcher, events)
     }

@@ -16,7 +16,7 @@
 //!     .poll_interval(Duration::from_millis(500))
 //!     .build()?;
 //! let (tx, rx) = waypost::crossbeam_channel::unbounded();
-//! instancer.register(tx);
+//! instancer.subscribe(tx);
 //! match rx.recv_timeout(Duration::from_secs(1)).unwrap() {
 //!     Event::Instances(set) => assert_eq!(set.len(), 2),
 //!     Event::Error(err) => panic!("{err}"),

@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
-
 use crate::internal::publisher::Publisher;
-use crate::{Event, Instancer};
 
 /// Watches one service of a [`MemoryRegistry`](super::MemoryRegistry); made by
 /// [`MemoryRegistry::instancer`](super::MemoryRegistry::instancer).
@@ -27,19 +24,8 @@ impl MemoryInstancer {
     }
 }
 
-impl Instancer for MemoryInstancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
+crate::internal::publisher::instancer_methods!(MemoryInstancer, |self| {
+    if let Some(registry) = &self.registry {
+        registry.unwatch(&self.publisher);
     }
-    fn subscribe_latest(&self) -> crate::Subscription {
-        self.publisher.subscribe_latest()
-    }
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-    fn stop(&self) {
-        if let Some(registry) = &self.registry {
-            registry.unwatch(&self.publisher);
-        }
-    }
-}
+});
