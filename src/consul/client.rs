@@ -44,6 +44,16 @@ pub trait Client: Send + Sync + fmt::Debug {
 }
 
 /// The parameters of a health query.
+///
+/// `#[non_exhaustive]`: start from [`HealthQuery::default`] and set the fields.
+///
+/// ```
+/// # use std::time::Duration;
+/// let mut query = waypost::consul::HealthQuery::default();
+/// query.index = 42;
+/// query.wait = Duration::from_secs(60);
+/// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy)]
 pub struct HealthQuery<'a> {
     /// Only instances whose checks all pass (`passing`).
@@ -57,7 +67,23 @@ pub struct HealthQuery<'a> {
     pub wait: Duration,
 }
 
+impl Default for HealthQuery<'_> {
+    /// Passing instances only, no tag filter, index 0 (Consul answers at once), and a
+    /// wait of 5 minutes (Consul's default; used only once `index` is set).
+    fn default() -> Self {
+        HealthQuery {
+            passing_only: true,
+            tags: &[],
+            index: 0,
+            wait: Duration::from_secs(300),
+        }
+    }
+}
+
 /// A health query's answer.
+///
+/// `#[non_exhaustive]`: build one with [`Health::new`] (or `Default`).
+#[non_exhaustive]
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     /// One entry per service instance.
@@ -66,7 +92,27 @@ pub struct Health {
     pub index: u64,
 }
 
+impl Health {
+    /// An answer listing `entries` at `index`.
+    pub fn new(entries: Vec<ServiceEntry>, index: u64) -> Health {
+        Health { entries, index }
+    }
+}
+
 /// One instance as `/v1/health/service` lists it.
+///
+/// `#[non_exhaustive]`, as are its parts: build one with [`ServiceEntry::new`] and set
+/// the public fields, e.g. in a fake [`Client`].
+///
+/// ```
+/// use waypost::consul::{HealthCheck, Node, Service, ServiceEntry};
+/// let mut service = Service::new("10.0.0.1", 8080);
+/// service.id = "api-1".into();
+/// service.tags = vec!["v2".into()];
+/// let mut entry = ServiceEntry::new(Node::new("node-1", "192.0.2.1"), service);
+/// entry.checks.push(HealthCheck::new("serfHealth", "passing"));
+/// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceEntry {
@@ -79,7 +125,19 @@ pub struct ServiceEntry {
     pub checks: Vec<HealthCheck>,
 }
 
-/// A Consul node.
+impl ServiceEntry {
+    /// The entry of `service` on `node`, with no checks (so it counts as passing).
+    pub fn new(node: Node, service: Service) -> ServiceEntry {
+        ServiceEntry {
+            node,
+            service,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// A Consul node. `#[non_exhaustive]`: build one with [`Node::new`] or `Default`.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Node {
@@ -94,7 +152,20 @@ pub struct Node {
     pub datacenter: String,
 }
 
-/// A service instance (health entry or agent service).
+impl Node {
+    /// The node `name` at `address`, in the agent's datacenter (empty).
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Node {
+        Node {
+            node: name.into(),
+            address: address.into(),
+            datacenter: String::new(),
+        }
+    }
+}
+
+/// A service instance (health entry or agent service). `#[non_exhaustive]`: build one
+/// with [`Service::new`] or `Default` and set the public fields.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Service {
@@ -121,7 +192,21 @@ pub struct Service {
     pub weights: Option<Weights>,
 }
 
-/// Consul's weights of an instance in each health state.
+impl Service {
+    /// An instance at `address` and `port`; id, name, tags, meta and weights empty.
+    /// An empty address means "the node's address".
+    pub fn new(address: impl Into<String>, port: u16) -> Service {
+        Service {
+            address: address.into(),
+            port,
+            ..Service::default()
+        }
+    }
+}
+
+/// Consul's weights of an instance in each health state. `#[non_exhaustive]`: build
+/// them with [`Weights::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Weights {
@@ -131,7 +216,15 @@ pub struct Weights {
     pub warning: u32,
 }
 
-/// One health check's state.
+impl Weights {
+    /// Weight `passing` while every check passes, `warning` while one warns.
+    pub fn new(passing: u32, warning: u32) -> Weights {
+        Weights { passing, warning }
+    }
+}
+
+/// One health check's state. `#[non_exhaustive]`: build one with [`HealthCheck::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HealthCheck {
@@ -143,7 +236,19 @@ pub struct HealthCheck {
     pub status: String,
 }
 
-/// What `PUT /v1/agent/service/register` takes.
+impl HealthCheck {
+    /// Check `check_id` in `status` (`passing`, `warning` or `critical`).
+    pub fn new(check_id: impl Into<String>, status: impl Into<String>) -> HealthCheck {
+        HealthCheck {
+            check_id: check_id.into(),
+            status: status.into(),
+        }
+    }
+}
+
+/// What `PUT /v1/agent/service/register` takes. `#[non_exhaustive]`: start from
+/// `Default` and set the fields.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceRegistration {
@@ -169,6 +274,8 @@ pub struct ServiceRegistration {
 }
 
 /// The check registered with a service. Durations are Go duration strings (`"10s"`).
+/// `#[non_exhaustive]`: start from `Default` and set the fields.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CheckRegistration {
