@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::entries::Decoded;
 use crate::internal::http::{Call, Http, HttpSettings, Secret, TlsConfig, encode};
 use crate::{Error, Result};
 
@@ -20,6 +21,7 @@ use crate::{Error, Result};
 /// included.
 pub trait Client: Send + Sync + fmt::Debug {
     /// `GET /v1/health/service/<service>`: a blocking query when `query.index > 0`.
+    /// [`HttpClient`] leaves out an entry that does not decode (see [`Health::entries`]).
     fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health>;
 
     /// `PUT /v1/agent/service/register`.
@@ -86,7 +88,9 @@ impl Default for HealthQuery<'_> {
 #[non_exhaustive]
 #[derive(Debug, Clone, Default)]
 pub struct Health {
-    /// One entry per service instance.
+    /// One entry per service instance. [`HttpClient`] leaves out, with a `warn!`
+    /// naming it, an entry that does not fit these types (Consul accepts a port of
+    /// 70000 or -1 from a registrant); the rest of the answer stands.
     pub entries: Vec<ServiceEntry>,
     /// The `X-Consul-Index` header (0 when absent).
     pub index: u64,
@@ -471,8 +475,10 @@ impl Client for HttpClient {
             .header("x-consul-index")
             .and_then(|i| i.trim().parse().ok())
             .unwrap_or(0);
+        let decoded: Decoded = reply.json()?;
+        decoded.skipped.log(service);
         Ok(Health {
-            entries: reply.json()?,
+            entries: decoded.entries,
             index,
         })
     }
