@@ -1,5 +1,6 @@
-//! Health entries into instances: decoding an answer entry by entry, the health and
-//! tag filters, and each entry's address through the strict parser. An entry that
+//! Health entries into instances: decoding an answer entry by entry (when it does not
+//! decode as a whole), the health and tag filters, and each entry's address through
+//! the strict parser. An entry that
 //! makes no instance is left out with a warning; the rest of the answer stands.
 
 use std::fmt;
