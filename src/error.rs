@@ -107,9 +107,8 @@ pub struct InvalidInstance {
 /// Never holds credentials: the endpoint is a method and path (no query string), and
 /// request headers are not kept.
 ///
-/// `#[non_exhaustive]`: read the fields, build one (e.g. in a fake
-/// [`consul::Client`](crate::consul::Client)) with [`HttpError::new`] and the `with_`
-/// methods.
+/// `#[non_exhaustive]`: read the fields, build one (e.g. in a fake `consul::Client`)
+/// with [`HttpError::new`] and the `with_` methods.
 #[non_exhaustive]
 #[derive(Debug)]
 pub struct HttpError {
