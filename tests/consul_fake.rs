@@ -172,12 +172,10 @@ fn the_client_sends_what_consul_expects() {
         .build()
         .unwrap();
     let tags = ["a".to_owned(), "b c".to_owned()];
-    let query = HealthQuery {
-        passing_only: true,
-        tags: &tags,
-        index: 7,
-        wait: Duration::from_secs(30),
-    };
+    let mut query = HealthQuery::default();
+    query.tags = &tags;
+    query.index = 7;
+    query.wait = Duration::from_secs(30);
     let health = client.health_service("my web", &query).unwrap();
     assert_eq!(health.index, 42);
     assert_eq!(

@@ -253,12 +253,8 @@ mod consul {
         for (connect, request) in [(MAX, second), (second, MAX), (MAX, MAX)] {
             // Nothing listens: a typed connect error, no panic.
             let client = build(connect, request).unwrap();
-            let query = HealthQuery {
-                passing_only: true,
-                tags: &[],
-                index: 0,
-                wait: Duration::from_secs(1),
-            };
+            let mut query = HealthQuery::default();
+            query.wait = Duration::from_secs(1);
             assert!(client.health_service("web", &query).is_err());
 
             // A blocking query (its wait is added to the request timeout) held by
@@ -292,12 +288,9 @@ mod consul {
             .build()
             .unwrap();
         for wait in [ZERO, MAX] {
-            let query = HealthQuery {
-                passing_only: true,
-                tags: &[],
-                index: 1,
-                wait,
-            };
+            let mut query = HealthQuery::default();
+            query.index = 1;
+            query.wait = wait;
             assert_eq!(client.health_service("web", &query).unwrap().index, 5);
         }
     }

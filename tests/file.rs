@@ -141,6 +141,39 @@ fn a_bad_line_is_an_error_event_until_fixed() {
 }
 
 #[test]
+fn an_address_the_parser_refuses_is_an_error_event_naming_its_line() {
+    let _guard = shared();
+    let scratch = Scratch::new();
+    scratch.replace("a:80\n");
+    let (_instancer, rx) = scratch.watch();
+    assert_eq!(next_set(&rx), ["a:80"]);
+
+    // Each line is another spelling of an address the parser refuses; the whole file
+    // is refused and the set stays, until the line is fixed.
+    for (bad, why) in [
+        ("a:0080", "leading zeros"),
+        ("a:+80", "ASCII digits"),
+        ("[10.0.0.1]:80", "only IPv6"),
+        ("10.0.0.1\0:80", "'\\0'"),
+    ] {
+        scratch.replace(&format!("# header\nb:80\n{bad} weight=2\n"));
+        let err = next_error(&rx);
+        match &*err {
+            Error::InvalidInstance(d) => {
+                assert_eq!(d.line, Some(3), "{bad}");
+                assert_eq!(&*d.input, bad);
+                assert!(d.reason.contains(why), "{bad}: {}", d.reason);
+                assert_eq!(d.path.as_deref(), Some(scratch.file.as_path()));
+                assert!(err.to_string().contains("line 3"), "{err}");
+            }
+            other => panic!("expected InvalidInstance, got {other:?}"),
+        }
+        scratch.replace("a:80\n");
+        assert_eq!(next_set(&rx), ["a:80"]);
+    }
+}
+
+#[test]
 fn a_file_missing_at_start_is_an_error_then_recovers() {
     let _guard = shared();
     let scratch = Scratch::new();
