@@ -21,7 +21,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use waypost::crossbeam_channel::{after, select, tick, unbounded};
-use waypost::lb::{AttemptError, Retry, RoundRobin};
+use waypost::lb::{AttemptError, Deadline, Retry, RoundRobin};
 use waypost::{DefaultEndpointer, Endpointer, Instance, Made, MemoryRegistry, Registration};
 
 const SERVICE: &str = "hello";
@@ -147,9 +147,9 @@ impl HttpEndpoint {
     }
 
     /// `GET path`, given up at `deadline`: the retry's deadline bounds every attempt.
-    fn get(&self, path: &str, deadline: Instant) -> Result<String, CallError> {
+    fn get(&self, path: &str, deadline: Deadline<'_>) -> Result<String, CallError> {
         let url = format!("{}{path}", self.url);
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.remaining();
         let result = self
             .agent
             .get(&url)

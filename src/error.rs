@@ -295,6 +295,77 @@ impl Error {
         }
     }
 
+    /// True for errors that may go away if the call is made again (on another
+    /// endpoint, or a little later), so a [`Retry`](crate::lb::Retry) should go on:
+    ///
+    /// - [`Error::Timeout`], and I/O timeouts;
+    /// - [`Error::NoEndpoints`] (the set may refill);
+    /// - I/O errors of a connection: refused, reset, aborted, not connected, broken
+    ///   pipe, interrupted;
+    /// - [`Error::Http`] that could not connect (refused, unreachable, or the name did
+    ///   not resolve), timed out, or broke off mid-answer; and the statuses 429, 502,
+    ///   503 and 504.
+    ///
+    /// False for everything else: configuration and input ([`Error::InvalidConfig`],
+    /// [`Error::InvalidInstance`]), answers that cannot be decoded or are too large,
+    /// other 4xx and 5xx statuses, TLS failures, a closed, invalidated or failed
+    /// endpointer, and factory errors.
+    ///
+    /// A retry over your own error type classifies it in the callback of
+    /// [`Retry::call_with`](crate::lb::Retry::call_with); for example, an error type
+    /// that wraps waypost's errors beside its own:
+    ///
+    /// ```
+    /// use waypost::lb::{AttemptError, Retry, RoundRobin};
+    /// use waypost::{Error, FixedEndpointer};
+    ///
+    /// #[derive(Debug)]
+    /// enum CallError {
+    ///     Waypost(Error),
+    ///     Rejected { status: u16 },
+    /// }
+    ///
+    /// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["a", "b"])));
+    /// let mut calls = 0;
+    /// let result = retry.call_with(
+    ///     |_: &&str, _deadline| {
+    ///         calls += 1;
+    ///         Err::<(), _>(CallError::Rejected { status: 400 })
+    ///     },
+    ///     |_attempt, error: &AttemptError<CallError>| match error {
+    ///         AttemptError::Balancer(e) => e.is_transient(),
+    ///         AttemptError::Endpoint(CallError::Waypost(e)) => e.is_transient(),
+    ///         AttemptError::Endpoint(CallError::Rejected { status }) => *status >= 500,
+    ///         _ => false,
+    ///     },
+    /// );
+    /// assert!(result.is_err());
+    /// assert_eq!(calls, 1, "a 400 is not retried");
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            Error::Timeout { .. } | Error::NoEndpoints => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                TimedOut
+                    | WouldBlock
+                    | ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | BrokenPipe
+                    | Interrupted
+            ),
+            Error::Http(http) => match http.kind {
+                HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Transport => true,
+                HttpErrorKind::Status => matches!(http.status, Some(429 | 502 | 503 | 504)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// True for [`Error::NoEndpoints`].
     pub fn is_no_endpoints(&self) -> bool {
         matches!(self, Error::NoEndpoints)

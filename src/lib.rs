@@ -54,7 +54,7 @@
 //! }
 //!
 //! let balancer = RoundRobin::new(endpointer);
-//! assert_ne!(balancer.pick()?, balancer.pick()?);
+//! assert_ne!(*balancer.pick()?, *balancer.pick()?);
 //!
 //! let retry = Retry::builder(balancer).max_attempts(3).timeout(Duration::from_secs(1)).build()?;
 //! let answer = retry.call(|url: &String, _deadline| -> Result<String, std::io::Error> {

@@ -14,8 +14,8 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use parking_lot::Mutex;
 use support::BOUND;
 use support::fake_http::{Answer, FakeHttp};
+use waypost::Event;
 use waypost::consul::{HttpClient, Instancer};
-use waypost::{Event, Instancer as _};
 
 static RECORDS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
 
@@ -86,7 +86,7 @@ fn serve(entries: Vec<String>) -> (FakeHttp, Sender<()>) {
 
 fn first_event(instancer: &Instancer) -> Event {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     next(&rx)
 }
 
@@ -229,7 +229,7 @@ fn a_real_agent_lists_what_a_registrant_sent_and_the_watch_skips_the_bad_ones() 
         .build()
         .unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     let deadline = Instant::now() + BOUND;
     loop {
         let event = rx

@@ -13,7 +13,7 @@ use waypost::consul::{
     Client, Health, HealthCheck, HealthQuery, Instancer, Node, Service, ServiceEntry,
     ServiceRegistration, Weights,
 };
-use waypost::{Error, Event, HttpError, HttpErrorKind, Instancer as _, Result};
+use waypost::{Error, Event, HttpError, HttpErrorKind, Result};
 
 const BOUND: Duration = Duration::from_secs(10);
 
@@ -107,7 +107,7 @@ fn a_fake_client_written_outside_the_crate_drives_an_instancer() {
         .build()
         .unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
 
     // The entry with port 0 makes no instance; the other keeps its metadata.
     match rx.recv_timeout(BOUND).unwrap() {

@@ -152,11 +152,10 @@ impl<B> Retry<B> {
     /// attempts are used up, or the deadline passes. See the type docs.
     pub fn call<E, R, Er>(
         &self,
-        f: impl FnMut(&E, Instant) -> Result<R, Er>,
+        f: impl FnMut(&E, Deadline<'_>) -> Result<R, Er>,
     ) -> Result<R, RetryError<Er>>
     where
         B: Balancer<E>,
-        E: Clone,
     {
         self.call_with(f, |_, _| true)
     }
@@ -166,12 +165,11 @@ impl<B> Retry<B> {
     /// stops with [`RetryStop::Callback`]. The callback may also log or count errors.
     pub fn call_with<E, R, Er>(
         &self,
-        mut f: impl FnMut(&E, Instant) -> Result<R, Er>,
+        mut f: impl FnMut(&E, Deadline<'_>) -> Result<R, Er>,
         mut on_error: impl FnMut(usize, &AttemptError<Er>) -> bool,
     ) -> Result<R, RetryError<Er>>
     where
         B: Balancer<E>,
-        E: Clone,
     {
         let start = self.clock.now();
         let deadline = deadline_after(start, self.timeout);
@@ -185,11 +183,19 @@ impl<B> Retry<B> {
             if now >= deadline {
                 return Err(give_up(attempts, RetryStop::Timeout));
             }
-            // The attempt runs inside the pick, so the snapshot keeps its endpoint
-            // open until the attempt ends.
-            let error = match self.balancer.with_pick(|endpoint| f(endpoint, deadline)) {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(e)) => AttemptError::Endpoint(e),
+            // The pick keeps its endpoint open until the attempt ends, and tells a
+            // balancer that learns from calls how it went.
+            let error = match self.balancer.pick() {
+                Ok(pick) => match f(&pick, Deadline::new(deadline, &*self.clock)) {
+                    Ok(response) => {
+                        pick.success();
+                        return Ok(response);
+                    }
+                    Err(e) => {
+                        pick.failure();
+                        AttemptError::Endpoint(e)
+                    }
+                },
                 Err(e) => AttemptError::Balancer(e),
             };
             let go_on = on_error(attempt, &error);
@@ -206,6 +212,57 @@ impl<B> Retry<B> {
 }
 
 /// `start + timeout`, or the latest instant within reach when that overflows.
+/// When an attempt must be done by, read on the [`Retry`]'s clock: what [`Retry::call`]
+/// hands the called function with each endpoint, to bound its own I/O.
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::FixedEndpointer;
+/// use waypost::lb::{Retry, RoundRobin};
+/// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["10.0.0.1:80"])));
+/// let got = retry.call(|addr: &&str, deadline| {
+///     let timeout = deadline.remaining(); // e.g. for a socket's read timeout
+///     assert!(timeout <= Duration::from_secs(1));
+///     Ok::<_, std::io::Error>(format!("{addr} within {timeout:?}"))
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Deadline<'a> {
+    at: Instant,
+    clock: &'a dyn Clock,
+}
+
+impl<'a> Deadline<'a> {
+    pub(crate) fn new(at: Instant, clock: &'a dyn Clock) -> Deadline<'a> {
+        Deadline { at, clock }
+    }
+
+    /// The instant itself.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The time left, read once on the clock (zero once it has passed): the timeout to
+    /// give a socket or an HTTP call. Allocates nothing.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(self.clock.now())
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+}
+
+impl fmt::Debug for Deadline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deadline")
+            .field("remaining", &self.remaining())
+            .finish()
+    }
+}
+
 fn deadline_after(start: Instant, mut timeout: Duration) -> Instant {
     loop {
         if let Some(deadline) = start.checked_add(timeout) {
@@ -248,12 +305,13 @@ impl<Er> AttemptError<Er> {
     }
 }
 
-impl<Er> fmt::Display for AttemptError<Er> {
-    /// Names the failing step; the error itself is the [`source`](std::error::Error::source).
+impl<Er: fmt::Display> fmt::Display for AttemptError<Er> {
+    /// Names the failing step and its cause (a retry's error is mostly printed once;
+    /// the cause is also the [`source`](std::error::Error::source)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AttemptError::Endpoint(_) => f.write_str("the endpoint call failed"),
-            AttemptError::Balancer(_) => f.write_str("no endpoint could be picked"),
+            AttemptError::Endpoint(e) => write!(f, "the endpoint call failed: {e}"),
+            AttemptError::Balancer(e) => write!(f, "no endpoint could be picked: {e}"),
         }
     }
 }
@@ -321,13 +379,17 @@ impl<Er> RetryError<Er> {
     }
 }
 
-impl<Er> fmt::Display for RetryError<Er> {
-    /// Counts the attempts and says why it stopped; the last error is the
-    /// [`source`](std::error::Error::source).
+impl<Er: fmt::Display> fmt::Display for RetryError<Er> {
+    /// Counts the attempts, says why it stopped and names the last attempt's cause
+    /// (which is also the [`source`](std::error::Error::source)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.attempts.len();
         let s = if n == 1 { "" } else { "s" };
-        write!(f, "gave up after {n} failed attempt{s}: {}", self.reason)
+        write!(f, "gave up after {n} failed attempt{s} ({})", self.reason)?;
+        match self.last() {
+            Some(last) => write!(f, "; the last: {last}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -394,10 +456,11 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "gave up after 2 failed attempts: the deadline passed"
+            "gave up after 2 failed attempts (the deadline passed); \
+             the last: the endpoint call failed: refused"
         );
         let last = err.source().unwrap();
-        assert_eq!(last.to_string(), "the endpoint call failed");
+        assert_eq!(last.to_string(), "the endpoint call failed: refused");
         assert_eq!(last.source().unwrap().to_string(), "refused");
         assert!(err.attempts()[0].balancer().unwrap().is_no_endpoints());
         assert!(err.attempts()[0].endpoint().is_none());
