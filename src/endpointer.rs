@@ -137,6 +137,7 @@ fn state_error(state: &ViewState) -> Error {
 }
 
 /// A fixed list of endpoints: for tests, and for balancing over a configured list.
+#[must_use = "dropping an endpointer closes its endpoints"]
 pub struct FixedEndpointer<E> {
     shared: Shared<E>,
 }
@@ -255,6 +256,7 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 /// `close()` marks the close and returns, and the thread finishes closing by itself.
 /// If the thread panics (in a factory's `Drop`, say), `endpoints()` returns
 /// [`Error::Panicked`] from then on.
+#[must_use = "dropping an endpointer closes its endpoints"]
 pub struct DefaultEndpointer<E> {
     shared: Arc<Shared<E>>,
     /// Kept so the instancer lives as long as the endpointer.

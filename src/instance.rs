@@ -94,6 +94,7 @@ impl Metadata {
 
 /// Builds an [`Instance`] with metadata; see [`Instance::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct InstanceBuilder {
     addr: Arc<str>,
     meta: Metadata,

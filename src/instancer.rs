@@ -69,6 +69,7 @@ pub trait Instancer: Send + Sync {
 /// }
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct FixedInstancer {
     publisher: Publisher,
 }
@@ -115,6 +116,7 @@ instancer_methods!(FixedInstancer, |self| {
 /// assert_eq!(rx.try_iter().count(), 1, "the repeat is dropped");
 /// ```
 #[derive(Debug, Default)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct PushInstancer {
     publisher: Publisher,
 }

@@ -135,13 +135,13 @@ pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, IntoMade, Made};
-pub use file::FileInstancer;
+pub use file::{FileInstancer, FileInstancerBuilder};
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer, PushInstancer};
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub use internal::http::{TlsConfig, TlsConfigBuilder};
-pub use memory::MemoryRegistry;
+pub use memory::{MemoryInstancer, MemoryRegistrar, MemoryRegistry};
 pub use registrar::{Registrar, Registration};
 pub use snapshot::{DeriveAny, Derived, Endpoints};
 pub use subscription::Subscription;

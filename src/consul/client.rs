@@ -334,6 +334,7 @@ pub struct HttpClient {
 
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build()"]
 pub struct HttpClientBuilder {
     settings: HttpSettings,
     datacenter: Option<String>,

@@ -27,6 +27,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// # Ok::<(), waypost::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct Instancer {
     publisher: Arc<Publisher>,
     worker: Mutex<Option<Worker>>,
@@ -34,6 +35,7 @@ pub struct Instancer {
 
 /// Builds an [`Instancer`]; see [`Instancer::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct InstancerBuilder {
     client: Arc<dyn Client>,
     watch: Watch,

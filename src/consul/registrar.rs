@@ -65,6 +65,7 @@ struct Heartbeat {
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct RegistrarBuilder {
     client: Arc<dyn Client>,
     registration: ServiceRegistration,

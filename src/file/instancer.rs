@@ -34,6 +34,7 @@ const THREAD_NAME: &str = "waypost-file-watch";
 /// line; the watch starts again within one poll interval and reads the file afresh. A
 /// third panic with no completed poll in between ends the thread, with a final error
 /// event that says so.
+#[must_use = "dropping an instancer stops its watch"]
 pub struct FileInstancer {
     path: Arc<Path>,
     poll_interval: Duration,
@@ -43,6 +44,7 @@ pub struct FileInstancer {
 
 /// Configures a [`FileInstancer`]; made by [`FileInstancer::builder`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct FileInstancerBuilder {
     path: PathBuf,
     poll_interval: Duration,

@@ -28,6 +28,7 @@ use crate::{Endpoints, Instance};
 /// pick.success();
 /// # Ok::<(), waypost::Error>(())
 /// ```
+#[must_use = "a pick is for a call: dropping it ends the call"]
 pub struct Pick<E> {
     snapshot: Endpoints<E>,
     index: usize,

@@ -69,6 +69,7 @@ pub struct Retry<B> {
 /// Configures a [`Retry`]; made by [`Retry::builder`], checked by
 /// [`build`](RetryBuilder::build).
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct RetryBuilder<B> {
     balancer: B,
     max_attempts: usize,
@@ -80,7 +81,6 @@ impl<B> RetryBuilder<B> {
     /// How many attempts at most, the first included. Default: 3. More attempts ride
     /// out more failed instances, but multiply the load a struggling service sees.
     /// Must be at least 1.
-    #[must_use]
     pub fn max_attempts(mut self, n: usize) -> Self {
         self.max_attempts = n;
         self
@@ -89,7 +89,6 @@ impl<B> RetryBuilder<B> {
     /// The time all attempts together may take, from the start of the call. Default:
     /// 1 s. A short timeout fails fast; a long one waits out slow instances. Must not
     /// be zero. A timeout too large for [`Instant`] is cut to what it can hold.
-    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -97,7 +96,6 @@ impl<B> RetryBuilder<B> {
 
     /// The clock the deadline is read on. Default: [`SystemClock`]; tests pass a
     /// [`ManualClock`](crate::ManualClock) and move it inside the called function.
-    #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -158,7 +158,7 @@ mod tests {
             .map(|c| c.load(Ordering::Relaxed))
             .collect();
         for _ in 0..10 {
-            lb.pick().unwrap();
+            drop(lb.pick().unwrap());
         }
         for (i, c) in lb.counters.iter().enumerate() {
             let moved = if i == mine { 10 } else { 0 };

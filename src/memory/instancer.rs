@@ -10,6 +10,7 @@ use crate::internal::publisher::Publisher;
 /// Changes arrive synchronously from the registrars, so there is no thread. After
 /// [`stop`](Instancer::stop) (or drop) the registry no longer pushes to it.
 #[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct MemoryInstancer {
     publisher: Arc<Publisher>,
     registry: Option<super::MemoryRegistry>,
