@@ -215,7 +215,7 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 }
 
 /// The standard [`Endpointer`]: subscribes to an [`Instancer`], turns each instance
-/// into an endpoint with a [`Factory`], and serves the endpoints from a cache.
+/// into an endpoint with a factory closure (see [`Made`](crate::Made)), and serves the endpoints from a cache.
 ///
 /// # The thread
 /// It owns one thread, `waypost-endpointer`, that receives events and updates the
@@ -274,7 +274,7 @@ pub struct DefaultEndpointer<E> {
 
 impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
     /// Subscribes to `instancer` with default options; `factory` makes the endpoint of
-    /// each instance (see [`Made`] for what it may return).
+    /// each instance (see [`Made`](crate::Made) for what it may return).
     ///
     /// The instancer is taken by value and kept as long as the endpointer lives; to
     /// share one, pass an `Arc` of it.

@@ -102,7 +102,7 @@ pub(crate) trait Factory<E>: Send + 'static {
     fn make(&self, instance: &Instance) -> Result<Made<E>, BoxError>;
 }
 
-/// A closure as a [`Factory`].
+/// A closure as a factory.
 pub(crate) struct FnFactory<F, M> {
     f: F,
     _made: std::marker::PhantomData<fn() -> M>,

@@ -18,7 +18,7 @@
 //!   subscribers: the complete current set of [`Instance`]s, or an error meaning "the
 //!   set may be stale". A new subscriber gets the current state at once.
 //! - An [`Endpointer`] ([`DefaultEndpointer`]) subscribes to an instancer and turns each
-//!   instance into an endpoint of your type with a [`Factory`], closing endpoints whose
+//!   instance into an endpoint of your type with a factory closure (see [`Made`]), closing endpoints whose
 //!   instance went away. [`Endpointer::endpoints`] returns a snapshot, [`Endpoints`]:
 //!   each endpoint beside its instance, read without allocating or contending with
 //!   other readers, holding no lock, and keeping its endpoints open while it lives.
@@ -82,7 +82,61 @@
 //! # Ok::<(), waypost::Error>(())
 //! ```
 //!
-//! # Threads and stopping
+//! # From a threaded server
+//!
+//! One instancer, one endpointer and one balancer per service you call, built once at
+//! start-up and shared by every worker thread (in an `Arc`, or a `static`): a pick
+//! takes no lock and allocates nothing, and the threads do not contend.
+//!
+//! ```
+//! use std::{sync::Arc, thread, time::Duration};
+//! use waypost::lb::{Retry, RoundRobin};
+//! use waypost::{DefaultEndpointer, Instance, MemoryRegistry};
+//!
+//! let registry = MemoryRegistry::new();
+//! let _up = registry.registrar("users", Instance::new("10.0.0.1:8080")).register()?;
+//! let endpointer = DefaultEndpointer::new(registry.instancer("users"), |i| {
+//!     Ok(format!("http://{i}")) // an HTTP client per instance, in a real service
+//! })?;
+//! endpointer.wait_ready(Duration::from_secs(2))?;
+//! let users = Arc::new(
+//!     Retry::builder(RoundRobin::new(endpointer)).timeout(Duration::from_millis(800)).build()?,
+//! );
+//!
+//! let workers: Vec<_> = (0..4)
+//!     .map(|worker| {
+//!         let users = Arc::clone(&users);
+//!         thread::spawn(move || {
+//!             // Per request: one call, its I/O bounded by what is left of the deadline.
+//!             users.call(|base: &String, deadline| {
+//!                 let timeout = deadline.remaining(); // give this to the socket / client
+//!                 Ok::<_, std::io::Error>(format!("{base}/users/{worker} within {timeout:?}"))
+//!             })
+//!         })
+//!     })
+//!     .collect();
+//! for worker in workers {
+//!     assert!(worker.join().unwrap().is_ok());
+//! }
+//! // Shutdown: stop taking requests and join the workers first, then drop the balancer
+//! // (its endpointer closes every endpoint), then the registration (or drop it first,
+//! // to leave the registry before draining).
+//! drop(users);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What not to do:
+//! - Do not build an endpointer per request: each owns a thread and a subscription.
+//! - Do not keep a snapshot ([`Endpoints`]) or a [`Pick`](lb::Pick) beyond the call: it
+//!   keeps the endpoints it holds from being closed after their instances left.
+//! - Do not block inside a factory or closer on something a worker thread holds: they
+//!   run on the endpointer's thread.
+//! - Give every call a timeout from its [`Deadline`](lb::Deadline): `Retry` cannot
+//!   interrupt a call that ignores it.
+//!
+//! `examples/threaded_client.rs` in the repository is the same with real HTTP
+//! servers, 8 worker threads and (with a flag) Consul.
+//!
 //!
 //! Every thread waypost starts is named (`waypost-endpointer`, `waypost-file-watch`,
 //! ...), waits only on channels that a stop interrupts, and is joined by `close()`,

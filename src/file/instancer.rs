@@ -26,7 +26,7 @@ const THREAD_NAME: &str = "waypost-file-watch";
 /// state at once (a set, or an error event), then starts one thread,
 /// `waypost-file-watch`, that polls the file every
 /// [`poll_interval`](FileInstancerBuilder::poll_interval).
-/// [`stop`](Instancer::stop) and drop end that thread and join it; a stop cuts the wait
+/// [`stop`](Self::stop) and drop end that thread and join it; a stop cuts the wait
 /// between polls short, so it returns within milliseconds. Share the instancer between
 /// threads by reference or in an `Arc`; it is not `Clone`.
 ///

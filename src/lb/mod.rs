@@ -1,8 +1,26 @@
 //! Load balancers: pick one endpoint per call.
 //!
-//! A [`Balancer`] picks from an [`Endpointer`](crate::Endpointer)'s current endpoints.
-//! [`RoundRobin`] and [`Random`] are safe to share between threads; [`Retry`] wraps any
-//! balancer and tries again on another pick within a deadline.
+//! A [`Balancer`] picks from an [`Endpointer`](crate::Endpointer)'s current endpoints
+//! and returns a [`Pick`]: the endpoint, kept open for the call, and the way the
+//! call's outcome reaches balancers that learn from it. Every balancer here is safe to
+//! share between threads (one per service, in an `Arc` or a static), and picks
+//! allocate nothing.
+//!
+//! # Which one
+//!
+//! - [`RoundRobin`]: each endpoint in turn, from a random start. The default choice
+//!   when instances are alike: the load is spread exactly evenly, the pick costs one
+//!   uncontended atomic add. It does not notice a slow or failing instance.
+//! - [`Random`]: uniformly at random (seedable for tests). Even on average, with no
+//!   shared state at all; for many clients with few calls each, where round-robin's
+//!   per-client order would not matter anyway.
+//! - [`Retry`]: wraps either, and tries the call again on another pick when it fails,
+//!   at most `max_attempts` times within one deadline. Use it for idempotent calls
+//!   only (see its docs for how to keep the others from being retried).
+//!
+//! Load-aware balancers (least outstanding requests, latency-aware, outlier ejection)
+//! build on [`Pick`]'s call feedback ([`CallObserver`]) and on data derived from each
+//! snapshot ([`Endpointer::derive`](crate::Endpointer::derive)).
 
 mod pick;
 mod random;

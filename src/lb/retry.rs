@@ -34,7 +34,40 @@ const LOG: &str = "waypost::lb::retry";
 /// `deadline - now`). An attempt that overruns is reported like any other; no attempt
 /// starts after the deadline.
 ///
-/// # Cost
+/// # Calls that must not run twice
+/// A retry repeats the call on another endpoint, so a call that is not idempotent (a
+/// payment, an insert without a key) may take effect twice when an attempt failed
+/// *after* the server acted on it. Retry such a call only when it surely did not reach
+/// the server, by classifying the error in [`call_with`](Retry::call_with)'s callback,
+/// or send it through a plain pick with no retry:
+///
+/// ```
+/// use waypost::lb::{AttemptError, Retry, RoundRobin};
+/// use waypost::FixedEndpointer;
+///
+/// #[derive(Debug)]
+/// enum PostError {
+///     /// The connection was refused: the server never saw the request.
+///     NotSent(std::io::Error),
+///     /// Anything after the request was written: it may have been acted on.
+///     MaybeSent(std::io::Error),
+/// }
+///
+/// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["a", "b", "c"])));
+/// let mut tries = 0;
+/// let result = retry.call_with(
+///     |_endpoint: &&str, _deadline| {
+///         tries += 1;
+///         Err::<(), _>(PostError::MaybeSent(std::io::Error::other("reset after write")))
+///     },
+///     |_attempt, error: &AttemptError<PostError>| {
+///         matches!(error, AttemptError::Balancer(_) | AttemptError::Endpoint(PostError::NotSent(_)))
+///     },
+/// );
+/// assert!(result.is_err());
+/// assert_eq!(tries, 1, "a request that may have been acted on is not sent again");
+/// ```
+///
 /// No thread, no channel, and no heap allocation when the first attempt succeeds: the
 /// list of attempt errors is allocated on the first failure.
 ///

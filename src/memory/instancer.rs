@@ -8,7 +8,7 @@ use crate::internal::publisher::Publisher;
 /// [`MemoryRegistry::instancer`](super::MemoryRegistry::instancer).
 ///
 /// Changes arrive synchronously from the registrars, so there is no thread. After
-/// [`stop`](Instancer::stop) (or drop) the registry no longer pushes to it.
+/// [`stop`](Self::stop) (or drop) the registry no longer pushes to it.
 #[derive(Debug)]
 #[must_use = "dropping an instancer stops its watch"]
 pub struct MemoryInstancer {
