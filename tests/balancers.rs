@@ -674,3 +674,35 @@ fn transient_errors_are_the_documented_ones() {
         assert!(!e.is_transient(), "{e}");
     }
 }
+
+/// Hands out the first endpoint twice, then the others: as a round-robin counter shared
+/// by several threads can.
+struct Sticky {
+    endpoints: FixedEndpointer<usize>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Balancer<usize> for Sticky {
+    fn pick(&self) -> waypost::Result<waypost::lb::Pick<usize>> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let snapshot = self.endpoints.endpoints()?;
+        let index = if n < 2 { 0 } else { (n - 1) % snapshot.len() };
+        Ok(waypost::lb::Pick::new(snapshot, index))
+    }
+}
+
+#[test]
+fn a_retry_avoids_the_endpoint_that_just_failed() {
+    let sticky = Sticky {
+        endpoints: FixedEndpointer::new(vec![0usize, 1, 2]),
+        calls: Default::default(),
+    };
+    let retry = Retry::new(sticky);
+    let mut tried = Vec::new();
+    let out = retry.call(|&ep: &usize, _| {
+        tried.push(ep);
+        if ep == 0 { Err("down") } else { Ok(ep) }
+    });
+    assert_eq!(out.unwrap(), 1);
+    assert_eq!(tried, [0, 1], "the second attempt went elsewhere");
+}

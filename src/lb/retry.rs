@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lb::Balancer;
-use crate::{Clock, Error, Result, SystemClock};
+use crate::lb::{Balancer, Pick};
+use crate::{Clock, Error, Instance, Result, SystemClock};
 
 const DEFAULT_ATTEMPTS: usize = 3;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,8 +25,11 @@ const LOG: &str = "waypost::lb::retry";
 /// attempt too: the set may refill before the next one. Before every attempt after the
 /// first the clock is read once; when the deadline has passed the call stops.
 ///
-/// Attempts follow each other at once, with no backoff: with [`RoundRobin`] the next
-/// attempt goes to the next endpoint, with [`Random`] to a random one.
+/// Attempts follow each other at once, with no backoff. An attempt after a failure
+/// avoids the endpoint that failed, if the balancer offers another within a few picks
+/// (a round-robin counter is per CPU, so threads sharing one would otherwise hand a
+/// thread the failed endpoint again): with [`RoundRobin`] it goes to a next endpoint,
+/// with [`Random`] to a random other one.
 ///
 /// # The deadline
 /// `Retry` runs `f` on the calling thread and cannot interrupt it: `f` receives the
@@ -207,6 +210,8 @@ impl<B> Retry<B> {
         // `Vec::new` does not allocate; the first push does.
         let mut attempts = Vec::new();
         let mut now = start;
+        // The instance the last attempt failed on: the next one goes elsewhere.
+        let mut failed: Option<Instance> = None;
         for attempt in 1..=self.max_attempts {
             if attempt > 1 {
                 now = self.clock.now();
@@ -216,13 +221,14 @@ impl<B> Retry<B> {
             }
             // The pick keeps its endpoint open until the attempt ends, and tells a
             // balancer that learns from calls how it went.
-            let error = match self.balancer.pick() {
+            let error = match self.pick_avoiding(failed.as_ref()) {
                 Ok(pick) => match f(&pick, Deadline::new(deadline, &*self.clock)) {
                     Ok(response) => {
                         pick.success();
                         return Ok(response);
                     }
                     Err(e) => {
+                        failed = Some(pick.instance().clone());
                         pick.failure();
                         AttemptError::Endpoint(e)
                     }
@@ -291,6 +297,32 @@ impl fmt::Debug for Deadline<'_> {
         f.debug_struct("Deadline")
             .field("remaining", &self.remaining())
             .finish()
+    }
+}
+
+/// How many picks an attempt makes at most to find an endpoint other than the one the
+/// last attempt failed on.
+const REPICKS: usize = 8;
+
+impl<B> Retry<B> {
+    /// A pick, but not of `avoid` when the balancer offers another within a few picks:
+    /// balancers shared by threads (a round-robin counter per CPU) may hand a thread
+    /// the same endpoint twice in a row.
+    fn pick_avoiding<E>(&self, avoid: Option<&Instance>) -> Result<Pick<E>>
+    where
+        B: Balancer<E>,
+    {
+        let mut pick = self.balancer.pick()?;
+        let Some(avoid) = avoid else {
+            return Ok(pick);
+        };
+        for _ in 1..REPICKS {
+            if pick.instance() != avoid || pick.snapshot().len() < 2 {
+                break;
+            }
+            pick = self.balancer.pick()?; // the one dropped ends with no outcome
+        }
+        Ok(pick)
     }
 }
 
