@@ -18,7 +18,6 @@
 
 pub(crate) mod error;
 mod reply;
-mod resolve;
 mod settings;
 mod tls;
 
@@ -86,11 +85,7 @@ impl Http {
             config = config.tls_config(tls.to_ureq());
         }
         Http {
-            agent: Agent::with_parts(
-                config.build(),
-                ureq::unversioned::transport::DefaultConnector::default(),
-                resolve::NamedResolver,
-            ),
+            agent: config.build().new_agent(),
             settings,
             cancelled: AtomicBool::new(false),
             preferred: AtomicUsize::new(0),
