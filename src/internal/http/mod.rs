@@ -1,7 +1,8 @@
 //! The one HTTP plumbing every HTTP backend (Consul, etcd, Eureka) shares.
 //!
-//! - [`HttpSettings`]: server base URLs, credential headers, TLS, timeouts, body limit;
-//!   validated once, shared by `Arc`.
+//! - [`HttpSettings`]: server base URLs, credential headers, TLS (feature `tls`; without
+//!   it an `https://` server is refused), timeouts, body limit; validated once, shared
+//!   by `Arc`.
 //! - [`Http`]: one ureq agent plus those settings. Each thread that may be stopped owns
 //!   its own `Http` ([`Http::fork`]): ureq agent clones share one pool and
 //!   `Agent::shutdown()` kills every clone, so a watch and a heartbeat never share one.
@@ -19,6 +20,7 @@
 pub(crate) mod error;
 mod reply;
 mod settings;
+#[cfg(feature = "tls")]
 mod tls;
 
 use std::fmt;
@@ -35,7 +37,6 @@ use error::Site;
 
 pub(crate) use reply::{Reply, encode};
 pub(crate) use settings::{HttpSettings, Secret};
-pub use tls::{TlsConfig, TlsConfigBuilder};
 
 /// One HTTP agent with its settings; see the module docs.
 pub(crate) struct Http {
@@ -71,7 +72,7 @@ impl<'a> Call<'a> {
 
 impl Http {
     pub(crate) fn new(settings: Arc<HttpSettings>) -> Http {
-        let mut config = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0) // a redirect could carry the credential headers elsewhere
             .user_agent(concat!("waypost/", env!("CARGO_PKG_VERSION")))
@@ -81,9 +82,11 @@ impl Http {
             .timeout_connect(finite(settings.connect_timeout))
             .timeout_resolve(finite(settings.connect_timeout))
             .max_idle_connections_per_host(2);
-        if let Some(tls) = &settings.tls {
-            config = config.tls_config(tls.to_ureq());
-        }
+        #[cfg(feature = "tls")]
+        let config = match &settings.tls {
+            Some(tls) => config.tls_config(tls.to_ureq()),
+            None => config,
+        };
         Http {
             agent: config.build().new_agent(),
             settings,
