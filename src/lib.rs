@@ -103,6 +103,9 @@
 //!   default; without it such an address is refused at `build()`).
 //! - [`PushInstancer`]: complete sets from a source of your own, with the
 //!   [`Instancer`] contract kept for you.
+// Docs built without a feature still link its items' names: to this list.
+#![cfg_attr(not(feature = "consul"), doc = "", doc = "[`consul`]: #backends")]
+#![cfg_attr(not(feature = "tls"), doc = "", doc = "[`TlsConfig`]: #backends")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
