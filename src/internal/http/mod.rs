@@ -16,6 +16,12 @@
 //!
 //! Credential headers are [`Secret`]s: their values are never formatted, logged or put
 //! in an error.
+//!
+//! Name resolution is ureq's own: it bounds each lookup by the resolve timeout with an
+//! unnamed, detached helper thread (for an IP literal too), which may outlive a stop by
+//! one lookup's time (the README's thread promise says so). The only way to replace
+//! it is ureq's `unversioned` resolver API, which may change in any minor release, and
+//! waypost accepts every ureq 3.x from 3.5 on.
 
 pub(crate) mod error;
 mod reply;
