@@ -11,7 +11,7 @@
 //! - [`Http::call`]: one request with fail-over to the next server on connection
 //!   errors, a whole-call timeout (a long poll adds its wait), the body read under a
 //!   limit; [`Reply::json`] decodes into a typed struct. Every failure is an
-//!   [`Error::Http`] naming backend, method and path (never the query string or a
+//!   [`Error::Http`](crate::Error::Http) naming backend, method and path (never the query string or a
 //!   header), server, status and a short excerpt of a bad body.
 //!
 //! Credential headers are [`Secret`]s: their values are never formatted, logged or put

@@ -25,7 +25,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Everything an [`Http`] needs; built by a backend's builder, checked by
+/// Everything an [`Http`](super::Http) needs; built by a backend's builder, checked by
 /// [`HttpSettings::validate`].
 #[derive(Clone, Debug)]
 pub(crate) struct HttpSettings {
