@@ -153,9 +153,13 @@
 //! - [`file`](mod@file): instances listed in a text file, re-read when it changes.
 //! - [`consul`] (feature `consul`, on by default): blocking queries on a Consul agent's
 //!   health API; registration with a TTL check kept passing by a heartbeat thread.
-//!   HTTP backends take a [`TlsConfig`] for `https://` addresses.
+//!   HTTP backends take a [`TlsConfig`] for `https://` addresses (feature `tls`, on by
+//!   default; without it such an address is refused at `build()`).
 //! - [`PushInstancer`]: complete sets from a source of your own, with the
 //!   [`Instancer`] contract kept for you.
+// Docs built without a feature still link its items' names: to this list.
+#![cfg_attr(not(feature = "consul"), doc = "", doc = "[`consul`]: #backends")]
+#![cfg_attr(not(feature = "tls"), doc = "", doc = "[`TlsConfig`]: #backends")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -182,6 +186,9 @@ pub mod consul;
 pub mod file;
 pub mod lb;
 pub mod memory;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
@@ -192,13 +199,13 @@ pub use factory::{Closer, IntoMade, Made};
 pub use file::{FileInstancer, FileInstancerBuilder};
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer, PushInstancer};
-#[cfg(feature = "consul")]
-#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
-pub use internal::http::{TlsConfig, TlsConfigBuilder};
 pub use memory::{MemoryInstancer, MemoryRegistrar, MemoryRegistry};
 pub use registrar::{Registrar, Registration};
 pub use snapshot::{DeriveAny, Derived, Endpoints};
 pub use subscription::Subscription;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsConfig, TlsConfigBuilder};
 
 /// The channel crate waypost's [`Instancer`]s send [`Event`]s on.
 pub use crossbeam_channel;

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use support::consul::{ConsulAgent, shared};
 use support::{BOUND, wait_until};
+#[cfg(feature = "tls")]
+use waypost::TlsConfig;
 use waypost::consul::{
     Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
 };
-use waypost::{DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Result, TlsConfig};
+use waypost::{DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Result};
 
 fn client(base: &str) -> HttpClient {
     HttpClient::builder().address(base).build().unwrap()
@@ -312,6 +314,7 @@ fn acl_tokens_decide_what_is_seen() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
     let Some(agent) = ConsulAgent::builder().tls().spawn() else {
         return;
@@ -358,6 +361,7 @@ fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn tls_with_a_client_certificate() {
     let Some(agent) = ConsulAgent::builder().tls_verify_clients().spawn() else {
         return;

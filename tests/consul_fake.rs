@@ -238,6 +238,33 @@ fn the_registrar_speaks_the_agent_api() {
     assert_eq!(seen[0].header("content-type"), Some("application/json"));
 }
 
+/// An `https://` address needs the `tls` feature (on by default); a build without it
+/// refuses one at `build()`, naming the feature, instead of failing at the first
+/// request. Run both ways by CI: `--all-features` and `--no-default-features
+/// --features consul`.
+#[test]
+fn an_https_address_needs_the_tls_feature() {
+    let built = HttpClient::builder()
+        .addresses(["http://127.0.0.1:8500", "https://127.0.0.1:8501"])
+        .build();
+    if cfg!(feature = "tls") {
+        built.expect("https with the tls feature");
+    } else {
+        match built.expect_err("https without the tls feature") {
+            waypost::Error::InvalidConfig { field, reason } => {
+                assert_eq!(field, "addresses");
+                assert!(reason.contains("`tls` feature"), "{reason}");
+                assert!(reason.contains("https://127.0.0.1:8501"), "{reason}");
+            }
+            other => panic!("not InvalidConfig: {other}"),
+        }
+    }
+    HttpClient::builder()
+        .address("http://127.0.0.1:8500")
+        .build()
+        .expect("plain http needs no tls feature");
+}
+
 #[test]
 fn public_types_are_send_sync_and_implement_the_core_traits() {
     fn send_sync<T: Send + Sync>() {}
@@ -246,6 +273,7 @@ fn public_types_are_send_sync_and_implement_the_core_traits() {
     send_sync::<HttpClient>();
     send_sync::<Instancer>();
     send_sync::<Registrar>();
+    #[cfg(feature = "tls")]
     send_sync::<waypost::TlsConfig>();
     send_sync::<Arc<dyn Client>>();
     instancer::<Instancer>();

@@ -1,5 +1,11 @@
 //! `stop()` while the fake agent holds a blocking query: prompt, and the watch thread
 //! is gone. Its own test binary, so no other test's threads are counted.
+//!
+//! ureq bounds each request's name lookup with a helper thread of its own: unnamed,
+//! detached, started for an IP literal too. On Linux it inherits the name of the
+//! thread that made the request, so while the watch thread's request resolves, two
+//! threads are called `waypost-consul-`. The count is therefore taken while the
+//! blocking query is held (no request is resolving), after the last helper has ended.
 #![cfg(feature = "consul")]
 
 mod support;
@@ -7,7 +13,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::fake_http::{Answer, FakeHttp};
-use support::{BOUND, threads_named};
+use support::{BOUND, threads_named, wait_until};
 use waypost::consul::{HttpClient, Instancer};
 
 #[test]
@@ -29,18 +35,24 @@ fn stop_during_a_held_blocking_query_is_prompt_and_joins() {
         .unwrap();
     assert_eq!(threads_named("waypost-"), 0);
     let instancer = Instancer::builder(&client, "web").build().unwrap();
-    assert_eq!(threads_named("waypost-consul-watch"), 1);
     assert_eq!(
         entered.recv_timeout(BOUND).unwrap(),
         "9",
         "a blocking query is held"
     );
+    // The held query's lookup helper (an IP literal: a parse) ends at once; a second
+    // watch thread would not, and would fail this wait.
+    wait_until("one watch thread, its lookup helper gone", || {
+        threads_named("waypost-consul-watch") == 1
+    });
 
     let started = Instant::now();
     instancer.stop();
     let took = started.elapsed();
     println!("stop() with a blocking query held by the server took {took:?}");
     assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    // Exact, with no wait: the watch thread was joined, and it started no lookup
+    // after the held query's, whose helper was already gone.
     assert_eq!(threads_named("waypost-"), 0, "the watch thread was joined");
     drop(instancer);
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::entries::Decoded;
-use crate::internal::http::{Call, Http, HttpSettings, Secret, TlsConfig, encode};
+use crate::internal::http::{Call, Http, HttpSettings, Secret, encode};
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
 use crate::{Error, Result};
 
 /// The Consul agent calls waypost makes. [`HttpClient`] is the real one; tests give the
@@ -359,7 +361,9 @@ impl HttpClient {
 impl HttpClientBuilder {
     /// One agent address, replacing the list: `http://host:port`, `https://host:port`
     /// or `host:port` (http). Default `http://127.0.0.1:8500`, the local agent, which is
-    /// how Consul is meant to be used: every node runs an agent.
+    /// how Consul is meant to be used: every node runs an agent. An `https://` address
+    /// needs the `tls` feature (on by default): without it `build()` refuses it with
+    /// [`Error::InvalidConfig`] (`addresses`).
     pub fn address(mut self, address: impl Into<String>) -> Self {
         self.settings.servers = vec![address.into().into()];
         self
@@ -395,6 +399,8 @@ impl HttpClientBuilder {
 
     /// TLS for `https://` addresses. Default: the bundled Mozilla roots, no client
     /// certificate.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.settings.tls = Some(tls);
         self
@@ -438,7 +444,8 @@ impl HttpClientBuilder {
     }
 
     /// Checks the settings. Errors: [`Error::InvalidConfig`] for an address that is not
-    /// an http(s) URL (or carries credentials), a token that is not a valid header
+    /// an http(s) URL (or carries credentials, or is `https://` in a build without the
+    /// `tls` feature), a token that is not a valid header
     /// value, an empty datacenter, or a zero timeout or limit. A timeout of about 100
     /// years or more is valid and means "no bound" (see each setter).
     pub fn build(self) -> Result<HttpClient> {

@@ -54,7 +54,9 @@ fn classify(err: &ureq::Error, https: bool) -> HttpErrorKind {
         U::Timeout(_) => HttpErrorKind::Timeout,
         U::HostNotFound | U::ConnectionFailed => HttpErrorKind::Connect,
         U::BodyExceedsLimit(_) => HttpErrorKind::BodyTooLarge,
-        U::Tls(_) | U::Pem(_) | U::Rustls(_) | U::TlsRequired => HttpErrorKind::Tls,
+        U::Tls(_) | U::TlsRequired => HttpErrorKind::Tls,
+        #[cfg(feature = "tls")]
+        U::Pem(_) | U::Rustls(_) => HttpErrorKind::Tls,
         U::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::HostUnreachable

@@ -1,7 +1,8 @@
 //! The one HTTP plumbing every HTTP backend (Consul, etcd, Eureka) shares.
 //!
-//! - [`HttpSettings`]: server base URLs, credential headers, TLS, timeouts, body limit;
-//!   validated once, shared by `Arc`.
+//! - [`HttpSettings`]: server base URLs, credential headers, TLS (feature `tls`; without
+//!   it an `https://` server is refused), timeouts, body limit; validated once, shared
+//!   by `Arc`.
 //! - [`Http`]: one ureq agent plus those settings. Each thread that may be stopped owns
 //!   its own `Http` ([`Http::fork`]): ureq agent clones share one pool and
 //!   `Agent::shutdown()` kills every clone, so a watch and a heartbeat never share one.
@@ -10,16 +11,22 @@
 //! - [`Http::call`]: one request with fail-over to the next server on connection
 //!   errors, a whole-call timeout (a long poll adds its wait), the body read under a
 //!   limit; [`Reply::json`] decodes into a typed struct. Every failure is an
-//!   [`Error::Http`] naming backend, method and path (never the query string or a
+//!   [`Error::Http`](crate::Error::Http) naming backend, method and path (never the query string or a
 //!   header), server, status and a short excerpt of a bad body.
 //!
 //! Credential headers are [`Secret`]s: their values are never formatted, logged or put
 //! in an error.
+//!
+//! Name resolution is ureq's own: it bounds each lookup by the resolve timeout with an
+//! unnamed, detached helper thread (for an IP literal too), which may outlive a stop by
+//! one lookup's time (the README's thread promise says so). The only way to replace
+//! it is ureq's `unversioned` resolver API, which may change in any minor release, and
+//! waypost accepts every ureq 3.x from 3.5 on.
 
 pub(crate) mod error;
 mod reply;
-mod resolve;
 mod settings;
+#[cfg(feature = "tls")]
 mod tls;
 
 use std::fmt;
@@ -36,7 +43,6 @@ use error::Site;
 
 pub(crate) use reply::{Reply, encode};
 pub(crate) use settings::{HttpSettings, Secret};
-pub use tls::{TlsConfig, TlsConfigBuilder};
 
 /// One HTTP agent with its settings; see the module docs.
 pub(crate) struct Http {
@@ -72,7 +78,7 @@ impl<'a> Call<'a> {
 
 impl Http {
     pub(crate) fn new(settings: Arc<HttpSettings>) -> Http {
-        let mut config = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0) // a redirect could carry the credential headers elsewhere
             .user_agent(concat!("waypost/", env!("CARGO_PKG_VERSION")))
@@ -82,15 +88,13 @@ impl Http {
             .timeout_connect(finite(settings.connect_timeout))
             .timeout_resolve(finite(settings.connect_timeout))
             .max_idle_connections_per_host(2);
-        if let Some(tls) = &settings.tls {
-            config = config.tls_config(tls.to_ureq());
-        }
+        #[cfg(feature = "tls")]
+        let config = match &settings.tls {
+            Some(tls) => config.tls_config(tls.to_ureq()),
+            None => config,
+        };
         Http {
-            agent: Agent::with_parts(
-                config.build(),
-                ureq::unversioned::transport::DefaultConnector::default(),
-                resolve::NamedResolver,
-            ),
+            agent: config.build().new_agent(),
             settings,
             cancelled: AtomicBool::new(false),
             preferred: AtomicUsize::new(0),

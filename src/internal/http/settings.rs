@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::TlsConfig;
+#[cfg(feature = "tls")]
+use crate::TlsConfig;
 use crate::{Error, Result};
 
 /// A header value that is never shown: `Debug` prints a placeholder.
@@ -24,7 +25,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Everything an [`Http`] needs; built by a backend's builder, checked by
+/// Everything an [`Http`](super::Http) needs; built by a backend's builder, checked by
 /// [`HttpSettings::validate`].
 #[derive(Clone, Debug)]
 pub(crate) struct HttpSettings {
@@ -34,6 +35,7 @@ pub(crate) struct HttpSettings {
     pub(crate) servers: Vec<Box<str>>,
     /// Credential headers sent with every request.
     pub(crate) headers: Vec<(&'static str, Secret)>,
+    #[cfg(feature = "tls")]
     pub(crate) tls: Option<TlsConfig>,
     /// Bounds name resolution, TCP connect and the TLS handshake (what `shutdown`
     /// cannot cut short). Zero is refused; [`FOREVER`](crate::clock::FOREVER) or more
@@ -60,6 +62,7 @@ impl HttpSettings {
             backend,
             servers: vec![server.into()],
             headers: Vec::new(),
+            #[cfg(feature = "tls")]
             tls: None,
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
@@ -119,7 +122,13 @@ pub(super) fn normalize_server(server: &str) -> Result<Box<str>> {
     }
     let uri: ureq::http::Uri = url.parse().map_err(|_| refuse("not a URL"))?;
     match uri.scheme_str() {
-        Some("http" | "https") => {}
+        Some("http") => {}
+        Some("https") if cfg!(feature = "tls") => {}
+        Some("https") => {
+            return Err(refuse(
+                "https needs waypost's `tls` feature, which this build leaves out",
+            ));
+        }
         _ => return Err(refuse("the scheme must be http or https")),
     }
     if uri.host().is_none_or(str::is_empty) {

@@ -190,10 +190,15 @@ fn errors_and_debug_never_show_the_credential() {
 fn server_urls_are_checked() {
     let ok = |s: &str| normalize_server(s).unwrap().to_string();
     assert_eq!(ok("127.0.0.1:8500"), "http://127.0.0.1:8500");
-    assert_eq!(
-        ok("https://consul.local:8501/"),
-        "https://consul.local:8501"
-    );
+    if cfg!(feature = "tls") {
+        assert_eq!(
+            ok("https://consul.local:8501/"),
+            "https://consul.local:8501"
+        );
+    } else {
+        let err = normalize_server("https://consul.local:8501/").unwrap_err();
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
+    }
     for bad in [
         "ftp://x:1",
         "http://user:pw@x:1",
