@@ -11,7 +11,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use waypost::lb::{Balancer, Random, Retry, RoundRobin};
@@ -49,7 +49,7 @@ fn balancers(c: &mut Criterion) {
         .build()
         .expect("retry");
     let attempt = || {
-        let out = retry.call(|f: &Ep, deadline: Instant| -> Result<(), ()> {
+        let out = retry.call(|f: &Ep, deadline| -> Result<(), ()> {
             black_box(deadline);
             f();
             Ok(())

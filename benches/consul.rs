@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use waypost::consul::{HttpClient, Instancer, Registrar};
-use waypost::{DefaultEndpointer, Endpointer, Instance, Instancer as _, Registrar as _};
+use waypost::{DefaultEndpointer, Endpointer, Instance};
 
 fn main() {
     // criterion-style flags (`--bench`) are passed by cargo; nothing to parse.
@@ -34,10 +34,9 @@ fn propagation(client: &HttpClient) {
     let instancer = Instancer::builder(client, "latency")
         .build()
         .expect("instancer");
-    let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .expect("endpointer");
+    let endpointer =
+        DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| Ok(i.addr().to_owned()))
+            .expect("endpointer");
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
@@ -49,7 +48,7 @@ fn propagation(client: &HttpClient) {
         let registrar = Registrar::builder(client, "latency", "127.0.0.1", port)
             .build()
             .expect("registrar");
-        registrar.register().expect("register");
+        let _registrar_registration = registrar.register().expect("register");
         added.push(until(|| {
             endpointer.endpoints().is_ok_and(|e| e.contains(&want))
         }));
@@ -71,7 +70,7 @@ fn stop_latency(client: &HttpClient) {
             .build()
             .expect("instancer");
         let (tx, rx) = crossbeam_channel::unbounded();
-        instancer.register(tx);
+        instancer.subscribe(tx);
         rx.recv_timeout(Duration::from_secs(10))
             .expect("first state");
         // The first answer came back; the next query is a blocking one with the

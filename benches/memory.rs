@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use waypost::PushInstancer;
 use waypost::lb::{Balancer, Random, Retry, RoundRobin};
@@ -212,7 +212,7 @@ fn main() {
         .build()
         .expect("retry");
     per_call("retry/10", 10_000, || {
-        let out = retry.call(|f: &Ep, deadline: Instant| -> Result<(), ()> {
+        let out = retry.call(|f: &Ep, deadline| -> Result<(), ()> {
             black_box(deadline);
             f();
             Ok(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{never, select};
 use waypost::consul::{HttpClient, Instancer, Registrar};
-use waypost::{Event, Instance, Instancer as _, Registration};
+use waypost::{Event, Instance};
 
 struct Args {
     addr: String,
@@ -87,14 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .deregister_critical_service_after(Duration::from_secs(60))
                 .build()?;
             println!("registering {} as {}", addr, registrar.id());
-            Some(Registration::new(registrar)?)
+            Some(registrar.register()?)
         }
         None => None,
     };
 
     let instancer = Instancer::builder(&client, &args.service).build()?;
     let (tx, events) = crossbeam_channel::unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
 
     let (interrupt_tx, interrupted) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {

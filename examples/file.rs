@@ -11,9 +11,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use waypost::Event;
 use waypost::crossbeam_channel::unbounded;
 use waypost::file::FileInstancer;
-use waypost::{Event, Instancer};
 
 const USAGE: &str = "usage: file PATH [--seconds N] [--poll-ms N]";
 
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         }
     };
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     let deadline = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));

@@ -21,11 +21,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use waypost::crossbeam_channel::{after, select, tick, unbounded};
-use waypost::lb::{AttemptError, Retry, RoundRobin};
-use waypost::memory::MemoryRegistrar;
-use waypost::{
-    Closer, DefaultEndpointer, Endpointer, Instance, Made, MemoryRegistry, Registration,
-};
+use waypost::lb::{AttemptError, Deadline, Retry, RoundRobin};
+use waypost::{DefaultEndpointer, Endpointer, Instance, Made, MemoryRegistry, Registration};
 
 const SERVICE: &str = "hello";
 
@@ -36,14 +33,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Three servers, each registered for as long as its guard lives. The instance
     // carries the server's name as metadata, for the endpoint to show.
     let mut servers = Vec::new();
-    let mut registrations: Vec<Registration<MemoryRegistrar>> = Vec::new();
+    let mut registrations: Vec<Registration> = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
         let server = Server::start(name)?;
         println!("started  {name} on {}", server.addr);
         let instance = Instance::builder(server.addr.to_string())
             .value("name", name)
             .build();
-        registrations.push(Registration::new(registry.registrar(SERVICE, instance))?);
+        registrations.push(registry.registrar(SERVICE, instance).register()?);
         servers.push(server);
     }
 
@@ -51,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // the set; the closer runs once when it leaves. The closer also reports on a
     // channel, so that this thread can wait for it rather than guess how long it takes.
     let (closed_tx, closed) = unbounded();
-    let factory = move |instance: &Instance| -> waypost::Result<Made<HttpEndpoint>> {
+    let factory = move |instance: &Instance| {
         let endpoint = HttpEndpoint::new(instance);
         println!("made     endpoint {endpoint}");
         let (agent, name, closed_tx) = (
@@ -59,15 +56,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             endpoint.name.clone(),
             closed_tx.clone(),
         );
-        let closer: Box<dyn Closer> = Box::new(move || {
+        Ok(Made::new(endpoint).on_close(move || {
             agent.shutdown(); // cuts off any request still in flight on this endpoint
             println!("closed   endpoint {name}");
             let _ = closed_tx.send(name);
-        });
-        Ok((endpoint, Some(closer)))
+        }))
     };
     let endpointer = Arc::new(DefaultEndpointer::new(
-        Arc::new(registry.instancer(SERVICE)),
+        registry.instancer(SERVICE),
         factory,
     )?);
     endpointer.wait_ready(Duration::from_secs(1))?;
@@ -151,9 +147,9 @@ impl HttpEndpoint {
     }
 
     /// `GET path`, given up at `deadline`: the retry's deadline bounds every attempt.
-    fn get(&self, path: &str, deadline: Instant) -> Result<String, CallError> {
+    fn get(&self, path: &str, deadline: Deadline<'_>) -> Result<String, CallError> {
         let url = format!("{}{path}", self.url);
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.remaining();
         let result = self
             .agent
             .get(&url)

@@ -5,8 +5,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use crate::factory::Factory;
 use crate::snapshot::{Closings, Instances};
-use crate::{Closer, Factory, Instance, InstanceSet, Made};
+use crate::{Closer, Instance, InstanceSet, Made};
 
 const LOG: &str = "waypost::endpointer";
 
@@ -129,7 +130,9 @@ impl<E: Clone> EndpointCache<E> {
                         }
                         break self.endpoints[i].clone();
                     }
-                    if let Some((_, (endpoint, closer))) = made.next_if(|(pos, _)| *pos == at) {
+                    if let Some((_, Made { endpoint, closer })) =
+                        made.next_if(|(pos, _)| *pos == at)
+                    {
                         if let Some(closer) = closer {
                             closers.push((here, closer));
                         }
@@ -209,11 +212,12 @@ mod tests {
         let made: Vec<(usize, Made<String>)> = (diff.add.iter())
             .map(|&k| {
                 let addr = to[k].addr().to_owned();
-                let closer: Option<Box<dyn Closer>> = addr.starts_with('c').then(|| {
-                    let addr = addr.clone();
-                    Box::new(move || CLOSED.with(|c| c.borrow_mut().push(addr))) as _
-                });
-                (k, (addr, closer))
+                let made = Made::new(addr.clone());
+                let made = match addr.starts_with('c') {
+                    true => made.on_close(move || CLOSED.with(|c| c.borrow_mut().push(addr))),
+                    false => made,
+                };
+                (k, made)
             })
             .filter(|(k, _)| !to[*k].addr().starts_with("bad"))
             .collect();

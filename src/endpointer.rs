@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use parking_lot::Mutex;
 
+use crate::factory::FnFactory;
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
 use crate::snapshot::{DeriveAny, DeriveFn, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::updater::{Control, Updater};
-use crate::{Derived, Endpoints, Error, Event, Factory, Instance, Instancer, Result};
+use crate::{BoxError, Derived, Endpoints, Error, Event, Instance, Instancer, IntoMade, Result};
 use crate::{EndpointerOptions, EndpointerState, Status};
 
 /// Something that serves the current endpoints of one service.
@@ -136,6 +137,7 @@ fn state_error(state: &ViewState) -> Error {
 }
 
 /// A fixed list of endpoints: for tests, and for balancing over a configured list.
+#[must_use = "dropping an endpointer closes its endpoints"]
 pub struct FixedEndpointer<E> {
     shared: Shared<E>,
 }
@@ -213,7 +215,7 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 }
 
 /// The standard [`Endpointer`]: subscribes to an [`Instancer`], turns each instance
-/// into an endpoint with a [`Factory`], and serves the endpoints from a cache.
+/// into an endpoint with a factory closure (see [`Made`](crate::Made)), and serves the endpoints from a cache.
 ///
 /// # The thread
 /// It owns one thread, `waypost-endpointer`, that receives events and updates the
@@ -254,6 +256,7 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 /// `close()` marks the close and returns, and the thread finishes closing by itself.
 /// If the thread panics (in a factory's `Drop`, say), `endpoints()` returns
 /// [`Error::Panicked`] from then on.
+#[must_use = "dropping an endpointer closes its endpoints"]
 pub struct DefaultEndpointer<E> {
     shared: Arc<Shared<E>>,
     /// Kept so the instancer lives as long as the endpointer.
@@ -270,17 +273,30 @@ pub struct DefaultEndpointer<E> {
 }
 
 impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
-    /// Subscribes to `instancer` with default options.
-    pub fn new(instancer: Arc<dyn Instancer>, factory: impl Factory<E>) -> Result<Self> {
+    /// Subscribes to `instancer` with default options; `factory` makes the endpoint of
+    /// each instance (see [`Made`](crate::Made) for what it may return).
+    ///
+    /// The instancer is taken by value and kept as long as the endpointer lives; to
+    /// share one, pass an `Arc` of it.
+    pub fn new<F, M>(instancer: impl Instancer + 'static, factory: F) -> Result<Self>
+    where
+        F: Fn(&Instance) -> std::result::Result<M, BoxError> + Send + 'static,
+        M: IntoMade<E> + 'static,
+    {
         Self::with_options(instancer, factory, EndpointerOptions::default())
     }
 
     /// Subscribes to `instancer` with `options`.
-    pub fn with_options(
-        instancer: Arc<dyn Instancer>,
-        factory: impl Factory<E>,
+    pub fn with_options<F, M>(
+        instancer: impl Instancer + 'static,
+        factory: F,
         options: EndpointerOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self>
+    where
+        F: Fn(&Instance) -> std::result::Result<M, BoxError> + Send + 'static,
+        M: IntoMade<E> + 'static,
+    {
+        let instancer: Arc<dyn Instancer> = Arc::new(instancer);
         let events = instancer.subscribe_latest();
         let registered = events.registered().cloned();
         let (own_answers, answers) = match events.answers() {
@@ -310,7 +326,7 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
         let updater = Updater::new(
             events,
             shared.clone(),
-            Box::new(factory),
+            Box::new(FnFactory::new(factory)),
             &options,
             own_answers,
             (ready_tx, done_tx, control, closings),
@@ -401,7 +417,7 @@ impl<E> DefaultEndpointer<E> {
     pub fn close(&self) {
         let worker = self.worker.lock().take();
         if let (Some(tx), Some(_)) = (&self.registered, &worker) {
-            self.instancer.deregister(tx);
+            self.instancer.unsubscribe(tx);
         }
         match worker {
             Some(mut worker) => worker.stop(),

@@ -8,6 +8,7 @@ use crate::{Clock, Error, SystemClock};
 
 /// Options for a [`DefaultEndpointer`](crate::DefaultEndpointer): data plus by-value setters.
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until passed to an endpointer"]
 pub struct EndpointerOptions {
     invalidate_after: Option<Duration>,
     clock: Arc<dyn Clock>,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A boxed error from user code (a [`Factory`](crate::Factory), a closer) or a dependency.
+/// A boxed error from user code (a factory(crate::Factory), a closer) or a dependency.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result` with waypost's [`Error`].
@@ -65,7 +65,7 @@ pub enum Error {
         /// The underlying I/O error (`NotFound` for a missing file).
         source: std::io::Error,
     },
-    /// A user [`Factory`](crate::Factory) refused to build an endpoint.
+    /// A user factory(crate::Factory) refused to build an endpoint.
     Factory(BoxError),
     /// An HTTP registry (Consul, etcd, Eureka) could not be reached, answered with an
     /// error status, or sent a body that could not be decoded.
@@ -86,9 +86,13 @@ pub enum Error {
 }
 
 /// Details of an [`Error::InvalidInstance`]: the offending text, where it came from, why.
+///
+/// `#[non_exhaustive]`: read the fields, build one with [`InvalidInstance::new`].
+#[non_exhaustive]
 #[derive(Debug)]
 pub struct InvalidInstance {
-    /// The text that could not be understood.
+    /// The text that could not be understood, cut to 200 characters (the last one an
+    /// ellipsis `…` when cut), so a huge input never lands whole in a log line.
     pub input: Box<str>,
     /// The file it came from, if any.
     pub path: Option<Arc<Path>>,
@@ -102,6 +106,10 @@ pub struct InvalidInstance {
 ///
 /// Never holds credentials: the endpoint is a method and path (no query string), and
 /// request headers are not kept.
+///
+/// `#[non_exhaustive]`: read the fields, build one (e.g. in a fake `consul::Client`)
+/// with [`HttpError::new`] and the `with_` methods.
+#[non_exhaustive]
 #[derive(Debug)]
 pub struct HttpError {
     /// The backend that made the call, e.g. `"consul"`.
@@ -119,6 +127,94 @@ pub struct HttpError {
     pub excerpt: Option<Box<str>>,
     /// The underlying error (I/O, TLS, JSON), if any.
     pub source: Option<BoxError>,
+}
+
+/// How many characters of an invalid input an [`InvalidInstance`] keeps.
+const INPUT_CHARS: usize = 200;
+
+impl InvalidInstance {
+    /// Details for `input` refused for `reason`, with no file position. An input over
+    /// 200 characters is cut to 199 and an ellipsis `…`.
+    pub fn new(input: &str, reason: impl Into<Box<str>>) -> InvalidInstance {
+        let input = match input.char_indices().nth(INPUT_CHARS - 1) {
+            Some((cut, _)) if input[cut..].chars().nth(1).is_some() => {
+                format!("{}…", &input[..cut]).into()
+            }
+            _ => input.into(),
+        };
+        InvalidInstance {
+            input,
+            path: None,
+            line: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// Names the file the input came from.
+    pub fn with_path(mut self, path: impl Into<Arc<Path>>) -> InvalidInstance {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Names the input's 1-based line number.
+    pub fn with_line(mut self, line: usize) -> InvalidInstance {
+        self.line = Some(line);
+        self
+    }
+}
+
+impl From<InvalidInstance> for Error {
+    fn from(details: InvalidInstance) -> Error {
+        Error::InvalidInstance(Box::new(details))
+    }
+}
+
+impl HttpError {
+    /// A failure of `kind` in the call `endpoint` (method and path, e.g.
+    /// `"GET /v1/health/service/api"`; never a query string or a credential) of
+    /// `backend` (e.g. `"consul"`) to `server` (its base URL), with no status, excerpt
+    /// or source.
+    pub fn new(
+        backend: &'static str,
+        endpoint: impl Into<Box<str>>,
+        server: impl Into<Box<str>>,
+        kind: HttpErrorKind,
+    ) -> HttpError {
+        HttpError {
+            backend,
+            endpoint: endpoint.into(),
+            server: server.into(),
+            kind,
+            status: None,
+            excerpt: None,
+            source: None,
+        }
+    }
+
+    /// Sets the HTTP status the server answered.
+    pub fn with_status(mut self, status: u16) -> HttpError {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets the start of the body, kept as given: cut it to a few hundred bytes.
+    pub fn with_excerpt(mut self, excerpt: impl Into<Box<str>>) -> HttpError {
+        self.excerpt = Some(excerpt.into());
+        self
+    }
+
+    /// Sets the underlying error, the [`source`](std::error::Error::source) of the
+    /// [`Error::Http`].
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> HttpError {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl From<HttpError> for Error {
+    fn from(details: HttpError) -> Error {
+        Error::Http(Box::new(details))
+    }
 }
 
 /// What kind of HTTP failure an [`HttpError`] is.
@@ -144,7 +240,7 @@ pub enum HttpErrorKind {
 }
 
 impl Error {
-    /// An [`Error::Factory`] from any error, for use in a [`Factory`](crate::Factory).
+    /// An [`Error::Factory`] from any error, for use in a factory(crate::Factory).
     pub fn factory<E: Into<BoxError>>(err: E) -> Error {
         Error::Factory(err.into())
     }
@@ -178,14 +274,10 @@ impl Error {
         Error::Panicked { component, message }
     }
 
-    /// An [`Error::InvalidInstance`] for a bare input without a file position.
+    /// An [`Error::InvalidInstance`] for a bare input without a file position (the
+    /// input cut to 200 characters, see [`InvalidInstance::new`]).
     pub fn invalid_instance(input: &str, reason: impl Into<Box<str>>) -> Error {
-        Error::InvalidInstance(Box::new(InvalidInstance {
-            input: input.into(),
-            path: None,
-            line: None,
-            reason: reason.into(),
-        }))
+        InvalidInstance::new(input, reason).into()
     }
 
     /// True for [`Error::Timeout`], an I/O timeout, and a timeout under
@@ -199,6 +291,77 @@ impl Error {
             ),
             Error::Http(http) => http.kind == HttpErrorKind::Timeout,
             Error::Invalidated(inner) => inner.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// True for errors that may go away if the call is made again (on another
+    /// endpoint, or a little later), so a [`Retry`](crate::lb::Retry) should go on:
+    ///
+    /// - [`Error::Timeout`], and I/O timeouts;
+    /// - [`Error::NoEndpoints`] (the set may refill);
+    /// - I/O errors of a connection: refused, reset, aborted, not connected, broken
+    ///   pipe, interrupted;
+    /// - [`Error::Http`] that could not connect (refused, unreachable, or the name did
+    ///   not resolve), timed out, or broke off mid-answer; and the statuses 429, 502,
+    ///   503 and 504.
+    ///
+    /// False for everything else: configuration and input ([`Error::InvalidConfig`],
+    /// [`Error::InvalidInstance`]), answers that cannot be decoded or are too large,
+    /// other 4xx and 5xx statuses, TLS failures, a closed, invalidated or failed
+    /// endpointer, and factory errors.
+    ///
+    /// A retry over your own error type classifies it in the callback of
+    /// [`Retry::call_with`](crate::lb::Retry::call_with); for example, an error type
+    /// that wraps waypost's errors beside its own:
+    ///
+    /// ```
+    /// use waypost::lb::{AttemptError, Retry, RoundRobin};
+    /// use waypost::{Error, FixedEndpointer};
+    ///
+    /// #[derive(Debug)]
+    /// enum CallError {
+    ///     Waypost(Error),
+    ///     Rejected { status: u16 },
+    /// }
+    ///
+    /// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["a", "b"])));
+    /// let mut calls = 0;
+    /// let result = retry.call_with(
+    ///     |_: &&str, _deadline| {
+    ///         calls += 1;
+    ///         Err::<(), _>(CallError::Rejected { status: 400 })
+    ///     },
+    ///     |_attempt, error: &AttemptError<CallError>| match error {
+    ///         AttemptError::Balancer(e) => e.is_transient(),
+    ///         AttemptError::Endpoint(CallError::Waypost(e)) => e.is_transient(),
+    ///         AttemptError::Endpoint(CallError::Rejected { status }) => *status >= 500,
+    ///         _ => false,
+    ///     },
+    /// );
+    /// assert!(result.is_err());
+    /// assert_eq!(calls, 1, "a 400 is not retried");
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            Error::Timeout { .. } | Error::NoEndpoints => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                TimedOut
+                    | WouldBlock
+                    | ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | BrokenPipe
+                    | Interrupted
+            ),
+            Error::Http(http) => match http.kind {
+                HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Transport => true,
+                HttpErrorKind::Status => matches!(http.status, Some(429 | 502 | 503 | 504)),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -359,16 +522,42 @@ mod tests {
 
     #[test]
     fn display_names_the_position() {
-        let e = Error::InvalidInstance(Box::new(InvalidInstance {
-            input: "nope".into(),
-            path: Some(Arc::from(Path::new("/tmp/x"))),
-            line: Some(3),
-            reason: "missing port".into(),
-        }));
+        let e: Error = InvalidInstance::new("nope", "missing port")
+            .with_path(Path::new("/tmp/x"))
+            .with_line(3)
+            .into();
         let text = e.to_string();
         assert!(
             text.contains("/tmp/x") && text.contains("line 3") && text.contains("missing port")
         );
         assert!(e.is_invalid_input());
+    }
+
+    #[test]
+    fn invalid_input_is_cut_to_200_characters_on_a_boundary() {
+        let first_199 = |s: &str| s.chars().take(199).collect::<String>();
+        let mixed = "x\0€".repeat(100);
+        for (input, kept) in [
+            ("a".repeat(200), "a".repeat(200)),
+            ("a".repeat(201), format!("{}…", "a".repeat(199))),
+            ("€".repeat(500), format!("{}…", "€".repeat(199))),
+            (mixed.clone(), format!("{}…", first_199(&mixed))),
+        ] {
+            let details = InvalidInstance::new(&input, "why");
+            assert_eq!(&*details.input, kept.as_str());
+            assert!(details.input.chars().count() <= 200);
+        }
+    }
+
+    #[test]
+    fn http_error_builds_outside_a_struct_literal() {
+        let e: Error = HttpError::new("consul", "GET /x", "http://a", HttpErrorKind::Status)
+            .with_status(503)
+            .with_excerpt("busy")
+            .with_source("overloaded")
+            .into();
+        assert_eq!(e.status(), Some(503));
+        assert_eq!(e.source().unwrap().to_string(), "overloaded");
+        assert!(e.to_string().contains("status 503"), "{e}");
     }
 }

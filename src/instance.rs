@@ -4,7 +4,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::str::FromStr;
 use std::sync::Arc;
+
+mod addr;
 
 /// One instance of a service: the address the registry gives (`host:port`, a DNS name
 /// and port, `[::1]:80`, ...) plus optional metadata.
@@ -16,14 +19,28 @@ use std::sync::Arc;
 /// The address is an `Arc<str>` and the metadata sits behind one `Arc`, so a plain
 /// instance is one allocation and a clone is a reference-count increment.
 ///
+/// # Checked and unchecked
+///
+/// Addresses from outside the program (a registry, a file, configuration) go through
+/// [`Instance::parse`] or [`str::parse`] ([`FromStr`]), which accept exactly one
+/// spelling of each address, so that two strings never name one endpoint as two
+/// instances; every waypost backend builds its instances this way. [`Instance::new`],
+/// [`Instance::builder`] and `From<&str>` take the string as given, for literals a
+/// program trusts (tests, benchmarks, fixed lists).
+///
 /// ```
 /// use waypost::Instance;
-/// let a = Instance::new("10.0.0.1:8080");
+/// let a: Instance = "10.0.0.1:8080".parse()?;
 /// assert_eq!(a.host(), Some("10.0.0.1"));
 /// assert_eq!(a.port(), Some(8080));
 /// let b = Instance::builder("10.0.0.2:8080").weight(3).zone("eu-1").tag("v2").build();
 /// assert_eq!(b.metadata().unwrap().weight(), Some(3));
 /// assert!(a < b);
+///
+/// for other_spelling in ["10.0.0.1:+8080", "10.0.0.1:08080", "010.0.0.1:8080"] {
+///     assert!(other_spelling.parse::<Instance>().is_err());
+/// }
+/// # Ok::<(), waypost::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Instance {
@@ -77,6 +94,7 @@ impl Metadata {
 
 /// Builds an [`Instance`] with metadata; see [`Instance::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct InstanceBuilder {
     addr: Arc<str>,
     meta: Metadata,
@@ -119,8 +137,13 @@ impl InstanceBuilder {
 }
 
 impl Instance {
-    /// An instance with no metadata. The address is taken as given; see
-    /// [`Instance::parse`] for a checked `host:port`.
+    /// An instance with no metadata, its address taken as given: **not checked**.
+    ///
+    /// For literals the program trusts (tests, benchmarks, a fixed list in code). An
+    /// address from outside the program goes through [`Instance::parse`] instead: an
+    /// unchecked `host:80` and `host:080` would be two instances of one endpoint, and
+    /// [`host`](Instance::host) and [`port`](Instance::port) return `None` for what
+    /// they cannot read.
     pub fn new(addr: impl Into<Arc<str>>) -> Instance {
         Instance {
             addr: addr.into(),
@@ -128,19 +151,44 @@ impl Instance {
         }
     }
 
-    /// An instance from a `host:port` address, checked: a non-empty host (an IPv6 host
-    /// in brackets) and a port in 1..=65535.
+    /// An instance from a `host:port` address, checked strictly, so that each address
+    /// has exactly one spelling. The same parser as [`str::parse`] ([`FromStr`]).
+    ///
+    /// - **Port:** ASCII digits only, without sign or leading zeros, in 1..=65535.
+    /// - **Host**, one of:
+    ///   - an IPv4 address in dotted-quad form without leading zeros (`10.0.0.1`);
+    ///   - an IPv6 address in brackets, in the canonical form of RFC 5952 (lower case,
+    ///     longest run of zeros compressed: `[2001:db8::1]`, not `[2001:DB8:0:0::1]`),
+    ///     optionally with a zone of name characters (`[fe80::1%eth0]`). Brackets hold
+    ///     only IPv6;
+    ///   - a name of ASCII letters, digits, `-`, `_` and `.`: at most 253 bytes,
+    ///     non-empty labels of at most 63 bytes, an optional final `.`. A name whose
+    ///     last label is all digits must be an IPv4 address (resolvers read `010.0.0.1`,
+    ///     `127.1` or `2130706433` as other spellings of addresses).
+    ///
+    /// Spaces, control characters, NUL and non-ASCII text are refused everywhere.
+    ///
+    /// Errors: [`Error::InvalidInstance`](crate::Error::InvalidInstance) naming the
+    /// input (cut to 200 characters) and the reason.
+    ///
+    /// ```
+    /// use waypost::Instance;
+    /// assert_eq!(Instance::parse("[fe80::1%eth0]:80")?.host(), Some("fe80::1%eth0"));
+    /// for refused in ["host:0", "[10.0.0.1]:80", "::1:80", "10.0.0.1 evil:80", "[0:0::1]:80"] {
+    ///     assert!(Instance::parse(refused).unwrap_err().is_invalid_input());
+    /// }
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn parse(addr: &str) -> crate::Result<Instance> {
-        match split_host_port(addr) {
-            Some((host, port)) if !host.is_empty() && port != 0 => Ok(Instance::new(addr)),
-            _ => Err(crate::Error::invalid_instance(
-                addr,
-                "expected host:port with a port in 1..=65535",
-            )),
+        match addr::check(addr) {
+            Ok(()) => Ok(Instance::new(addr)),
+            Err(reason) => Err(crate::Error::invalid_instance(addr, reason)),
         }
     }
 
-    /// Starts an instance with metadata.
+    /// Starts an instance with metadata. The address is taken as given, as by
+    /// [`Instance::new`]; to check it, parse it first and pass
+    /// [`addr_arc`](Instance::addr_arc) of the result (no copy).
     pub fn builder(addr: impl Into<Arc<str>>) -> InstanceBuilder {
         InstanceBuilder {
             addr: addr.into(),
@@ -158,14 +206,17 @@ impl Instance {
         &self.addr
     }
 
-    /// The host part of a `host:port` address (IPv6 without brackets), if it has one.
+    /// The host part of a `host:port` address (IPv6 without brackets, with its zone),
+    /// if the address has that shape and a valid port. Always `Some` for a parsed
+    /// instance.
     pub fn host(&self) -> Option<&str> {
-        split_host_port(&self.addr).map(|(h, _)| h)
+        addr::host_port(&self.addr).map(|(h, _)| h)
     }
 
-    /// The port of a `host:port` address, if it has a valid one.
+    /// The port of a `host:port` address, if it has one in its one valid spelling
+    /// (see [`Instance::parse`]). Always `Some` for a parsed instance.
     pub fn port(&self) -> Option<u16> {
-        split_host_port(&self.addr).map(|(_, p)| p)
+        addr::host_port(&self.addr).map(|(_, p)| p)
     }
 
     /// The metadata, if the registry gave any.
@@ -182,17 +233,6 @@ impl Instance {
                 _ => false,
             }
     }
-}
-
-fn split_host_port(addr: &str) -> Option<(&str, u16)> {
-    let (host, port) = addr.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let host = match host.strip_prefix('[') {
-        Some(rest) => rest.strip_suffix(']')?,
-        None if host.contains(':') => return None,
-        None => host,
-    };
-    Some((host, port))
 }
 
 impl PartialEq for Instance {
@@ -236,11 +276,21 @@ impl fmt::Display for Instance {
         f.write_str(&self.addr)
     }
 }
+impl FromStr for Instance {
+    type Err = crate::Error;
+
+    /// [`Instance::parse`].
+    fn from_str(addr: &str) -> crate::Result<Instance> {
+        Instance::parse(addr)
+    }
+}
+/// Unchecked, as [`Instance::new`]: for trusted literals.
 impl From<&str> for Instance {
     fn from(addr: &str) -> Instance {
         Instance::new(addr)
     }
 }
+/// Unchecked, as [`Instance::new`]: for trusted literals.
 impl From<String> for Instance {
     fn from(addr: String) -> Instance {
         Instance::new(addr)
@@ -268,20 +318,65 @@ mod tests {
     }
 
     #[test]
-    fn parse_rejects_bad_addresses() {
-        for bad in [
+    fn parse_and_from_str_agree() {
+        for input in [
+            "10.0.0.1:80",
+            "[::1]:80",
+            "host:0080",
+            "host:+80",
+            "a b:80",
             "",
-            "host",
-            ":80",
-            "host:0",
-            "host:70000",
-            "host:x",
-            "::1:80",
         ] {
-            let err = Instance::parse(bad).unwrap_err();
-            assert!(err.is_invalid_input(), "{bad}: {err}");
+            let parsed = Instance::parse(input).map(|i| i.addr().to_owned());
+            let from_str = input.parse::<Instance>().map(|i| i.addr().to_owned());
+            assert_eq!(parsed.is_ok(), from_str.is_ok(), "{input:?}");
+            if let Ok(addr) = parsed {
+                assert_eq!(addr, input);
+                assert_eq!(from_str.unwrap(), input);
+            }
         }
-        assert!(Instance::parse("[::1]:80").is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_the_input_and_why() {
+        match Instance::parse("host:0080") {
+            Err(crate::Error::InvalidInstance(d)) => {
+                assert_eq!(&*d.input, "host:0080");
+                assert!(d.reason.contains("leading zeros"), "{}", d.reason);
+                assert_eq!((d.path.as_ref(), d.line), (None, None));
+            }
+            other => panic!("expected InvalidInstance, got {other:?}"),
+        }
+        // A long input is cut to 200 characters, on a character boundary.
+        let long = format!("{}:80", "é".repeat(300));
+        match Instance::parse(&long) {
+            Err(crate::Error::InvalidInstance(d)) => {
+                assert_eq!(d.input.chars().count(), 200);
+                assert!(d.input.starts_with("éé") && d.input.ends_with('…'));
+            }
+            other => panic!("expected InvalidInstance, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parsed_instances_have_host_and_port() {
+        for (input, host, port) in [
+            ("10.0.0.1:80", "10.0.0.1", 80),
+            ("[2001:db8::1]:443", "2001:db8::1", 443),
+            ("[fe80::1%eth0]:8080", "fe80::1%eth0", 8080),
+            ("api.example.test.:65535", "api.example.test.", 65535),
+        ] {
+            let i = Instance::parse(input).unwrap();
+            assert_eq!((i.host(), i.port()), (Some(host), Some(port)), "{input}");
+        }
+    }
+
+    #[test]
+    fn unchecked_instances_read_only_the_valid_port_spelling() {
+        for odd in ["h:0080", "h:+80", "h:0", "h:70000"] {
+            let i = Instance::new(odd);
+            assert_eq!((i.host(), i.port()), (None, None), "{odd}");
+        }
     }
 
     #[test]

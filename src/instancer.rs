@@ -2,13 +2,13 @@
 
 use crossbeam_channel::Sender;
 
-use crate::internal::publisher::Publisher;
+use crate::internal::publisher::{Publisher, instancer_methods};
 use crate::{Event, Instance, InstanceSet, Subscription};
 
 /// Watches a registry for one service and pushes [`Event`]s to its subscribers.
 ///
 /// The contract every implementation keeps:
-/// - [`register`](Instancer::register) sends the current state at once, if there is one,
+/// - [`register`](Instancer::subscribe) sends the current state at once, if there is one,
 ///   then every change. Before its first answer from the registry an instancer has no
 ///   state and sends nothing (not an empty set, which would make every pick fail).
 ///   During an outage a new subscriber gets the last good set and then the error, so
@@ -27,9 +27,11 @@ use crate::{Event, Instance, InstanceSet, Subscription};
 /// - [`stop`](Instancer::stop) (and drop) ends the watch thread and joins it promptly,
 ///   even in the middle of a long poll. Subscribers then get no more events.
 pub trait Instancer: Send + Sync {
-    /// Subscribes `tx` to this instancer's events. See the trait docs for what a
-    /// channel that is not read holds.
-    fn register(&self, tx: Sender<Event>);
+    /// Subscribes `tx` to this instancer's events (Go kit's `Register`). See the trait
+    /// docs for what a channel that is not read holds.
+    #[doc(alias = "register")]
+    #[doc(alias = "Register")]
+    fn subscribe(&self, tx: Sender<Event>);
 
     /// A subscription whose receiver never holds more than the newest state: the newest
     /// set, then an error if one came after it. Dropping it unsubscribes.
@@ -39,13 +41,15 @@ pub trait Instancer: Send + Sync {
     /// waypost overrides it.
     fn subscribe_latest(&self) -> Subscription {
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.register(tx.clone());
+        self.subscribe(tx.clone());
         Subscription::from_channel(tx, rx)
     }
 
-    /// Unsubscribes every registration made with a sender of the same channel
-    /// ([`Sender::same_channel`]).
-    fn deregister(&self, tx: &Sender<Event>);
+    /// Ends every subscription made with a sender of the same channel
+    /// ([`Sender::same_channel`]; Go kit's `Deregister`).
+    #[doc(alias = "deregister")]
+    #[doc(alias = "Deregister")]
+    fn unsubscribe(&self, tx: &Sender<Event>);
 
     /// Stops watching the registry and joins the watch thread. Idempotent.
     fn stop(&self);
@@ -58,13 +62,14 @@ pub trait Instancer: Send + Sync {
 /// use waypost::{Event, FixedInstancer, Instancer};
 /// let instancer = FixedInstancer::new(["10.0.0.2:80", "10.0.0.1:80"]);
 /// let (tx, rx) = crossbeam_channel::unbounded();
-/// instancer.register(tx);
+/// instancer.subscribe(tx);
 /// match rx.try_recv().unwrap() {
 ///     Event::Instances(set) => assert_eq!(set[0].addr(), "10.0.0.1:80"),
 ///     Event::Error(e) => panic!("{e}"),
 /// }
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct FixedInstancer {
     publisher: Publisher,
 }
@@ -83,18 +88,10 @@ impl FixedInstancer {
     }
 }
 
-impl Instancer for FixedInstancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
-    }
-    fn subscribe_latest(&self) -> Subscription {
-        self.publisher.subscribe_latest()
-    }
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-    fn stop(&self) {}
-}
+instancer_methods!(FixedInstancer, |self| {
+    // Nothing to stop: the set never changes.
+    let _ = self;
+});
 
 /// An Instancer you feed by hand: for a registry waypost has no backend for, or a
 /// discovery source of your own.
@@ -112,13 +109,14 @@ impl Instancer for FixedInstancer {
 /// use waypost::{Event, Instance, Instancer, PushInstancer};
 /// let instancer = PushInstancer::new();
 /// let (tx, rx) = crossbeam_channel::unbounded();
-/// instancer.register(tx);
+/// instancer.subscribe(tx);
 /// assert!(rx.try_recv().is_err(), "no state yet");
 /// instancer.publish_instances(vec![Instance::new("10.0.0.2:80"), Instance::new("10.0.0.1:80")]);
 /// instancer.publish_instances(vec![Instance::new("10.0.0.2:80"), Instance::new("10.0.0.1:80")]);
 /// assert_eq!(rx.try_iter().count(), 1, "the repeat is dropped");
 /// ```
 #[derive(Debug, Default)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct PushInstancer {
     publisher: Publisher,
 }
@@ -145,28 +143,20 @@ impl PushInstancer {
     }
 }
 
-impl Instancer for PushInstancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
-    }
-    fn subscribe_latest(&self) -> Subscription {
-        self.publisher.subscribe_latest()
-    }
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-    fn stop(&self) {}
-}
+instancer_methods!(PushInstancer, |self| {
+    // Nothing to stop: sets come from the caller.
+    let _ = self;
+});
 
 impl<T: Instancer + ?Sized> Instancer for std::sync::Arc<T> {
-    fn register(&self, tx: Sender<Event>) {
-        (**self).register(tx)
+    fn subscribe(&self, tx: Sender<Event>) {
+        (**self).subscribe(tx)
     }
     fn subscribe_latest(&self) -> Subscription {
         (**self).subscribe_latest()
     }
-    fn deregister(&self, tx: &Sender<Event>) {
-        (**self).deregister(tx)
+    fn unsubscribe(&self, tx: &Sender<Event>) {
+        (**self).unsubscribe(tx)
     }
     fn stop(&self) {
         (**self).stop()

@@ -18,7 +18,7 @@
 //!   subscribers: the complete current set of [`Instance`]s, or an error meaning "the
 //!   set may be stale". A new subscriber gets the current state at once.
 //! - An [`Endpointer`] ([`DefaultEndpointer`]) subscribes to an instancer and turns each
-//!   instance into an endpoint of your type with a [`Factory`], closing endpoints whose
+//!   instance into an endpoint of your type with a factory closure (see [`Made`]), closing endpoints whose
 //!   instance went away. [`Endpointer::endpoints`] returns a snapshot, [`Endpoints`]:
 //!   each endpoint beside its instance, read without allocating or contending with
 //!   other readers, holding no lock, and keeping its endpoints open while it lives.
@@ -34,17 +34,17 @@
 //! endpointer, and call them round-robin with retries:
 //!
 //! ```
-//! use std::{sync::Arc, time::Duration};
+//! use std::time::Duration;
 //! use waypost::lb::{Balancer, Retry, RoundRobin};
-//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry, Registration};
+//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry};
 //!
 //! let registry = MemoryRegistry::new();
-//! let _a = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?))?;
-//! let _b = Registration::new(registry.registrar("greeter", Instance::parse("10.0.0.2:8080")?))?;
+//! let _a = registry.registrar("greeter", Instance::parse("10.0.0.1:8080")?).register()?;
+//! let _b = registry.registrar("greeter", Instance::parse("10.0.0.2:8080")?).register()?;
 //!
 //! // The factory makes an endpoint per instance; here just a URL.
-//! let endpointer = DefaultEndpointer::new(Arc::new(registry.instancer("greeter")), |i: &Instance| {
-//!     Ok((format!("http://{}/hello", i.addr()), None))
+//! let endpointer = DefaultEndpointer::new(registry.instancer("greeter"), |i| {
+//!     Ok(format!("http://{i}/hello"))
 //! })?;
 //! endpointer.wait_ready(Duration::from_secs(1))?;
 //!
@@ -54,7 +54,7 @@
 //! }
 //!
 //! let balancer = RoundRobin::new(endpointer);
-//! assert_ne!(balancer.pick()?, balancer.pick()?);
+//! assert_ne!(*balancer.pick()?, *balancer.pick()?);
 //!
 //! let retry = Retry::builder(balancer).max_attempts(3).timeout(Duration::from_secs(1)).build()?;
 //! let answer = retry.call(|url: &String, _deadline| -> Result<String, std::io::Error> {
@@ -67,13 +67,13 @@
 //! An instancer can be watched by hand, too: every event is a complete set.
 //!
 //! ```
-//! use waypost::{Event, Instancer, MemoryRegistry, Instance, Registrar};
+//! use waypost::{Event, MemoryRegistry, Instance};
 //! let registry = MemoryRegistry::new();
 //! let instancer = registry.instancer("greeter");
 //! let (tx, rx) = waypost::crossbeam_channel::unbounded();
-//! instancer.register(tx);
+//! instancer.subscribe(tx);
 //! let registrar = registry.registrar("greeter", Instance::new("10.0.0.1:8080"));
-//! registrar.register()?;
+//! let _registration = registrar.register()?;
 //! let sizes: Vec<usize> = rx.try_iter().map(|event| match event {
 //!     Event::Instances(set) => set.len(),
 //!     Event::Error(err) => panic!("{err}"),
@@ -82,7 +82,61 @@
 //! # Ok::<(), waypost::Error>(())
 //! ```
 //!
-//! # Threads and stopping
+//! # From a threaded server
+//!
+//! One instancer, one endpointer and one balancer per service you call, built once at
+//! start-up and shared by every worker thread (in an `Arc`, or a `static`): a pick
+//! takes no lock and allocates nothing, and the threads do not contend.
+//!
+//! ```
+//! use std::{sync::Arc, thread, time::Duration};
+//! use waypost::lb::{Retry, RoundRobin};
+//! use waypost::{DefaultEndpointer, Instance, MemoryRegistry};
+//!
+//! let registry = MemoryRegistry::new();
+//! let _up = registry.registrar("users", Instance::new("10.0.0.1:8080")).register()?;
+//! let endpointer = DefaultEndpointer::new(registry.instancer("users"), |i| {
+//!     Ok(format!("http://{i}")) // an HTTP client per instance, in a real service
+//! })?;
+//! endpointer.wait_ready(Duration::from_secs(2))?;
+//! let users = Arc::new(
+//!     Retry::builder(RoundRobin::new(endpointer)).timeout(Duration::from_millis(800)).build()?,
+//! );
+//!
+//! let workers: Vec<_> = (0..4)
+//!     .map(|worker| {
+//!         let users = Arc::clone(&users);
+//!         thread::spawn(move || {
+//!             // Per request: one call, its I/O bounded by what is left of the deadline.
+//!             users.call(|base: &String, deadline| {
+//!                 let timeout = deadline.remaining(); // give this to the socket / client
+//!                 Ok::<_, std::io::Error>(format!("{base}/users/{worker} within {timeout:?}"))
+//!             })
+//!         })
+//!     })
+//!     .collect();
+//! for worker in workers {
+//!     assert!(worker.join().unwrap().is_ok());
+//! }
+//! // Shutdown: stop taking requests and join the workers first, then drop the balancer
+//! // (its endpointer closes every endpoint), then the registration (or drop it first,
+//! // to leave the registry before draining).
+//! drop(users);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What not to do:
+//! - Do not build an endpointer per request: each owns a thread and a subscription.
+//! - Do not keep a snapshot ([`Endpoints`]) or a [`Pick`](lb::Pick) beyond the call: it
+//!   keeps the endpoints it holds from being closed after their instances left.
+//! - Do not block inside a factory or closer on something a worker thread holds: they
+//!   run on the endpointer's thread.
+//! - Give every call a timeout from its [`Deadline`](lb::Deadline): `Retry` cannot
+//!   interrupt a call that ignores it.
+//!
+//! `examples/threaded_client.rs` in the repository is the same with real HTTP
+//! servers, 8 worker threads and (with a flag) Consul.
+//!
 //!
 //! Every thread waypost starts is named (`waypost-endpointer`, `waypost-file-watch`,
 //! ...), waits only on channels that a stop interrupts, and is joined by `close()`,
@@ -141,11 +195,11 @@ pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
 pub use event::{Event, InstanceSet};
-pub use factory::{Closer, Factory, Made};
-pub use file::FileInstancer;
+pub use factory::{Closer, IntoMade, Made};
+pub use file::{FileInstancer, FileInstancerBuilder};
 pub use instance::{Instance, InstanceBuilder, Metadata};
 pub use instancer::{FixedInstancer, Instancer, PushInstancer};
-pub use memory::MemoryRegistry;
+pub use memory::{MemoryInstancer, MemoryRegistrar, MemoryRegistry};
 pub use registrar::{Registrar, Registration};
 pub use snapshot::{DeriveAny, Derived, Endpoints};
 pub use subscription::Subscription;
@@ -155,3 +209,9 @@ pub use tls::{TlsConfig, TlsConfigBuilder};
 
 /// The channel crate waypost's [`Instancer`]s send [`Event`]s on.
 pub use crossbeam_channel;
+
+/// The README's examples, compiled and run as doctests so that they cannot drift from
+/// the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

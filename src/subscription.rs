@@ -19,7 +19,7 @@ use crate::{Error, Event};
 /// instancer is in, in the order that matters (the set first, then "it may be stale"),
 /// and a subscriber that falls behind skips the sets in between, but never loses the
 /// newest set to a later error. (A plain subscription with
-/// [`Instancer::register`](crate::Instancer::register) on an unbounded channel keeps
+/// [`Instancer::subscribe`](crate::Instancer::subscribe) on an unbounded channel keeps
 /// every event until it is read, which pins every set in memory meanwhile.)
 ///
 /// It derefs to the [`Receiver`], so `recv`, `recv_timeout` and `select!` work as on
@@ -52,8 +52,8 @@ impl Subscription {
     /// fan-out: it holds whatever the instancer sends (the default of
     /// [`Instancer::subscribe_latest`](crate::Instancer::subscribe_latest)).
     ///
-    /// `registered` is the sender given to [`Instancer::register`](crate::Instancer::register),
-    /// so that the subscriber can [`deregister`](crate::Instancer::deregister) it.
+    /// `registered` is the sender given to [`Instancer::subscribe`](crate::Instancer::subscribe),
+    /// so that the subscriber can [`deregister`](crate::Instancer::unsubscribe) it.
     pub fn from_channel(registered: Sender<Event>, rx: Receiver<Event>) -> Subscription {
         Subscription {
             rx,
@@ -73,7 +73,7 @@ impl Subscription {
     }
 
     /// For a subscription over a plain channel, the sender that was registered with
-    /// the instancer: pass it to [`Instancer::deregister`](crate::Instancer::deregister)
+    /// the instancer: pass it to [`Instancer::unsubscribe`](crate::Instancer::unsubscribe)
     /// to unsubscribe at once rather than when the instancer next sends.
     pub fn registered(&self) -> Option<&Sender<Event>> {
         self.registered.as_ref()

@@ -12,10 +12,11 @@ use crossbeam_channel::{Receiver, Sender, never, select};
 use crate::EndpointerOptions;
 use crate::endpoint_cache::{self, EndpointCache};
 use crate::endpointer::Shared;
+use crate::factory::Factory;
 use crate::internal::worker::StopSignal;
 use crate::snapshot::{Closings, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
-use crate::{Clock, Endpoints, Error, Event, Factory, InstanceSet, Made, Subscription};
+use crate::{Clock, Endpoints, Error, Event, InstanceSet, Made, Subscription};
 
 const LOG: &str = "waypost::endpointer";
 

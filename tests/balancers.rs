@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use waypost::lb::{AttemptError, Balancer, Random, Retry, RetryError, RetryStop, RoundRobin};
 use waypost::{
     DefaultEndpointer, Endpointer, Endpoints, Error, FixedEndpointer, Instance, ManualClock,
-    MemoryRegistry, Registrar,
+    MemoryRegistry,
 };
 
 // ---- an allocator that counts this thread's allocations ----
@@ -65,7 +65,7 @@ fn ten() -> FixedEndpointer<usize> {
 fn counts(balancer: &impl Balancer<usize>, picks: usize) -> [usize; 10] {
     let mut counts = [0; 10];
     for _ in 0..picks {
-        counts[balancer.pick().unwrap()] += 1;
+        counts[*balancer.pick().unwrap()] += 1;
     }
     counts
 }
@@ -191,14 +191,14 @@ fn round_robin_shared_by_two_threads_stays_even() {
 fn round_robin_follows_a_changing_endpointer() {
     let registry = MemoryRegistry::new();
     let a = registry.registrar("svc", Instance::new("10.0.0.1:80"));
-    a.register().unwrap();
+    let _a_registration = a.register().unwrap();
     let endpointer = DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     endpointer.wait_ready(Duration::from_secs(5)).unwrap();
     let lb = RoundRobin::new(endpointer);
-    assert_eq!(lb.pick().unwrap(), "10.0.0.1:80");
+    assert_eq!(lb.pick().unwrap().clone(), "10.0.0.1:80");
     a.deregister().unwrap();
     wait_for(|| lb.pick().is_err_and(|e| e.is_no_endpoints()));
 }
@@ -217,7 +217,7 @@ fn seeded_random_passes_chi_square() {
 fn seeded_random_repeats_its_sequence() {
     let sequence = |seed| {
         let lb = Random::with_seed(ten(), seed);
-        (0..1_000).map(|_| lb.pick().unwrap()).collect::<Vec<_>>()
+        (0..1_000).map(|_| *lb.pick().unwrap()).collect::<Vec<_>>()
     };
     assert_eq!(sequence(7), sequence(7));
     assert_ne!(sequence(7), sequence(8));
@@ -274,7 +274,7 @@ fn empty_sets_are_no_endpoints() {
 
 #[test]
 fn endpointer_errors_pass_through() {
-    let closed = |r: waypost::Result<usize>| {
+    let closed = |r: waypost::Result<waypost::lb::Pick<usize>>| {
         matches!(
             r,
             Err(Error::Closed {
@@ -434,13 +434,20 @@ fn retry_passes_start_plus_timeout_as_the_deadline() {
     let timeout = Duration::from_millis(750);
     let retry = retry_on(RoundRobin::new(ten()), 3, timeout, &clock);
     let start = waypost::Clock::now(&clock);
-    let mut deadlines = Vec::new();
-    let _ = retry.call(|_: &usize, deadline: Instant| {
-        deadlines.push(deadline);
+    let (mut deadlines, mut remaining) = (Vec::new(), Vec::new());
+    let _ = retry.call(|_: &usize, deadline| {
+        deadlines.push(deadline.at());
+        remaining.push(deadline.remaining());
         clock.advance(Duration::from_millis(100));
         Err::<(), ()>(())
     });
     assert_eq!(deadlines, [start + timeout; 3]);
+    let ms = Duration::from_millis;
+    assert_eq!(
+        remaining,
+        [ms(750), ms(650), ms(550)],
+        "read on the retry's clock"
+    );
 }
 
 #[test]
@@ -461,11 +468,11 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
     // `Retry` held the read guard of this thread's shard, the new set could never show.
     let registry = MemoryRegistry::new();
     let first = registry.registrar("svc", Instance::new("10.0.0.1:80"));
-    first.register().unwrap();
+    let _first_registration = first.register().unwrap();
     let second = registry.registrar("svc", Instance::new("10.0.0.2:80"));
     let endpointer = Arc::new(
         DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-            Ok((i.addr().to_owned(), None))
+            Ok(i.addr().to_owned())
         })
         .unwrap(),
     );
@@ -475,7 +482,7 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
         .build()
         .unwrap();
     let out = retry.call(|_: &String, _| {
-        second.register()?;
+        let _second_registration = second.register()?;
         wait_for(|| endpointer.endpoints().is_ok_and(|e| e.len() == 2));
         Ok::<_, Error>(())
     });
@@ -509,7 +516,8 @@ fn retry_error_displays_and_chains() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "gave up after 2 failed attempts: the attempts ran out"
+        "gave up after 2 failed attempts (the attempts ran out); \
+         the last: the endpoint call failed: refused"
     );
     let last = err.source().expect("source is the last attempt");
     assert_eq!(last.source().unwrap().to_string(), "refused");
@@ -522,4 +530,179 @@ fn wait_for(mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < limit, "condition not reached within 10 s");
         std::thread::yield_now();
     }
+}
+
+// ---- the pick handle, call feedback, dyn balancers, transient errors ----
+
+/// A balancer that records how each call it picked ended: the shape a load-aware
+/// balancer takes.
+struct Recorder {
+    inner: RoundRobin<FixedEndpointer<usize>>,
+    seen: Arc<Seen>,
+}
+
+#[derive(Default)]
+struct Seen(parking_lot::Mutex<Vec<(usize, waypost::lb::Outcome)>>);
+
+impl Seen {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Vec<(usize, waypost::lb::Outcome)>> {
+        self.0.lock()
+    }
+}
+
+impl waypost::lb::CallObserver<usize> for Seen {
+    fn ended(
+        &self,
+        snapshot: &Endpoints<usize>,
+        index: usize,
+        outcome: waypost::lb::Outcome,
+        _started: Option<std::time::Instant>,
+    ) {
+        self.lock().push((snapshot[index], outcome));
+    }
+}
+
+impl Balancer<usize> for Recorder {
+    fn pick(&self) -> waypost::Result<waypost::lb::Pick<usize>> {
+        let plain = self.inner.pick()?;
+        let (snapshot, index) = (plain.snapshot().clone(), plain.index());
+        Ok(waypost::lb::Pick::observed(
+            snapshot,
+            index,
+            self.seen.clone(),
+            None,
+        ))
+    }
+}
+
+#[test]
+fn retry_reports_every_attempt_through_the_pick() {
+    use waypost::lb::Outcome::*;
+    let seen = Arc::new(Seen::default());
+    let recorder = Recorder {
+        inner: RoundRobin::with_seed(FixedEndpointer::new(vec![0usize, 1, 2]), 1),
+        seen: seen.clone(),
+    };
+    let retry = Retry::new(recorder);
+    let out = retry.call(|&ep: &usize, _| if ep == 2 { Ok(ep) } else { Err("refused") });
+    let winner = out.unwrap();
+    let outcomes: Vec<_> = seen.lock().iter().map(|&(_, o)| o).collect();
+    assert_eq!(outcomes.last(), Some(&Success));
+    assert!(outcomes[..outcomes.len() - 1].iter().all(|o| *o == Failure));
+    assert_eq!(seen.lock().last().unwrap().0, winner);
+    // A pick dropped without an outcome still ends the call, with no outcome.
+    seen.lock().clear();
+    drop(retry.balancer().pick().unwrap());
+    assert_eq!(seen.lock()[0].1, Dropped);
+}
+
+#[test]
+fn a_balancer_chosen_at_run_time_is_a_box_dyn() {
+    for name in ["round-robin", "random"] {
+        let endpoints = FixedEndpointer::new(vec![1u8, 2, 3]);
+        let lb: Box<dyn Balancer<u8>> = match name {
+            "random" => Box::new(Random::with_seed(endpoints, 9)),
+            _ => Box::new(RoundRobin::new(endpoints)),
+        };
+        let pick = lb.pick().unwrap();
+        assert!((1..=3).contains(&*pick));
+        assert_eq!(pick.instance().addr(), format!("fixed-{}:1", pick.index()));
+        assert!(lb.with_pick(|&n| n > 0).unwrap());
+        let retry = Retry::new(lb);
+        assert!(retry.call(|&n: &u8, _| Ok::<_, ()>(n)).is_ok());
+    }
+}
+
+#[test]
+fn retry_error_names_the_last_cause() {
+    let retry = Retry::new(RoundRobin::new(ten()));
+    let err = retry
+        .call(|_: &usize, _| Err::<(), _>(std::io::Error::other("connection refused")))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("3 failed attempts") && text.contains("connection refused"),
+        "{text}"
+    );
+}
+
+#[test]
+fn transient_errors_are_the_documented_ones() {
+    use std::io::ErrorKind;
+    use waypost::{HttpError, HttpErrorKind};
+    let io = |kind| Error::Io {
+        operation: "calling",
+        source: std::io::Error::from(kind),
+    };
+    let http = |kind, status: Option<u16>| {
+        let mut e = HttpError::new("consul", "GET /v1/x", "http://127.0.0.1:8500", kind);
+        if let Some(s) = status {
+            e = e.with_status(s);
+        }
+        Error::from(e)
+    };
+    let transient = [
+        Error::timeout("a reply", Duration::from_secs(1)),
+        Error::NoEndpoints,
+        io(ErrorKind::ConnectionRefused),
+        io(ErrorKind::ConnectionReset),
+        io(ErrorKind::TimedOut),
+        http(HttpErrorKind::Connect, None),
+        http(HttpErrorKind::Timeout, None),
+        http(HttpErrorKind::Status, Some(429)),
+        http(HttpErrorKind::Status, Some(502)),
+        http(HttpErrorKind::Status, Some(503)),
+        http(HttpErrorKind::Status, Some(504)),
+    ];
+    for e in &transient {
+        assert!(e.is_transient(), "{e}");
+    }
+    let lasting = [
+        Error::invalid_config("timeout", "zero"),
+        Error::invalid_instance("x", "no port"),
+        http(HttpErrorKind::Decode, Some(200)),
+        http(HttpErrorKind::Status, Some(400)),
+        http(HttpErrorKind::Status, Some(404)),
+        http(HttpErrorKind::Status, Some(500)),
+        http(HttpErrorKind::Tls, None),
+        io(ErrorKind::PermissionDenied),
+        Error::Closed {
+            component: "endpointer",
+        },
+    ];
+    for e in &lasting {
+        assert!(!e.is_transient(), "{e}");
+    }
+}
+
+/// Hands out the first endpoint twice, then the others: as a round-robin counter shared
+/// by several threads can.
+struct Sticky {
+    endpoints: FixedEndpointer<usize>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Balancer<usize> for Sticky {
+    fn pick(&self) -> waypost::Result<waypost::lb::Pick<usize>> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let snapshot = self.endpoints.endpoints()?;
+        let index = if n < 2 { 0 } else { (n - 1) % snapshot.len() };
+        Ok(waypost::lb::Pick::new(snapshot, index))
+    }
+}
+
+#[test]
+fn a_retry_avoids_the_endpoint_that_just_failed() {
+    let sticky = Sticky {
+        endpoints: FixedEndpointer::new(vec![0usize, 1, 2]),
+        calls: Default::default(),
+    };
+    let retry = Retry::new(sticky);
+    let mut tried = Vec::new();
+    let out = retry.call(|&ep: &usize, _| {
+        tried.push(ep);
+        if ep == 0 { Err("down") } else { Ok(ep) }
+    });
+    assert_eq!(out.unwrap(), 1);
+    assert_eq!(tried, [0, 1], "the second attempt went elsewhere");
 }

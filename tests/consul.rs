@@ -18,10 +18,7 @@ use waypost::TlsConfig;
 use waypost::consul::{
     Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
 };
-use waypost::{
-    DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Instancer as _, Registrar as _,
-    Result,
-};
+use waypost::{DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Result};
 
 fn client(base: &str) -> HttpClient {
     HttpClient::builder().address(base).build().unwrap()
@@ -39,7 +36,7 @@ fn unique(name: &str) -> String {
 
 fn subscribe(instancer: &Instancer) -> Receiver<Event> {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     rx
 }
 
@@ -147,13 +144,12 @@ fn two_registrars_seen_through_an_endpointer_then_one_goes() {
     let b = Registrar::builder(&client, &service, "127.0.0.1", 7102)
         .build()
         .unwrap();
-    a.register().unwrap();
-    b.register().unwrap();
+    let _a_registration = a.register().unwrap();
+    let _b_registration = b.register().unwrap();
     let instancer = Instancer::builder(&client, &service).build().unwrap();
-    let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let endpointer =
+        DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| Ok(i.addr().to_owned()))
+            .unwrap();
     endpointer.wait_ready(BOUND).unwrap();
     let eps = || {
         endpointer
@@ -181,7 +177,7 @@ fn an_unpassed_ttl_check_drops_the_instance_until_heartbeats_resume() {
         .ttl(Duration::from_secs(1))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&spy, &service).build().unwrap();
     let rx = subscribe(&instancer);
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7201"]));
@@ -201,7 +197,7 @@ fn several_tags_must_all_match() {
     let Some(agent) = shared() else { return };
     let client = client(&agent.http_base());
     let service = unique("tags");
-    let regs: Vec<Registrar> = [
+    let regs: Vec<waypost::Registration> = [
         (7301, ["a", "b"].as_slice()),
         (7302, &["b"]),
         (7303, &["A", "c"]),
@@ -212,9 +208,7 @@ fn several_tags_must_all_match() {
         for t in *tags {
             b = b.tag(*t);
         }
-        let r = b.build().unwrap();
-        r.register().unwrap();
-        r
+        b.build().unwrap().register().unwrap()
     })
     .collect();
     let expect = |tags: &[&str], want: &[&str]| {
@@ -244,7 +238,7 @@ fn metadata_reaches_the_instance() {
         .weights(7, 2)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&client, &service).build().unwrap();
     let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
     let Event::Instances(set) = event else {
@@ -277,7 +271,7 @@ fn acl_tokens_decide_what_is_seen() {
     let registrar = Registrar::builder(&with(Some(&master)), "db", "127.0.0.1", 7501)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     // Without a token Consul answers 200 []: indistinguishable from "no instances".
     assert!(
         Registrar::builder(&with(None), "db", "127.0.0.1", 7502)
@@ -337,7 +331,7 @@ fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
     let registrar = Registrar::builder(&good, "secure", "127.0.0.1", 7601)
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&good, "secure").build().unwrap();
     let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
     assert_eq!(addrs(&event), ["127.0.0.1:7601"]);
@@ -403,13 +397,11 @@ fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
         .ttl(Duration::from_secs(2))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let instancer = Arc::new(Instancer::builder(&client, "phoenix").build().unwrap());
     let rx = subscribe(&instancer);
-    let endpointer = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let endpointer =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     endpointer.wait_ready(BOUND).unwrap();
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7701"]));
 

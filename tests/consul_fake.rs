@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use support::BOUND;
 use support::fake_http::{Answer, FakeHttp, Seen, refused_base};
 use waypost::consul::{Client, HealthQuery, HttpClient, Instancer, Registrar};
-use waypost::{Event, HttpErrorKind, Instancer as _, Registrar as _};
+use waypost::{Event, HttpErrorKind};
 
 const ENTRY: &str = r#"[{"Node":{"Node":"n1","Address":"10.0.0.9","Datacenter":"dc1"},
   "Service":{"ID":"web-1","Service":"web","Address":"10.0.0.1","Port":80,"Tags":null,"Meta":null,
@@ -47,7 +47,7 @@ fn answer(mode: Mode) -> Answer {
 
 fn events(instancer: &Instancer) -> Receiver<Event> {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     rx
 }
 
@@ -172,12 +172,10 @@ fn the_client_sends_what_consul_expects() {
         .build()
         .unwrap();
     let tags = ["a".to_owned(), "b c".to_owned()];
-    let query = HealthQuery {
-        passing_only: true,
-        tags: &tags,
-        index: 7,
-        wait: Duration::from_secs(30),
-    };
+    let mut query = HealthQuery::default();
+    query.tags = &tags;
+    query.index = 7;
+    query.wait = Duration::from_secs(30);
     let health = client.health_service("my web", &query).unwrap();
     assert_eq!(health.index, 42);
     assert_eq!(
@@ -220,7 +218,7 @@ fn the_registrar_speaks_the_agent_api() {
         .id("web/1")
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     registrar.deregister().unwrap();
     let seen = seen.lock();
     let calls: Vec<(&str, &str)> = seen

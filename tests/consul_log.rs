@@ -11,8 +11,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use support::fake_http::{Answer, FakeHttp, refused_base};
 use support::{BOUND, wait_until};
+use waypost::Event;
 use waypost::consul::{HttpClient, Instancer, Registrar};
-use waypost::{Event, Instancer as _, Registrar as _};
 
 const TOKEN: &str = "5ecr3t-70ken-d0-not-log";
 
@@ -68,7 +68,7 @@ fn the_token_never_appears_in_a_log_record() {
         .unwrap();
     let instancer = Instancer::builder(&client, "web").build().unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     match rx.recv_timeout(BOUND).unwrap() {
         Event::Error(err) => assert_eq!(err.status(), Some(403)),
         other => panic!("{other:?}"),
@@ -80,7 +80,7 @@ fn the_token_never_appears_in_a_log_record() {
         .ttl(Duration::from_secs(1))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     let unreachable = HttpClient::builder()
         .address(refused_base())
         .token(TOKEN)

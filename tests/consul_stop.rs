@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use support::fake_http::{Answer, FakeHttp};
 use support::{BOUND, threads_named, wait_until};
-use waypost::Instancer as _;
 use waypost::consul::{HttpClient, Instancer};
 
 #[test]

@@ -24,7 +24,7 @@ fn refused<T: std::fmt::Debug>(result: waypost::Result<T>) -> &'static str {
 
 fn subscribe(instancer: &dyn waypost::Instancer) -> Receiver<Event> {
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     rx
 }
 
@@ -73,7 +73,6 @@ mod consul {
     use super::*;
     use support::fake_consul::{Op, Script, Step, scripted};
     use support::fake_http::{Answer, FakeHttp, refused_base};
-    use waypost::Registrar as _;
     use waypost::consul::{
         Client, HealthQuery, HttpClient, Instancer, InstancerBuilder, Registrar,
     };
@@ -206,11 +205,11 @@ mod consul {
                 .deregister_critical_service_after(after)
                 .build()
                 .unwrap();
-            r.register().unwrap();
+            let guard = r.register().unwrap();
             let Op::Register(registration) = script.next_op() else {
                 panic!("expected a registration");
             };
-            drop(r);
+            drop((guard, r));
             script.ops.try_iter().for_each(drop); // the deregistration
             registration
                 .check
@@ -254,12 +253,8 @@ mod consul {
         for (connect, request) in [(MAX, second), (second, MAX), (MAX, MAX)] {
             // Nothing listens: a typed connect error, no panic.
             let client = build(connect, request).unwrap();
-            let query = HealthQuery {
-                passing_only: true,
-                tags: &[],
-                index: 0,
-                wait: Duration::from_secs(1),
-            };
+            let mut query = HealthQuery::default();
+            query.wait = Duration::from_secs(1);
             assert!(client.health_service("web", &query).is_err());
 
             // A blocking query (its wait is added to the request timeout) held by
@@ -293,12 +288,9 @@ mod consul {
             .build()
             .unwrap();
         for wait in [ZERO, MAX] {
-            let query = HealthQuery {
-                passing_only: true,
-                tags: &[],
-                index: 1,
-                wait,
-            };
+            let mut query = HealthQuery::default();
+            query.index = 1;
+            query.wait = wait;
             assert_eq!(client.health_service("web", &query).unwrap().index, 5);
         }
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, unbounded};
 use support::{BOUND, ScriptedInstancer, wait_until};
 use waypost::{
-    Closer, DefaultEndpointer, Endpointer, EndpointerOptions, Error, FixedInstancer, Instance,
-    Made, ManualClock,
+    DefaultEndpointer, Endpointer, EndpointerOptions, Error, FixedInstancer, Instance, Made,
+    ManualClock,
 };
 
 /// Receives the address of every factory call, or of every closer run.
@@ -18,20 +18,19 @@ type Record = Receiver<String>;
 
 /// A factory that reports every call and whose closers report every close.
 fn recording() -> (
-    impl Fn(&Instance) -> waypost::Result<Made<String>> + Send + 'static,
+    impl Fn(&Instance) -> Result<Made<String>, waypost::BoxError> + Send + 'static,
     Record,
     Record,
 ) {
     let (made_tx, made_rx) = unbounded();
     let (closed_tx, closed_rx) = unbounded();
-    let factory = move |i: &Instance| -> waypost::Result<Made<String>> {
+    let factory = move |i: &Instance| {
         made_tx.send(i.addr().to_owned()).unwrap();
         if i.addr().starts_with("bad") {
-            return Err(Error::factory(format!("cannot reach {i}")));
+            return Err(format!("cannot reach {i}").into());
         }
         let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
-        let closer: Box<dyn Closer> = Box::new(move || tx.send(addr).unwrap());
-        Ok((i.addr().to_owned(), Some(closer)))
+        Ok(Made::new(i.addr().to_owned()).on_close(move || tx.send(addr).unwrap()))
     };
     (factory, made_rx, closed_rx)
 }
@@ -88,7 +87,7 @@ fn ready_on_a_with_b_gated() -> (
     let g = gate.clone();
     let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
         g.pass(i);
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -116,8 +115,7 @@ fn drain(rx: &Receiver<String>) -> Vec<String> {
 #[test]
 fn serves_the_full_set_sorted_once_ready() {
     let instancer = Arc::new(FixedInstancer::new(["c:1", "a:1", "b:1"]));
-    let e =
-        DefaultEndpointer::new(instancer, |i: &Instance| Ok((i.addr().to_owned(), None))).unwrap();
+    let e = DefaultEndpointer::new(instancer, |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
     assert_eq!(current(&e), ["a:1", "b:1", "c:1"]);
 }
@@ -200,7 +198,7 @@ fn a_panicking_factory_is_an_error_not_a_dead_thread() {
         if i.addr().starts_with("boom") {
             panic!("factory bug");
         }
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -288,7 +286,7 @@ fn a_backlog_is_coalesced_to_the_newest_event() {
             b.store(true, Ordering::SeqCst);
             release_rx.recv_timeout(BOUND).ok();
         }
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -305,7 +303,7 @@ fn a_backlog_is_coalesced_to_the_newest_event() {
 #[test]
 fn closed_endpointer_says_so() {
     let e = DefaultEndpointer::new(Arc::new(FixedInstancer::new(["a:1"])), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -318,7 +316,7 @@ fn closed_endpointer_says_so() {
 fn guard_to_arc_outlives_the_guard() {
     let e = DefaultEndpointer::new(
         Arc::new(FixedInstancer::new(["a:1", "b:1"])),
-        |i: &Instance| Ok((i.addr().to_owned(), None)),
+        |i: &Instance| Ok(i.addr().to_owned()),
     )
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -349,7 +347,7 @@ fn readers_never_see_a_mixed_or_unsorted_set_during_churn() {
     };
     instancer.send(waypost::Event::instances(set(&even)));
     let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((Arc::<str>::from(i.addr()), None))
+        Ok(Arc::<str>::from(i.addr()))
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -457,10 +455,8 @@ fn derived_data_is_built_per_snapshot_from_the_previous_one() {
     use std::collections::HashMap;
     let instancer = ScriptedInstancer::new();
     instancer.set(&["a:1", "b:1"]);
-    let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let e =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
     // Per-instance state carried over for the instances that stay: a counter per
     // address, the same Arc as long as the instance stays.
@@ -522,10 +518,7 @@ fn removal_is_served_before_a_slow_factory_and_no_pick_sees_a_closed_endpoint() 
                 addr: i.addr().to_owned(),
                 closed,
             };
-            Ok((
-                conn,
-                Some(Box::new(move || flag.store(true, Ordering::SeqCst)) as Box<dyn Closer>),
-            ))
+            Ok(Made::new(conn).on_close(move || flag.store(true, Ordering::SeqCst)))
         })
         .unwrap(),
     );
@@ -619,16 +612,14 @@ fn a_subscriber_joining_during_an_outage_starts_from_the_last_set() {
     let instancer = Arc::new(waypost::PushInstancer::new());
     instancer.publish_instances(vec![Instance::new("a:1"), Instance::new("b:1")]);
     instancer.publish_error(Error::invalid_instance("x", "registry down"));
-    let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let e =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
     assert_eq!(current(&e), ["a:1", "b:1"]);
     assert!(e.status().last_error.is_some());
     // A plain subscriber too: the set, then the error.
     let (tx, rx) = unbounded();
-    waypost::Instancer::register(&*instancer, tx);
+    waypost::Instancer::subscribe(&*instancer, tx);
     let events: Vec<_> = rx.try_iter().collect();
     assert!(
         matches!(events.as_slice(), [waypost::Event::Instances(s), waypost::Event::Error(_)] if s.len() == 2)
@@ -638,10 +629,8 @@ fn a_subscriber_joining_during_an_outage_starts_from_the_last_set() {
 #[test]
 fn status_counts_every_answer_and_wait_ready_names_the_last_error() {
     let instancer = Arc::new(waypost::PushInstancer::new());
-    let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let e =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     instancer.publish_error(Error::invalid_instance("bogus", "registry down"));
     instancer.publish_error(Error::invalid_instance("bogus", "registry down"));
     let err = e.wait_ready(Duration::from_millis(20)).unwrap_err();
@@ -708,12 +697,9 @@ fn a_panic_on_the_endpointer_thread_makes_endpoints_an_error() {
     let armed = Arc::new(AtomicBool::new(false));
     let flag = armed.clone();
     let e = DefaultEndpointer::new(instancer.clone(), move |_: &Instance| {
-        Ok((
-            Fragile {
-                armed: flag.clone(),
-            },
-            None,
-        ))
+        Ok(Fragile {
+            armed: flag.clone(),
+        })
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -738,7 +724,7 @@ fn extreme_invalidation_timeouts_never_panic() {
         .clock(clock.clone());
     let e = DefaultEndpointer::with_options(
         instancer.clone(),
-        |i: &Instance| Ok((i.addr().to_owned(), None)),
+        |i: &Instance| Ok(i.addr().to_owned()),
         options,
     )
     .unwrap();
@@ -758,7 +744,7 @@ fn extreme_invalidation_timeouts_never_panic() {
     let options = EndpointerOptions::new().invalidate_on_error(Duration::ZERO);
     let e = DefaultEndpointer::with_options(
         instancer.clone(),
-        |i: &Instance| Ok((i.addr().to_owned(), None)),
+        |i: &Instance| Ok(i.addr().to_owned()),
         options,
     )
     .unwrap();
@@ -778,7 +764,7 @@ fn close_from_a_balancer_call_and_from_a_factory_never_deadlocks() {
     // From inside a pick, which holds a snapshot.
     let e = Arc::new(
         DefaultEndpointer::new(Arc::new(FixedInstancer::new(["a:1"])), |i: &Instance| {
-            Ok((i.addr().to_owned(), None))
+            Ok(i.addr().to_owned())
         })
         .unwrap(),
     );
@@ -802,21 +788,15 @@ fn close_from_a_balancer_call_and_from_a_factory_never_deadlocks() {
     let inner = cell.clone();
     let (closed_tx, closed) = unbounded();
     let e = Arc::new(
-        DefaultEndpointer::new(
-            instancer.clone(),
-            move |i: &Instance| -> waypost::Result<Made<String>> {
-                if i.addr() == "x:1" {
-                    entered_tx.send(()).unwrap();
-                    go.recv_timeout(BOUND).unwrap();
-                    inner.get().unwrap().close(); // on the endpointer's own thread
-                }
-                let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
-                Ok((
-                    i.addr().to_owned(),
-                    Some(Box::new(move || tx.send(addr).unwrap()) as Box<dyn Closer>),
-                ))
-            },
-        )
+        DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
+            if i.addr() == "x:1" {
+                entered_tx.send(()).unwrap();
+                go.recv_timeout(BOUND).unwrap();
+                inner.get().unwrap().close(); // on the endpointer's own thread
+            }
+            let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
+            Ok(Made::new(i.addr().to_owned()).on_close(move || tx.send(addr).unwrap()))
+        })
         .unwrap(),
     );
     cell.set(e.clone()).ok().unwrap();
@@ -844,19 +824,13 @@ fn dropping_the_last_handle_inside_a_factory_closes_in_the_background() {
     let slot: Arc<Mutex<Option<DefaultEndpointer<String>>>> = Arc::new(Mutex::new(None));
     let inner = slot.clone();
     let (closed_tx, closed) = unbounded();
-    let e = DefaultEndpointer::new(
-        instancer.clone(),
-        move |i: &Instance| -> waypost::Result<Made<String>> {
-            if i.addr() == "drop:1" {
-                drop(inner.lock().unwrap().take()); // the last handle, on the endpointer's thread
-            }
-            let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
-            Ok((
-                i.addr().to_owned(),
-                Some(Box::new(move || tx.send(addr).unwrap()) as Box<dyn Closer>),
-            ))
-        },
-    )
+    let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
+        if i.addr() == "drop:1" {
+            drop(inner.lock().unwrap().take()); // the last handle, on the endpointer's thread
+        }
+        let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
+        Ok(Made::new(i.addr().to_owned()).on_close(move || tx.send(addr).unwrap()))
+    })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
     *slot.lock().unwrap() = Some(e);
@@ -880,7 +854,7 @@ fn close_waits_for_one_factory_call_not_a_whole_update() {
             // A slow factory: 5 ms per instance, 1,000 instances.
             let _ = crossbeam_channel::after(Duration::from_millis(5)).recv();
         }
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -909,10 +883,8 @@ fn set10(k: u64) -> Vec<Instance> {
 fn nested_and_long_held_snapshots_never_deadlock_a_writer() {
     let instancer = Arc::new(waypost::PushInstancer::new());
     instancer.publish_instances(set10(0));
-    let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let e =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
     let kept = e.endpoints().unwrap(); // held for the whole test
     let done = AtomicBool::new(false);

@@ -45,7 +45,7 @@ impl Watch for Scratch {
     fn watch(&self) -> (FileInstancer, Receiver<Event>) {
         let instancer = self.builder().build().unwrap();
         let (tx, rx) = unbounded();
-        instancer.register(tx);
+        instancer.subscribe(tx);
         (instancer, rx)
     }
 }
@@ -87,7 +87,7 @@ fn the_full_set_is_there_on_register() {
     scratch.replace("# api\n10.0.0.2:80 weight=3\n10.0.0.1:80 zone=a tag=x\n10.0.0.2:80\n");
     let instancer = FileInstancer::new(&scratch.file).unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     // Sent inside register(), before any poll: the constructor read the file.
     match rx.try_recv().expect("the state is sent at once") {
         Event::Instances(set) => {
@@ -138,6 +138,39 @@ fn a_bad_line_is_an_error_event_until_fixed() {
 
     scratch.replace("a:1\nb:2 weight=2\n");
     assert_eq!(next_set(&rx), ["a:1", "b:2"]);
+}
+
+#[test]
+fn an_address_the_parser_refuses_is_an_error_event_naming_its_line() {
+    let _guard = shared();
+    let scratch = Scratch::new();
+    scratch.replace("a:80\n");
+    let (_instancer, rx) = scratch.watch();
+    assert_eq!(next_set(&rx), ["a:80"]);
+
+    // Each line is another spelling of an address the parser refuses; the whole file
+    // is refused and the set stays, until the line is fixed.
+    for (bad, why) in [
+        ("a:0080", "leading zeros"),
+        ("a:+80", "ASCII digits"),
+        ("[10.0.0.1]:80", "only IPv6"),
+        ("10.0.0.1\0:80", "'\\0'"),
+    ] {
+        scratch.replace(&format!("# header\nb:80\n{bad} weight=2\n"));
+        let err = next_error(&rx);
+        match &*err {
+            Error::InvalidInstance(d) => {
+                assert_eq!(d.line, Some(3), "{bad}");
+                assert_eq!(&*d.input, bad);
+                assert!(d.reason.contains(why), "{bad}: {}", d.reason);
+                assert_eq!(d.path.as_deref(), Some(scratch.file.as_path()));
+                assert!(err.to_string().contains("line 3"), "{err}");
+            }
+            other => panic!("expected InvalidInstance, got {other:?}"),
+        }
+        scratch.replace("a:80\n");
+        assert_eq!(next_set(&rx), ["a:80"]);
+    }
 }
 
 #[test]
@@ -277,7 +310,7 @@ mod threads {
 
         // Stopped: registering still gets the last state, and no more.
         let (tx, rx) = unbounded();
-        instancer.register(tx);
+        instancer.subscribe(tx);
         assert!(matches!(rx.try_recv(), Ok(Event::Instances(_))));
     }
 
@@ -311,7 +344,7 @@ fn an_endpointer_made_after_a_typo_starts_from_the_last_good_set() {
     // Made during the outage, it starts where the others are: the last good set.
     let endpointer =
         waypost::DefaultEndpointer::new(std::sync::Arc::new(instancer), |i: &waypost::Instance| {
-            Ok((i.addr().to_owned(), None))
+            Ok(i.addr().to_owned())
         })
         .unwrap();
     endpointer.wait_ready(PATIENCE).unwrap();

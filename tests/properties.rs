@@ -11,8 +11,7 @@ use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use waypost::crossbeam_channel::{TryRecvError, unbounded};
 use waypost::{
-    Closer, DefaultEndpointer, Endpointer, EndpointerState, Error, Event, Instance, Instancer,
-    PushInstancer,
+    DefaultEndpointer, Endpointer, EndpointerState, Error, Event, Instance, PushInstancer,
 };
 
 /// Upper bound for anything a property waits for; the wait ends as soon as it holds.
@@ -369,7 +368,7 @@ fn endpoint_cache_matches_model(steps: &[Step]) -> Result<(), TestCaseError> {
     let record = Arc::new(Record::default());
     let factory = {
         let record = record.clone();
-        move |i: &Instance| -> waypost::Result<waypost::Made<String>> {
+        move |i: &Instance| {
             let addr = i.addr().to_owned();
             lock(&record.calls).push((addr.clone(), weight_of(i)));
             let n = {
@@ -379,13 +378,12 @@ fn endpoint_cache_matches_model(steps: &[Step]) -> Result<(), TestCaseError> {
                 *n
             };
             if addr.starts_with("bad") {
-                return Err(Error::factory("refused by the test factory"));
+                return Err("refused by the test factory".into());
             }
             let name = format!("{addr}#{n}");
             let record = record.clone();
             let closing = name.clone();
-            let closer: Box<dyn Closer> = Box::new(move || lock(&record.closed).push(closing));
-            Ok((name, Some(closer)))
+            Ok(waypost::Made::new(name).on_close(move || lock(&record.closed).push(closing)))
         }
     };
     let ep = DefaultEndpointer::new(instancer.clone(), factory)
@@ -581,7 +579,7 @@ fn incremental_matches_full_sort(
 ) -> Result<(), TestCaseError> {
     let instancer = PushInstancer::new();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     prop_assert!(rx.try_recv().is_err(), "nothing before the first state");
     let mut fresh = ADDRS;
     // The state last sent: a set, or None after an error.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded, unbounded};
 use support::BOUND;
-use waypost::{Event, Instance, Instancer, MemoryRegistry, Registrar};
+use waypost::{Event, Instance, MemoryRegistry};
 
 fn addrs(event: Event) -> Vec<String> {
     match event {
@@ -24,11 +24,11 @@ fn the_full_set_is_sent_at_once_on_register() {
     let registry = MemoryRegistry::new();
     let a = registry.registrar("svc", Instance::new("b:1"));
     let b = registry.registrar("svc", Instance::new("a:1"));
-    a.register().unwrap();
-    b.register().unwrap();
+    let _a_registration = a.register().unwrap();
+    let _b_registration = b.register().unwrap();
     let instancer = registry.instancer("svc");
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     assert_eq!(
         addrs(rx.try_recv().expect("sent during register")),
         ["a:1", "b:1"]
@@ -41,14 +41,14 @@ fn identical_states_are_not_sent_again() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     assert!(next(&rx).is_empty());
     let first = registry.registrar("svc", Instance::new("a:1"));
-    first.register().unwrap();
+    let _first_registration = first.register().unwrap();
     assert_eq!(next(&rx), ["a:1"]);
     // A second registration of the same address leaves the set as it was.
     let second = registry.registrar("svc", Instance::new("a:1"));
-    second.register().unwrap();
+    let _second_registration = second.register().unwrap();
     first.deregister().unwrap();
     assert!(rx.try_recv().is_err(), "no event for an unchanged set");
     second.deregister().unwrap();
@@ -61,14 +61,13 @@ fn a_subscriber_that_never_reads_blocks_nobody() {
     let instancer = registry.instancer("svc");
     let (stuck_tx, stuck_rx) = bounded(1);
     let (tx, rx) = unbounded();
-    instancer.register(stuck_tx);
-    instancer.register(tx);
+    instancer.subscribe(stuck_tx);
+    instancer.subscribe(tx);
     let started = Instant::now();
     let registrars: Vec<_> = (0..200)
         .map(|i| {
             let r = registry.registrar("svc", Instance::new(format!("h{i}:1")));
-            r.register().unwrap();
-            r
+            r.register().unwrap()
         })
         .collect();
     assert!(
@@ -90,14 +89,14 @@ fn deregister_stops_delivery_and_dropped_receivers_are_harmless() {
     let instancer = registry.instancer("svc");
     let (tx, rx) = unbounded();
     let (gone_tx, gone_rx) = unbounded();
-    instancer.register(tx.clone());
-    instancer.register(gone_tx);
+    instancer.subscribe(tx.clone());
+    instancer.subscribe(gone_tx);
     drop(gone_rx);
     assert!(next(&rx).is_empty());
     let r = registry.registrar("svc", Instance::new("a:1"));
-    r.register().unwrap();
+    let _r_registration = r.register().unwrap();
     assert_eq!(next(&rx), ["a:1"]);
-    instancer.deregister(&tx);
+    instancer.unsubscribe(&tx);
     r.deregister().unwrap();
     assert!(rx.try_recv().is_err());
 }
@@ -109,15 +108,14 @@ fn many_subscribers_each_get_every_change() {
     let subscribers: Vec<_> = (0..50)
         .map(|_| {
             let (tx, rx) = unbounded();
-            instancer.register(tx);
+            instancer.subscribe(tx);
             rx
         })
         .collect();
     let mut held = Vec::new();
     for i in 0..20 {
         let r = registry.registrar("svc", Instance::new(format!("h{i:02}:1")));
-        r.register().unwrap();
-        held.push(r);
+        held.push(r.register().unwrap());
     }
     for rx in &subscribers {
         let sizes: Vec<usize> = rx.try_iter().map(|e| addrs(e).len()).collect();
@@ -130,10 +128,10 @@ fn a_stopped_instancer_gets_no_more_changes() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     assert!(next(&rx).is_empty());
     instancer.stop();
-    registry
+    let _registration = registry
         .registrar("svc", Instance::new("a:1"))
         .register()
         .unwrap();

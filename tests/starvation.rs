@@ -39,10 +39,8 @@ fn work_for(d: Duration) {
 fn updates_reach_every_busy_reader_within_a_second_and_close_returns() {
     let instancer = Arc::new(PushInstancer::new());
     instancer.publish_instances(set(0));
-    let e = DefaultEndpointer::new(instancer.clone(), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let e =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
     let lb = RoundRobin::new(&e);
     let seen: Vec<AtomicU64> = (0..PICKERS + HOLDERS).map(|_| AtomicU64::new(0)).collect();

@@ -11,7 +11,7 @@ use waypost::{DefaultEndpointer, FixedInstancer, Instance, MemoryRegistry};
 
 fn endpointer() -> DefaultEndpointer<String> {
     let e = DefaultEndpointer::new(Arc::new(FixedInstancer::new(["a:1"])), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
@@ -26,7 +26,7 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     let dropped = endpointer();
     let registry = MemoryRegistry::new();
     let on_memory = DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .unwrap();
     // A thread names itself as it starts: wait for the third to get that far.
@@ -47,10 +47,8 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     wait_until("the file watch thread", || {
         threads_named("waypost-file-watch") == 1
     });
-    let watched = DefaultEndpointer::new(Arc::new(file), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
-    })
-    .unwrap();
+    let watched =
+        DefaultEndpointer::new(Arc::new(file), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     drop(watched); // drops the last handle of the instancer: its drop stops and joins
 
     assert_eq!(

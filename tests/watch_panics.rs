@@ -20,7 +20,7 @@ use parking_lot::{Mutex, MutexGuard};
 use support::fake_consul::{Op, Script, Step, scripted};
 use support::{BOUND, threads_named, wait_until};
 use waypost::consul::{Instancer, Registrar};
-use waypost::{Error, Event, Instancer as _, Registrar as _};
+use waypost::{Error, Event};
 
 const WATCH: &str = "waypost-consul-watch";
 const HEARTBEAT: &str = "waypost-consul-heartbeat";
@@ -74,7 +74,7 @@ fn watch(backoff: Duration) -> (Instancer, Script, Receiver<Event>) {
         .build()
         .unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     (instancer, script, rx)
 }
 
@@ -192,22 +192,22 @@ fn stop_cuts_the_restart_backoff_short() {
 }
 
 /// A registrar with a 1 s TTL, registered: the heartbeat passes every 333 ms.
-fn registered() -> (Registrar, Script) {
+fn registered() -> (Registrar, waypost::Registration, Script) {
     let (client, script) = scripted();
     let registrar = Registrar::builder(&client, "web", "10.0.0.1", 80)
         .ttl(Duration::from_secs(1))
         .build()
         .unwrap();
-    registrar.register().unwrap();
+    let registration = registrar.register().unwrap();
     assert!(matches!(script.next_op(), Op::Register(_)));
     assert!(matches!(script.next_op(), Op::Pass), "passed by register()");
-    (registrar, script)
+    (registrar, registration, script)
 }
 
 #[test]
 fn a_heartbeat_panic_is_logged_and_the_heartbeat_restarts() {
     let _turn = serial();
-    let (registrar, script) = registered();
+    let (registrar, _registration, script) = registered();
     script.panic_passes(1);
     assert!(matches!(script.next_op(), Op::Pass), "the pass that panics");
     assert!(
@@ -226,7 +226,7 @@ fn a_heartbeat_panic_is_logged_and_the_heartbeat_restarts() {
 #[test]
 fn three_heartbeat_panics_end_it_and_register_starts_a_new_one() {
     let _turn = serial();
-    let (registrar, script) = registered();
+    let (registrar, _registration, script) = registered();
     script.panic_passes(3);
     for _ in 0..3 {
         assert!(matches!(script.next_op(), Op::Pass));
@@ -239,7 +239,7 @@ fn three_heartbeat_panics_end_it_and_register_starts_a_new_one() {
         "consul heartbeat thread has stopped"
     ]));
 
-    registrar.register().unwrap();
+    let _registrar_registration = registrar.register().unwrap();
     assert!(matches!(script.next_op(), Op::Register(_)));
     assert!(matches!(script.next_op(), Op::Pass));
     assert!(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use waypost::{DefaultEndpointer, Endpointer, Factory, FixedInstancer, Instance, Instancer};
+use waypost::{BoxError, DefaultEndpointer, Endpointer, FixedInstancer, Instance, Instancer};
 
 /// The endpoint type: a shared function; cloning it is a 16-byte `Arc` clone.
 pub type Ep = Arc<dyn Fn() + Send + Sync>;
@@ -33,22 +33,25 @@ pub fn noop() -> Ep {
 }
 
 /// A factory handing out clones of `ep` (no allocation per instance).
-pub fn factory(ep: Ep) -> impl Factory<Ep> {
-    move |_: &Instance| -> waypost::Result<waypost::Made<Ep>> { Ok((ep.clone(), None)) }
+pub fn factory(ep: Ep) -> impl Fn(&Instance) -> Result<Ep, BoxError> + Send + 'static {
+    move |_| Ok(ep.clone())
 }
 
 /// Like [`factory`], counting its calls in `calls`.
-pub fn counting_factory(ep: Ep, calls: Arc<AtomicUsize>) -> impl Factory<Ep> {
-    move |_: &Instance| -> waypost::Result<waypost::Made<Ep>> {
+pub fn counting_factory(
+    ep: Ep,
+    calls: Arc<AtomicUsize>,
+) -> impl Fn(&Instance) -> Result<Ep, BoxError> + Send + 'static {
+    move |_| {
         calls.fetch_add(1, Ordering::Relaxed);
-        Ok((ep.clone(), None))
+        Ok(ep.clone())
     }
 }
 
 /// A ready endpointer over `instancer`.
 pub fn endpointer(
-    instancer: Arc<dyn Instancer>,
-    factory: impl Factory<Ep>,
+    instancer: impl Instancer + 'static,
+    factory: impl Fn(&Instance) -> Result<Ep, BoxError> + Send + 'static,
 ) -> DefaultEndpointer<Ep> {
     let endpointer = DefaultEndpointer::new(instancer, factory).expect("endpointer");
     endpointer.wait_ready(READY).expect("first state");

@@ -71,15 +71,11 @@ pub(crate) fn fake() -> (FakeClient, Script) {
 
 /// An HTTP error of `kind` as the real client would report it.
 pub(crate) fn http_error(kind: HttpErrorKind, status: Option<u16>) -> Error {
-    Error::Http(Box::new(HttpError {
-        backend: "consul",
-        endpoint: "GET /fake".into(),
-        server: "http://fake".into(),
-        kind,
-        status,
-        excerpt: None,
-        source: None,
-    }))
+    let error = HttpError::new("consul", "GET /fake", "http://fake", kind);
+    match status {
+        Some(status) => error.with_status(status).into(),
+        None => error.into(),
+    }
 }
 
 impl Script {

@@ -7,10 +7,11 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::client::{Client, HealthQuery, ServiceEntry};
+use super::entries::{self, Skipped};
 use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Event, Instance, Result};
+use crate::{Error, Instance, Result};
 
 const LOG: &str = "waypost::consul";
 /// The longest `wait` Consul takes, and the longest min interval waypost takes.
@@ -26,6 +27,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// # Ok::<(), waypost::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
 pub struct Instancer {
     publisher: Arc<Publisher>,
     worker: Mutex<Option<Worker>>,
@@ -33,6 +35,7 @@ pub struct Instancer {
 
 /// Builds an [`Instancer`]; see [`Instancer::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct InstancerBuilder {
     client: Arc<dyn Client>,
     watch: Watch,
@@ -273,17 +276,13 @@ impl Watch {
         }
     }
 
-    /// The entries that pass the health and tag filters, as instances.
+    /// The entries that pass the health and tag filters, as instances; an entry the
+    /// address parser refuses is left out with a `warn!` naming it.
     fn instances(&self, entries: &[ServiceEntry]) -> Vec<Instance> {
-        entries
-            .iter()
-            .filter(|e| {
-                self.tags
-                    .iter()
-                    .all(|t| e.service.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
-            })
-            .filter_map(|e| to_instance(e, self.include_warning))
-            .collect()
+        let mut skipped = Skipped::default();
+        let instances = entries::instances(entries, &self.tags, self.include_warning, &mut skipped);
+        skipped.log(&self.service);
+        instances
     }
 }
 
@@ -299,70 +298,16 @@ pub(crate) fn next_index(previous: u64, answered: u64) -> u64 {
     }
 }
 
-/// The instance for `entry`, or None when a check is critical (or warns and warnings
-/// are not wanted). See the module docs for the metadata mapping.
-fn to_instance(entry: &ServiceEntry, include_warning: bool) -> Option<Instance> {
-    let mut warning = false;
-    for check in &entry.checks {
-        match check.status.as_str() {
-            "passing" => {}
-            "warning" if include_warning => warning = true,
-            _ => return None,
-        }
+crate::internal::publisher::instancer_methods!(Instancer, |self| {
+    let worker = self.worker.lock().take();
+    if let Some(mut worker) = worker {
+        worker.stop();
     }
-    let service = &entry.service;
-    let host = match service.address.as_str() {
-        "" => entry.node.address.as_str(),
-        address => address,
-    };
-    let addr = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{}", service.port)
-    } else {
-        format!("{host}:{}", service.port)
-    };
-    let mut builder = Instance::builder(addr);
-    for tag in &service.tags {
-        builder = builder.tag(tag.as_str());
-    }
-    for (key, value) in &service.meta {
-        builder = builder.value(key.as_str(), value.as_str());
-    }
-    if let Some(w) = service.weights {
-        builder = builder.weight(if warning { w.warning } else { w.passing });
-    }
-    if !entry.node.node.is_empty() {
-        builder = builder.value("node", entry.node.node.as_str());
-    }
-    if !entry.node.datacenter.is_empty() {
-        builder = builder.zone(entry.node.datacenter.as_str());
-    }
-    if !service.id.is_empty() {
-        builder = builder.value("service_id", service.id.as_str());
-    }
-    Some(builder.build())
-}
-
-impl crate::Instancer for Instancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
-    }
-    fn subscribe_latest(&self) -> crate::Subscription {
-        self.publisher.subscribe_latest()
-    }
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-    fn stop(&self) {
-        let worker = self.worker.lock().take();
-        if let Some(mut worker) = worker {
-            worker.stop();
-        }
-    }
-}
+});
 
 impl Drop for Instancer {
     fn drop(&mut self) {
-        crate::Instancer::stop(self);
+        self.stop();
     }
 }
 

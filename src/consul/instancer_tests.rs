@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, unbounded};
 
 use super::*;
-use crate::Instancer as _;
 use crate::consul::client::{Health, HealthCheck, Node, Service, ServiceEntry, Weights};
 use crate::consul::fake::{Op, Script, fake, http_error};
-use crate::{HttpErrorKind, InstanceSet};
+use crate::{Event, HttpErrorKind, InstanceSet};
 
 const BOUND: Duration = Duration::from_secs(10);
 
@@ -53,7 +52,7 @@ fn start(
     let builder = Instancer::builder(&client, "web").first_fetch_timeout(Duration::ZERO);
     let instancer = configure(builder).build().unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     (instancer, script, rx)
 }
 
@@ -289,7 +288,7 @@ fn build_waits_for_the_first_answer() {
         .build()
         .unwrap();
     let (tx, rx) = unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     assert_eq!(
         addrs(&rx.try_recv().expect("state known when build returns")),
         ["10.0.0.1:80"]

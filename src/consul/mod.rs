@@ -2,9 +2,9 @@
 //! a TTL (or HTTP/TCP) check. Feature `consul` (on by default).
 //!
 //! ```no_run
-//! use std::{sync::Arc, time::Duration};
+//! use std::time::Duration;
 //! use waypost::consul::{HttpClient, Instancer, Registrar};
-//! use waypost::{DefaultEndpointer, Instance, Registration};
+//! use waypost::DefaultEndpointer;
 //!
 //! let client = HttpClient::builder()
 //!     .address("http://127.0.0.1:8500")
@@ -12,13 +12,11 @@
 //!     .build()?;
 //!
 //! // This process, listed as long as it lives.
-//! let _me = Registration::new(Registrar::builder(&client, "api", "10.0.0.7", 8080).build()?)?;
+//! let _me = Registrar::builder(&client, "api", "10.0.0.7", 8080).build()?.register()?;
 //!
 //! // The passing instances of another service, as endpoints.
 //! let instancer = Instancer::builder(&client, "users").tag("v2").build()?;
-//! let endpointer = DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| {
-//!     Ok((format!("http://{}", i.addr()), None))
-//! })?;
+//! let endpointer = DefaultEndpointer::new(instancer, |i| Ok(format!("http://{i}")))?;
 //! endpointer.wait_ready(Duration::from_secs(2))?;
 //! # Ok::<(), waypost::Error>(())
 //! ```
@@ -46,13 +44,25 @@
 //!   side, so an older agent that honours only one tag still gives the right set.
 //!
 //! Each [`Instance`](crate::Instance) is `address:port`, with the service's address or,
-//! when it has none, its node's (IPv6 in brackets). Its [`Metadata`](crate::Metadata):
+//! when it has none, its node's; an IPv6 address is put in brackets and written in
+//! canonical form (`2001:DB8:0::1` becomes `[2001:db8::1]`), so one address spelled two
+//! ways by two registrants is one instance. The result goes through
+//! [`Instance::parse`](crate::Instance::parse). Its [`Metadata`](crate::Metadata):
 //! the service's tags; its meta as key/values; the weight (`Weights.Passing`, or
 //! `Weights.Warning` for a warning instance); the node's datacenter as the zone; the
 //! node name as value `node` and the instance id as value `service_id` (these two win
 //! over service meta keys of the same name).
 //!
 //! # Failure behaviour
+//!
+//! Consul lists whatever a registrant sent: 1.8.7 accepts `Port: 0`, `70000` or `-1`
+//! and any address text. An entry that makes no instance (a port outside 1..=65535, an
+//! address [`Instance::parse`](crate::Instance::parse) refuses such as
+//! `10.0.0.1 evil` or `[10.0.0.1:9999]`, no address at all, or an entry that does not
+//! decode) is left out of the set with a `warn!` (target `waypost::consul`) naming its
+//! service id, node and the reason; the other entries are published as usual. Each
+//! answer logs the first five such entries and counts the rest in one more line. A
+//! body that is not a JSON array of entries fails the whole answer, as below.
 //!
 //! A failed query (agent down, TLS failure, 403, bad body, timeout) becomes an error
 //! event: subscribers keep the last set, which may now be stale. The watch retries with
@@ -109,6 +119,7 @@
 //! trait of the agent calls waypost makes), e.g. a fake in tests.
 
 mod client;
+mod entries;
 #[cfg(test)]
 mod fake;
 mod instancer;

@@ -12,7 +12,7 @@ use super::client::{CheckRegistration, Client, ServiceRegistration, Weights, go_
 use crate::clock::{FOREVER, finite};
 use crate::internal::backoff::Backoff;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Result};
+use crate::{Error, Registration, Result};
 
 const LOG: &str = "waypost::consul";
 
@@ -21,8 +21,10 @@ const LOG: &str = "waypost::consul";
 /// With a TTL check (the default) a `waypost-consul-heartbeat` thread passes the check
 /// every TTL/3 and registers the instance again if the agent lost it. With an HTTP or
 /// TCP check the agent probes the instance and there is no thread.
-/// [`deregister`](crate::Registrar::deregister) and drop stop the heartbeat (joined)
-/// and remove the service.
+/// [`register`](crate::Registrar::register) returns the [`Registration`] guard:
+/// dropping it (or [`Registrar::deregister`](crate::Registrar::deregister)) stops the
+/// heartbeat (joined) and removes the service. Dropping the registrar itself does not
+/// deregister; the heartbeat thread ends when the registrar and every guard are gone.
 ///
 /// A panic in the heartbeat (a bug, e.g. in your own [`Client`]) is logged at `error!`
 /// and the heartbeat starts again within TTL/6, so the check stays passing. The third
@@ -33,19 +35,20 @@ const LOG: &str = "waypost::consul";
 /// ```no_run
 /// use std::time::Duration;
 /// use waypost::consul::{HttpClient, Registrar};
-/// use waypost::Registration;
 /// let client = HttpClient::builder().build()?;
 /// let registrar = Registrar::builder(&client, "api", "10.0.0.7", 8080)
 ///     .tag("v2")
 ///     .meta("version", "2.1.0")
 ///     .ttl(Duration::from_secs(10))
 ///     .build()?;
-/// let _registration = Registration::new(registrar)?; // deregisters on drop
+/// let _registration = registrar.register()?; // deregisters on drop
 /// # Ok::<(), waypost::Error>(())
 /// ```
 pub struct Registrar {
     shared: Arc<Shared>,
-    heartbeat: Mutex<Heartbeat>,
+    /// Shared with every [`Registration`] this registrar returned, which deregisters
+    /// through it; the thread ends when the last of them goes.
+    heartbeat: Arc<Mutex<Heartbeat>>,
 }
 
 struct Shared {
@@ -62,6 +65,7 @@ struct Heartbeat {
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct RegistrarBuilder {
     client: Arc<dyn Client>,
     registration: ServiceRegistration,
@@ -262,7 +266,7 @@ impl RegistrarBuilder {
                 registration: reg,
                 ttl,
             }),
-            heartbeat: Mutex::new(Heartbeat::default()),
+            heartbeat: Arc::new(Mutex::new(Heartbeat::default())),
         })
     }
 }
@@ -325,15 +329,29 @@ impl Shared {
 }
 
 impl crate::Registrar for Registrar {
+    fn register(&self) -> Result<Registration> {
+        Registrar::register(self)
+    }
+    fn deregister(&self) -> Result<()> {
+        Registrar::deregister(self)
+    }
+}
+
+impl Registrar {
     /// Registers (again), passes a TTL check once, starts the heartbeat if not running
-    /// (also when it ended after panics).
-    fn register(&self) -> Result<()> {
+    /// (also when it ended after panics); returns the guard that deregisters on drop.
+    pub fn register(&self) -> Result<Registration> {
         let mut hb = self.heartbeat.lock();
         // Marked first: after a partial failure deregister() still cleans up.
         hb.registered = true;
         self.shared.register(&*self.shared.client)?;
+        let (shared, heartbeat) = (self.shared.clone(), self.heartbeat.clone());
+        let registration = Registration::new(
+            format!("consul service {:?}", self.shared.registration.id),
+            move || deregister(&shared, &heartbeat),
+        );
         let Some(ttl) = self.shared.ttl else {
-            return Ok(());
+            return Ok(registration);
         };
         if hb.worker.as_ref().is_none_or(Worker::is_finished) {
             let client = self.shared.client.fork();
@@ -354,32 +372,27 @@ impl crate::Registrar for Registrar {
                 |_| {}, // logged by the supervisor; the TTL tells the agent
             )?);
         }
-        Ok(())
+        Ok(registration)
     }
 
     /// Stops and joins the heartbeat, then removes the service. `Ok` when not
     /// registered.
-    fn deregister(&self) -> Result<()> {
-        let mut hb = self.heartbeat.lock();
-        if let Some(mut worker) = hb.worker.take() {
-            worker.stop();
-        }
-        if hb.registered {
-            self.shared
-                .client
-                .deregister_service(&self.shared.registration.id)?;
-            hb.registered = false;
-        }
-        Ok(())
+    pub fn deregister(&self) -> Result<()> {
+        deregister(&self.shared, &self.heartbeat)
     }
 }
 
-impl Drop for Registrar {
-    fn drop(&mut self) {
-        if let Err(err) = crate::Registrar::deregister(self) {
-            log::warn!(target: "waypost::consul", "deregistering {:?} on drop: {err}", self.id());
-        }
+/// Stops and joins the heartbeat, then removes the service, if registered.
+fn deregister(shared: &Shared, heartbeat: &Mutex<Heartbeat>) -> Result<()> {
+    let mut hb = heartbeat.lock();
+    if let Some(mut worker) = hb.worker.take() {
+        worker.stop();
     }
+    if hb.registered {
+        shared.client.deregister_service(&shared.registration.id)?;
+        hb.registered = false;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Registrar {

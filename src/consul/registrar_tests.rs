@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::Registrar as _;
 use crate::consul::fake::{FakeClient, Op, Script, fake};
 
 const ID: &str = "web-10.0.0.1-80";
@@ -21,7 +20,7 @@ fn registrar(ttl: Duration) -> (Registrar, Script, FakeClient) {
 #[test]
 fn register_passes_the_ttl_check_once_then_the_heartbeat_keeps_passing() {
     let (r, script, _c) = registrar(Duration::from_secs(1));
-    r.register().unwrap();
+    let _registration = r.register().unwrap();
     assert_eq!(script.next_op(), Op::Register(ID.into()));
     assert_eq!(
         script.next_op(),
@@ -37,7 +36,7 @@ fn register_passes_the_ttl_check_once_then_the_heartbeat_keeps_passing() {
 #[test]
 fn a_lost_registration_is_restored_by_the_heartbeat() {
     let (r, script, _c) = registrar(Duration::from_secs(1));
-    r.register().unwrap();
+    let _registration = r.register().unwrap();
     script.next_op();
     script.next_op();
     script.lose_registrations(); // agent restarted with a fresh data dir
@@ -58,7 +57,7 @@ fn a_lost_registration_is_restored_by_the_heartbeat() {
 #[test]
 fn a_failing_agent_is_retried_without_registering_again() {
     let (r, script, _c) = registrar(Duration::from_secs(1));
-    r.register().unwrap();
+    let _registration = r.register().unwrap();
     script.next_op();
     script.next_op();
     script.set_down(true);
@@ -71,8 +70,8 @@ fn a_failing_agent_is_retried_without_registering_again() {
 #[test]
 fn deregister_stops_and_joins_the_heartbeat_first() {
     let (r, script, _c) = registrar(Duration::from_secs(1));
-    r.register().unwrap();
-    r.register().unwrap(); // idempotent: still one heartbeat
+    let _registration = r.register().unwrap();
+    let _registration = r.register().unwrap(); // idempotent: still one heartbeat
     r.deregister().unwrap();
     assert!(!r.heartbeat_running());
     r.deregister().unwrap(); // idempotent: no second call
@@ -89,14 +88,20 @@ fn deregister_stops_and_joins_the_heartbeat_first() {
 }
 
 #[test]
-fn register_errors_are_returned_and_drop_deregisters() {
+fn register_errors_are_returned_and_the_guard_owns_the_registration() {
     let (r, script, _c) = registrar(Duration::from_secs(1));
     script.set_down(true);
     assert!(r.register().is_err());
     assert!(!r.heartbeat_running());
     script.set_down(false);
-    r.register().unwrap();
+    let registration = r.register().unwrap();
     drop(r);
+    let ops: Vec<Op> = script.ops.try_iter().collect();
+    assert!(
+        !ops.contains(&Op::Deregister(ID.into())),
+        "dropping the registrar leaves the registration to its guard: {ops:?}"
+    );
+    drop(registration);
     let ops: Vec<Op> = script.ops.try_iter().collect();
     assert_eq!(ops.last(), Some(&Op::Deregister(ID.into())), "{ops:?}");
 }
@@ -108,7 +113,7 @@ fn an_agent_run_check_needs_no_heartbeat() {
         .http_check("http://10.0.0.1:80/health", Duration::from_secs(5))
         .build()
         .unwrap();
-    r.register().unwrap();
+    let _registration = r.register().unwrap();
     assert!(!r.heartbeat_running());
     assert_eq!(script.next_op(), Op::Register(ID.into()));
     assert!(script.ops.try_recv().is_err(), "no pass for an HTTP check");

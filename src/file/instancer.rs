@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::parse;
 use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Event, Instancer, Result};
+use crate::{Error, Result};
 
 const LOG: &str = "waypost::file";
 const THREAD_NAME: &str = "waypost-file-watch";
@@ -27,7 +26,7 @@ const THREAD_NAME: &str = "waypost-file-watch";
 /// state at once (a set, or an error event), then starts one thread,
 /// `waypost-file-watch`, that polls the file every
 /// [`poll_interval`](FileInstancerBuilder::poll_interval).
-/// [`stop`](Instancer::stop) and drop end that thread and join it; a stop cuts the wait
+/// [`stop`](Self::stop) and drop end that thread and join it; a stop cuts the wait
 /// between polls short, so it returns within milliseconds. Share the instancer between
 /// threads by reference or in an `Arc`; it is not `Clone`.
 ///
@@ -35,6 +34,7 @@ const THREAD_NAME: &str = "waypost-file-watch";
 /// line; the watch starts again within one poll interval and reads the file afresh. A
 /// third panic with no completed poll in between ends the thread, with a final error
 /// event that says so.
+#[must_use = "dropping an instancer stops its watch"]
 pub struct FileInstancer {
     path: Arc<Path>,
     poll_interval: Duration,
@@ -44,6 +44,7 @@ pub struct FileInstancer {
 
 /// Configures a [`FileInstancer`]; made by [`FileInstancer::builder`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct FileInstancerBuilder {
     path: PathBuf,
     poll_interval: Duration,
@@ -135,22 +136,9 @@ impl FileInstancerBuilder {
     }
 }
 
-impl Instancer for FileInstancer {
-    fn register(&self, tx: Sender<Event>) {
-        self.publisher.register(tx);
-    }
-    fn subscribe_latest(&self) -> crate::Subscription {
-        self.publisher.subscribe_latest()
-    }
-
-    fn deregister(&self, tx: &Sender<Event>) {
-        self.publisher.deregister(tx);
-    }
-
-    fn stop(&self) {
-        self.worker.lock().stop();
-    }
-}
+crate::internal::publisher::instancer_methods!(FileInstancer, |self| {
+    self.worker.lock().stop();
+});
 
 impl Drop for FileInstancer {
     fn drop(&mut self) {
@@ -328,6 +316,7 @@ mod scratch;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Event;
     use crossbeam_channel::{Receiver, unbounded};
 
     use super::scratch::Scratch;
@@ -336,7 +325,7 @@ mod tests {
     fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>) {
         let publisher = Arc::new(Publisher::new());
         let (events_tx, events) = unbounded();
-        publisher.register(events_tx);
+        publisher.subscribe(events_tx);
         let watcher = Watcher::new(Arc::from(scratch.file.as_path()), publisher);
         (watcher, events)
     }

@@ -16,7 +16,7 @@
 //!     .poll_interval(Duration::from_millis(500))
 //!     .build()?;
 //! let (tx, rx) = waypost::crossbeam_channel::unbounded();
-//! instancer.register(tx);
+//! instancer.subscribe(tx);
 //! match rx.recv_timeout(Duration::from_secs(1)).unwrap() {
 //!     Event::Instances(set) => assert_eq!(set.len(), 2),
 //!     Event::Error(err) => panic!("{err}"),
@@ -36,14 +36,18 @@
 //! api-3.example.test:8080
 //! ```
 //!
-//! - One instance per line: a `host:port` address (an IPv6 host in brackets, a port in
-//!   1..=65535), then optional fields separated by spaces or tabs:
-//!   `weight=N` (an integer in `u32`), `zone=Z`, and `tag=T` (repeatable, order kept).
-//!   They become the instance's [`Metadata`](crate::Metadata).
+//! - One instance per line: a `host:port` address, then optional fields separated by
+//!   spaces or tabs. The address is checked by [`Instance::parse`](crate::Instance::parse),
+//!   which accepts one spelling per address: an IPv4 address (`10.0.0.1`), an IPv6
+//!   address in canonical form in brackets (`[2001:db8::1]`, zone allowed:
+//!   `[fe80::1%eth0]`) or a name of ASCII letters, digits, `-`, `_` and `.`; a port of
+//!   plain digits in 1..=65535 without leading zeros (`:80`, not `:080` or `:+80`). The
+//!   fields are `weight=N` (an integer in `u32`), `zone=Z`, and `tag=T` (repeatable,
+//!   order kept). They become the instance's [`Metadata`](crate::Metadata).
 //! - `#` starts a comment wherever it appears, so it cannot occur in a value. Blank
 //!   lines are ignored; `\r\n` line ends are accepted. The file must be UTF-8.
 //! - An empty file (or one with comments only) is a valid, empty instance set.
-//! - A bad line (bad address, unknown field, field without `=`, empty value, bad
+//! - A bad line (an address `Instance::parse` refuses, unknown field, field without `=`, empty value, bad
 //!   weight, `weight` or `zone` given twice) makes the *whole file* invalid: the
 //!   instancer publishes an [`Error::InvalidInstance`](crate::Error::InvalidInstance)
 //!   naming the path and the 1-based line number, and subscribers keep the last good

@@ -1,14 +1,13 @@
 //! The instance file format: pure parsing, no I/O.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::{Error, Instance, InvalidInstance, Result};
 
 /// Parses the text of an instance file into instances, in file order.
 ///
 /// The format is described in the [module docs](crate::file#format): one `host:port` per
-/// line, then optional `weight=N`, `zone=Z` and `tag=T` fields (`tag` repeatable); `#`
+/// line, checked by [`Instance::parse`], then optional `weight=N`, `zone=Z` and `tag=T` fields (`tag` repeatable); `#`
 /// starts a comment anywhere on a line; blank lines are ignored. Duplicate addresses are
 /// kept here; the instancer's published set keeps the first of them.
 ///
@@ -54,12 +53,11 @@ struct Position<'a> {
 
 impl Position<'_> {
     fn error(&self, input: &str, reason: impl Into<Box<str>>) -> Error {
-        Error::InvalidInstance(Box::new(InvalidInstance {
-            input: input.into(),
-            path: self.path.map(Arc::from),
-            line: Some(self.line),
-            reason: reason.into(),
-        }))
+        let details = InvalidInstance::new(input, reason).with_line(self.line);
+        match self.path {
+            Some(path) => details.with_path(path).into(),
+            None => details.into(),
+        }
     }
 }
 
@@ -173,8 +171,15 @@ mod tests {
     fn every_error_names_its_line() {
         let cases: &[(&str, usize, &str, &str)] = &[
             ("a:1\n\n# c\nnoport\n", 4, "noport", "host:port"),
-            ("a:1\n::1:80\n", 2, "::1:80", "host:port"),
+            ("a:1\n::1:80\n", 2, "::1:80", "brackets"),
             ("a:0\n", 1, "a:0", "port"),
+            ("a:1\na:0080\n", 2, "a:0080", "leading zeros"),
+            ("a:+1\n", 1, "a:+1", "ASCII digits"),
+            ("[10.0.0.1]:80\n", 1, "[10.0.0.1]:80", "only IPv6"),
+            ("[FE80::1]:80\n", 1, "[FE80::1]:80", "[fe80::1]"),
+            ("a\0b:80\n", 1, "a\0b:80", "'\\0'"),
+            ("a\u{1b}b:80\n", 1, "a\u{1b}b:80", "'\\u{1b}'"),
+            ("010.0.0.1:80\n", 1, "010.0.0.1:80", "dotted-quad"),
             (
                 "a:1 colour=blue\n",
                 1,

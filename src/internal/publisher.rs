@@ -14,6 +14,56 @@ use parking_lot::Mutex;
 use crate::subscription::{Answers, Subscription};
 use crate::{Error, Event, Instance, InstanceSet};
 
+/// Gives a type with a `publisher` field the subscription methods as inherent methods
+/// (so a user needs no `use waypost::Instancer`) and implements
+/// [`Instancer`](crate::Instancer) with them; `stop` is the type's stop.
+macro_rules! instancer_methods {
+    ($ty:ty, |$this:ident| $stop:block) => {
+        impl $ty {
+            /// Subscribes `tx` to the events: the current state at once, if there is
+            /// one, then every change; see [`Instancer`](crate::Instancer).
+            #[doc(alias = "register")]
+            #[doc(alias = "Register")]
+            pub fn subscribe(&self, tx: crossbeam_channel::Sender<crate::Event>) {
+                self.publisher.subscribe(tx);
+            }
+
+            /// A subscription that never holds more than the newest state; see
+            /// [`Instancer::subscribe_latest`](crate::Instancer::subscribe_latest).
+            pub fn subscribe_latest(&self) -> crate::Subscription {
+                self.publisher.subscribe_latest()
+            }
+
+            /// Ends every subscription made with a sender of the same channel.
+            #[doc(alias = "deregister")]
+            #[doc(alias = "Deregister")]
+            pub fn unsubscribe(&self, tx: &crossbeam_channel::Sender<crate::Event>) {
+                self.publisher.unsubscribe(tx);
+            }
+
+            /// Stops watching the registry and joins the watch thread, if there is
+            /// one. Idempotent; drop does the same. Subscribers get no more events.
+            pub fn stop(&$this) $stop
+        }
+
+        impl crate::Instancer for $ty {
+            fn subscribe(&self, tx: crossbeam_channel::Sender<crate::Event>) {
+                <$ty>::subscribe(self, tx)
+            }
+            fn subscribe_latest(&self) -> crate::Subscription {
+                <$ty>::subscribe_latest(self)
+            }
+            fn unsubscribe(&self, tx: &crossbeam_channel::Sender<crate::Event>) {
+                <$ty>::unsubscribe(self, tx)
+            }
+            fn stop(&self) {
+                <$ty>::stop(self)
+            }
+        }
+    };
+}
+pub(crate) use instancer_methods;
+
 /// Shared state of one instancer: latest event plus subscribers.
 #[derive(Debug, Default)]
 pub(crate) struct Publisher {
@@ -57,7 +107,7 @@ impl Publisher {
 
     /// Adds a subscriber and sends it the current state, if there is one: during an
     /// outage, the last good set and then the error, so it starts where the others are.
-    pub(crate) fn register(&self, tx: Sender<Event>) {
+    pub(crate) fn subscribe(&self, tx: Sender<Event>) {
         self.add(Subscriber {
             tx,
             missed: false,
@@ -94,7 +144,7 @@ impl Publisher {
     }
 
     /// Removes every subscription made with a sender of the same channel.
-    pub(crate) fn deregister(&self, tx: &Sender<Event>) {
+    pub(crate) fn unsubscribe(&self, tx: &Sender<Event>) {
         self.state
             .lock()
             .subscribers
@@ -343,7 +393,7 @@ mod tests {
     fn nothing_is_sent_before_the_first_state() {
         let p = Publisher::new();
         let (tx, rx) = unbounded();
-        p.register(tx);
+        p.subscribe(tx);
         assert!(rx.try_recv().is_err());
         p.publish_instances(vec![Instance::new("a:1")]);
         assert_eq!(addrs(&rx.try_recv().unwrap()), ["a:1"]);
@@ -353,7 +403,7 @@ mod tests {
     fn incremental_path_matches_a_full_sort() {
         let p = Publisher::new();
         let (tx, rx) = unbounded();
-        p.register(tx);
+        p.subscribe(tx);
         let mut raw: Vec<Instance> = (0..1000)
             .map(|i| Instance::new(format!("10.0.{}.{}:80", i / 256, i % 256)))
             .collect();
@@ -381,7 +431,7 @@ mod tests {
     fn metadata_change_is_a_new_state() {
         let p = Publisher::new();
         let (tx, rx) = unbounded();
-        p.register(tx);
+        p.subscribe(tx);
         p.publish_instances(vec![Instance::builder("a:1").weight(1).build()]);
         p.publish_instances(vec![Instance::builder("a:1").weight(1).build()]);
         p.publish_instances(vec![Instance::builder("a:1").weight(2).build()]);
@@ -392,7 +442,7 @@ mod tests {
     fn a_full_bounded_subscriber_gets_the_latest_later() {
         let p = Publisher::new();
         let (tx, rx) = bounded(1);
-        p.register(tx);
+        p.subscribe(tx);
         p.publish_instances(vec![Instance::new("a:1")]);
         p.publish_instances(vec![Instance::new("b:1")]); // channel full: missed
         assert_eq!(addrs(&rx.try_recv().unwrap()), ["a:1"]);
@@ -406,7 +456,7 @@ mod tests {
     fn gone_receivers_are_pruned() {
         let p = Publisher::new();
         let (tx, rx) = unbounded();
-        p.register(tx);
+        p.subscribe(tx);
         drop(rx);
         p.publish_error(Error::NoEndpoints);
         assert_eq!(p.subscriber_count(), 0);

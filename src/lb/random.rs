@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::internal::rand::{self, GAMMA};
 use crate::internal::shard::{self, Padded};
-use crate::lb::Balancer;
+use crate::lb::{Balancer, Pick};
 use crate::{Endpointer, Error, Result};
 
 /// Picks one of an [`Endpointer`]'s current endpoints uniformly at random.
@@ -38,7 +38,7 @@ use crate::{Endpointer, Error, Result};
 /// let a = Random::with_seed(FixedEndpointer::new(vec![1, 2, 3]), 7);
 /// let b = Random::with_seed(FixedEndpointer::new(vec![1, 2, 3]), 7);
 /// for _ in 0..10 {
-///     assert_eq!(a.pick()?, b.pick()?);
+///     assert_eq!(*a.pick()?, *b.pick()?);
 /// }
 /// # Ok::<(), waypost::Error>(())
 /// ```
@@ -101,13 +101,13 @@ impl<P> Random<P> {
 
 impl<E, P: Endpointer<E>> Balancer<E> for Random<P> {
     #[inline]
-    fn with_pick<R>(&self, f: impl FnOnce(&E) -> R) -> Result<R> {
+    fn pick(&self) -> Result<Pick<E>> {
         let endpoints = self.endpointer.endpoints()?;
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
         let i = rand::below(self.next_u64(), endpoints.len());
-        Ok(f(&endpoints[i]))
+        Ok(Pick::new(endpoints, i))
     }
 }
 

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lb::Balancer;
-use crate::{Clock, Error, Result, SystemClock};
+use crate::lb::{Balancer, Pick};
+use crate::{Clock, Error, Instance, Result, SystemClock};
 
 const DEFAULT_ATTEMPTS: usize = 3;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,8 +25,11 @@ const LOG: &str = "waypost::lb::retry";
 /// attempt too: the set may refill before the next one. Before every attempt after the
 /// first the clock is read once; when the deadline has passed the call stops.
 ///
-/// Attempts follow each other at once, with no backoff: with [`RoundRobin`] the next
-/// attempt goes to the next endpoint, with [`Random`] to a random one.
+/// Attempts follow each other at once, with no backoff. An attempt after a failure
+/// avoids the endpoint that failed, if the balancer offers another within a few picks
+/// (a round-robin counter is per CPU, so threads sharing one would otherwise hand a
+/// thread the failed endpoint again): with [`RoundRobin`] it goes to a next endpoint,
+/// with [`Random`] to a random other one.
 ///
 /// # The deadline
 /// `Retry` runs `f` on the calling thread and cannot interrupt it: `f` receives the
@@ -34,7 +37,40 @@ const LOG: &str = "waypost::lb::retry";
 /// `deadline - now`). An attempt that overruns is reported like any other; no attempt
 /// starts after the deadline.
 ///
-/// # Cost
+/// # Calls that must not run twice
+/// A retry repeats the call on another endpoint, so a call that is not idempotent (a
+/// payment, an insert without a key) may take effect twice when an attempt failed
+/// *after* the server acted on it. Retry such a call only when it surely did not reach
+/// the server, by classifying the error in [`call_with`](Retry::call_with)'s callback,
+/// or send it through a plain pick with no retry:
+///
+/// ```
+/// use waypost::lb::{AttemptError, Retry, RoundRobin};
+/// use waypost::FixedEndpointer;
+///
+/// #[derive(Debug)]
+/// enum PostError {
+///     /// The connection was refused: the server never saw the request.
+///     NotSent(std::io::Error),
+///     /// Anything after the request was written: it may have been acted on.
+///     MaybeSent(std::io::Error),
+/// }
+///
+/// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["a", "b", "c"])));
+/// let mut tries = 0;
+/// let result = retry.call_with(
+///     |_endpoint: &&str, _deadline| {
+///         tries += 1;
+///         Err::<(), _>(PostError::MaybeSent(std::io::Error::other("reset after write")))
+///     },
+///     |_attempt, error: &AttemptError<PostError>| {
+///         matches!(error, AttemptError::Balancer(_) | AttemptError::Endpoint(PostError::NotSent(_)))
+///     },
+/// );
+/// assert!(result.is_err());
+/// assert_eq!(tries, 1, "a request that may have been acted on is not sent again");
+/// ```
+///
 /// No thread, no channel, and no heap allocation when the first attempt succeeds: the
 /// list of attempt errors is allocated on the first failure.
 ///
@@ -69,6 +105,7 @@ pub struct Retry<B> {
 /// Configures a [`Retry`]; made by [`Retry::builder`], checked by
 /// [`build`](RetryBuilder::build).
 #[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
 pub struct RetryBuilder<B> {
     balancer: B,
     max_attempts: usize,
@@ -80,7 +117,6 @@ impl<B> RetryBuilder<B> {
     /// How many attempts at most, the first included. Default: 3. More attempts ride
     /// out more failed instances, but multiply the load a struggling service sees.
     /// Must be at least 1.
-    #[must_use]
     pub fn max_attempts(mut self, n: usize) -> Self {
         self.max_attempts = n;
         self
@@ -89,7 +125,6 @@ impl<B> RetryBuilder<B> {
     /// The time all attempts together may take, from the start of the call. Default:
     /// 1 s. A short timeout fails fast; a long one waits out slow instances. Must not
     /// be zero. A timeout too large for [`Instant`] is cut to what it can hold.
-    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -97,7 +132,6 @@ impl<B> RetryBuilder<B> {
 
     /// The clock the deadline is read on. Default: [`SystemClock`]; tests pass a
     /// [`ManualClock`](crate::ManualClock) and move it inside the called function.
-    #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -152,11 +186,10 @@ impl<B> Retry<B> {
     /// attempts are used up, or the deadline passes. See the type docs.
     pub fn call<E, R, Er>(
         &self,
-        f: impl FnMut(&E, Instant) -> Result<R, Er>,
+        f: impl FnMut(&E, Deadline<'_>) -> Result<R, Er>,
     ) -> Result<R, RetryError<Er>>
     where
         B: Balancer<E>,
-        E: Clone,
     {
         self.call_with(f, |_, _| true)
     }
@@ -166,18 +199,19 @@ impl<B> Retry<B> {
     /// stops with [`RetryStop::Callback`]. The callback may also log or count errors.
     pub fn call_with<E, R, Er>(
         &self,
-        mut f: impl FnMut(&E, Instant) -> Result<R, Er>,
+        mut f: impl FnMut(&E, Deadline<'_>) -> Result<R, Er>,
         mut on_error: impl FnMut(usize, &AttemptError<Er>) -> bool,
     ) -> Result<R, RetryError<Er>>
     where
         B: Balancer<E>,
-        E: Clone,
     {
         let start = self.clock.now();
         let deadline = deadline_after(start, self.timeout);
         // `Vec::new` does not allocate; the first push does.
         let mut attempts = Vec::new();
         let mut now = start;
+        // The instance the last attempt failed on: the next one goes elsewhere.
+        let mut failed: Option<Instance> = None;
         for attempt in 1..=self.max_attempts {
             if attempt > 1 {
                 now = self.clock.now();
@@ -185,11 +219,20 @@ impl<B> Retry<B> {
             if now >= deadline {
                 return Err(give_up(attempts, RetryStop::Timeout));
             }
-            // The attempt runs inside the pick, so the snapshot keeps its endpoint
-            // open until the attempt ends.
-            let error = match self.balancer.with_pick(|endpoint| f(endpoint, deadline)) {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(e)) => AttemptError::Endpoint(e),
+            // The pick keeps its endpoint open until the attempt ends, and tells a
+            // balancer that learns from calls how it went.
+            let error = match self.pick_avoiding(failed.as_ref()) {
+                Ok(pick) => match f(&pick, Deadline::new(deadline, &*self.clock)) {
+                    Ok(response) => {
+                        pick.success();
+                        return Ok(response);
+                    }
+                    Err(e) => {
+                        failed = Some(pick.instance().clone());
+                        pick.failure();
+                        AttemptError::Endpoint(e)
+                    }
+                },
                 Err(e) => AttemptError::Balancer(e),
             };
             let go_on = on_error(attempt, &error);
@@ -206,6 +249,83 @@ impl<B> Retry<B> {
 }
 
 /// `start + timeout`, or the latest instant within reach when that overflows.
+/// When an attempt must be done by, read on the [`Retry`]'s clock: what [`Retry::call`]
+/// hands the called function with each endpoint, to bound its own I/O.
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::FixedEndpointer;
+/// use waypost::lb::{Retry, RoundRobin};
+/// let retry = Retry::new(RoundRobin::new(FixedEndpointer::new(vec!["10.0.0.1:80"])));
+/// let got = retry.call(|addr: &&str, deadline| {
+///     let timeout = deadline.remaining(); // e.g. for a socket's read timeout
+///     assert!(timeout <= Duration::from_secs(1));
+///     Ok::<_, std::io::Error>(format!("{addr} within {timeout:?}"))
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Deadline<'a> {
+    at: Instant,
+    clock: &'a dyn Clock,
+}
+
+impl<'a> Deadline<'a> {
+    pub(crate) fn new(at: Instant, clock: &'a dyn Clock) -> Deadline<'a> {
+        Deadline { at, clock }
+    }
+
+    /// The instant itself.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The time left, read once on the clock (zero once it has passed): the timeout to
+    /// give a socket or an HTTP call. Allocates nothing.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(self.clock.now())
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+}
+
+impl fmt::Debug for Deadline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deadline")
+            .field("remaining", &self.remaining())
+            .finish()
+    }
+}
+
+/// How many picks an attempt makes at most to find an endpoint other than the one the
+/// last attempt failed on.
+const REPICKS: usize = 8;
+
+impl<B> Retry<B> {
+    /// A pick, but not of `avoid` when the balancer offers another within a few picks:
+    /// balancers shared by threads (a round-robin counter per CPU) may hand a thread
+    /// the same endpoint twice in a row.
+    fn pick_avoiding<E>(&self, avoid: Option<&Instance>) -> Result<Pick<E>>
+    where
+        B: Balancer<E>,
+    {
+        let mut pick = self.balancer.pick()?;
+        let Some(avoid) = avoid else {
+            return Ok(pick);
+        };
+        for _ in 1..REPICKS {
+            if pick.instance() != avoid || pick.snapshot().len() < 2 {
+                break;
+            }
+            pick = self.balancer.pick()?; // the one dropped ends with no outcome
+        }
+        Ok(pick)
+    }
+}
+
 fn deadline_after(start: Instant, mut timeout: Duration) -> Instant {
     loop {
         if let Some(deadline) = start.checked_add(timeout) {
@@ -248,12 +368,13 @@ impl<Er> AttemptError<Er> {
     }
 }
 
-impl<Er> fmt::Display for AttemptError<Er> {
-    /// Names the failing step; the error itself is the [`source`](std::error::Error::source).
+impl<Er: fmt::Display> fmt::Display for AttemptError<Er> {
+    /// Names the failing step and its cause (a retry's error is mostly printed once;
+    /// the cause is also the [`source`](std::error::Error::source)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AttemptError::Endpoint(_) => f.write_str("the endpoint call failed"),
-            AttemptError::Balancer(_) => f.write_str("no endpoint could be picked"),
+            AttemptError::Endpoint(e) => write!(f, "the endpoint call failed: {e}"),
+            AttemptError::Balancer(e) => write!(f, "no endpoint could be picked: {e}"),
         }
     }
 }
@@ -321,13 +442,17 @@ impl<Er> RetryError<Er> {
     }
 }
 
-impl<Er> fmt::Display for RetryError<Er> {
-    /// Counts the attempts and says why it stopped; the last error is the
-    /// [`source`](std::error::Error::source).
+impl<Er: fmt::Display> fmt::Display for RetryError<Er> {
+    /// Counts the attempts, says why it stopped and names the last attempt's cause
+    /// (which is also the [`source`](std::error::Error::source)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.attempts.len();
         let s = if n == 1 { "" } else { "s" };
-        write!(f, "gave up after {n} failed attempt{s}: {}", self.reason)
+        write!(f, "gave up after {n} failed attempt{s} ({})", self.reason)?;
+        match self.last() {
+            Some(last) => write!(f, "; the last: {last}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -394,10 +519,11 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "gave up after 2 failed attempts: the deadline passed"
+            "gave up after 2 failed attempts (the deadline passed); \
+             the last: the endpoint call failed: refused"
         );
         let last = err.source().unwrap();
-        assert_eq!(last.to_string(), "the endpoint call failed");
+        assert_eq!(last.to_string(), "the endpoint call failed: refused");
         assert_eq!(last.source().unwrap().to_string(), "refused");
         assert!(err.attempts()[0].balancer().unwrap().is_no_endpoints());
         assert!(err.attempts()[0].endpoint().is_none());

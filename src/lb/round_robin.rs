@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::internal::rand;
 use crate::internal::shard::{self, Padded};
-use crate::lb::Balancer;
+use crate::lb::{Balancer, Pick};
 use crate::{Endpointer, Error, Result};
 
 /// Picks the endpoints of an [`Endpointer`] in turn: round-robin.
@@ -16,8 +17,10 @@ use crate::{Endpointer, Error, Result};
 /// its own 128-byte padded line, and a thread bumps the counter of its own shard (the
 /// same per-thread index the endpointer's sharded cache uses). Two threads picking at
 /// once therefore never write the same cache line, and each thread on its own still
-/// walks the set evenly. Counters start at different offsets (shard `i` at `i`) so
-/// threads that start together do not pick the same endpoint in lockstep.
+/// walks the set evenly. Each balancer starts at a random position (seedable with
+/// [`RoundRobin::with_seed`]), and its counters at consecutive offsets from it, so
+/// that neither many clients nor threads that start together pick the same endpoint
+/// in lockstep.
 ///
 /// # Fairness
 /// On one thread the picks are exactly even: `k * len` picks visit every endpoint `k`
@@ -35,9 +38,9 @@ use crate::{Endpointer, Error, Result};
 /// use waypost::lb::{Balancer, RoundRobin};
 ///
 /// let lb = RoundRobin::new(FixedEndpointer::new(vec!["a", "b", "c"]));
-/// let first = lb.pick()?;
-/// let second = lb.pick()?;
-/// let third = lb.pick()?;
+/// let first = *lb.pick()?;
+/// let second = *lb.pick()?;
+/// let third = *lb.pick()?;
 /// let mut seen = [first, second, third];
 /// seen.sort();
 /// assert_eq!(seen, ["a", "b", "c"]);
@@ -49,12 +52,26 @@ pub struct RoundRobin<P> {
 }
 
 impl<P> RoundRobin<P> {
-    /// A round-robin balancer over `endpointer`'s current endpoints.
+    /// A round-robin balancer over `endpointer`'s current endpoints, starting at a
+    /// random position (so that many clients started together do not all send their
+    /// first calls to the first instance, as gRPC's round-robin does).
     pub fn new(endpointer: P) -> Self {
+        RoundRobin::starting_at(endpointer, rand::next_u64())
+    }
+
+    /// As [`new`](RoundRobin::new), with the starting position drawn from `seed`: the
+    /// same seed starts at the same position, for tests.
+    pub fn with_seed(endpointer: P, seed: u64) -> Self {
+        RoundRobin::starting_at(endpointer, rand::mix(seed))
+    }
+
+    fn starting_at(endpointer: P, start: u64) -> Self {
+        // Truncating to usize on 32-bit targets keeps it random.
+        let start = start as usize;
         RoundRobin {
             endpointer,
             counters: (0..shard::count())
-                .map(|i| Padded(AtomicUsize::new(i)))
+                .map(|i| Padded(AtomicUsize::new(start.wrapping_add(i))))
                 .collect(),
         }
     }
@@ -75,13 +92,13 @@ impl<P> RoundRobin<P> {
 
 impl<E, P: Endpointer<E>> Balancer<E> for RoundRobin<P> {
     #[inline]
-    fn with_pick<R>(&self, f: impl FnOnce(&E) -> R) -> Result<R> {
+    fn pick(&self) -> Result<Pick<E>> {
         let endpoints = self.endpointer.endpoints()?;
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
         let i = self.next() % endpoints.len();
-        Ok(f(&endpoints[i]))
+        Ok(Pick::new(endpoints, i))
     }
 }
 
@@ -104,17 +121,30 @@ mod tests {
         let lb = RoundRobin::new(FixedEndpointer::new(vec![0u8]));
         assert_eq!(lb.counters.len(), shard::count());
         assert_eq!(std::mem::size_of::<Padded<AtomicUsize>>(), 128);
+        let start = lb.counters[0].load(Ordering::Relaxed);
         for (i, c) in lb.counters.iter().enumerate() {
-            assert_eq!(c.load(Ordering::Relaxed), i);
+            assert_eq!(c.load(Ordering::Relaxed), start.wrapping_add(i));
         }
+    }
+
+    #[test]
+    fn the_start_is_random_and_seedable() {
+        let starts = |make: &dyn Fn() -> RoundRobin<FixedEndpointer<usize>>| -> Vec<usize> {
+            (0..32).map(|_| *make().pick().unwrap()).collect()
+        };
+        let endpoints = || FixedEndpointer::new((0..1000).collect::<Vec<usize>>());
+        let random = starts(&|| RoundRobin::new(endpoints()));
+        assert!(random.windows(2).any(|w| w[0] != w[1]), "{random:?}");
+        let seeded = starts(&|| RoundRobin::with_seed(endpoints(), 7));
+        assert!(seeded.windows(2).all(|w| w[0] == w[1]), "{seeded:?}");
     }
 
     #[test]
     fn consecutive_picks_on_one_thread_follow_the_order() {
         let lb = RoundRobin::new(FixedEndpointer::new(vec![0usize, 1, 2, 3, 4]));
-        let first = lb.pick().unwrap();
+        let first = *lb.pick().unwrap();
         for k in 1..20 {
-            assert_eq!(lb.pick().unwrap(), (first + k) % 5);
+            assert_eq!(*lb.pick().unwrap(), (first + k) % 5);
         }
     }
 
@@ -122,11 +152,17 @@ mod tests {
     fn picks_only_touch_this_threads_counter() {
         let lb = RoundRobin::new(FixedEndpointer::new(vec![0u8, 1]));
         let mine = shard::index() & (lb.counters.len() - 1);
+        let before: Vec<usize> = lb
+            .counters
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         for _ in 0..10 {
-            lb.pick().unwrap();
+            drop(lb.pick().unwrap());
         }
         for (i, c) in lb.counters.iter().enumerate() {
-            let expected = if i == mine { i + 10 } else { i };
+            let moved = if i == mine { 10 } else { 0 };
+            let expected = before[i].wrapping_add(moved);
             assert_eq!(c.load(Ordering::Relaxed), expected, "counter {i}");
         }
     }

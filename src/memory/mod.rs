@@ -8,16 +8,13 @@
 //! instancer's first state is known at once (possibly the empty set).
 //!
 //! ```
-//! use std::{sync::Arc, time::Duration};
-//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry, Registrar};
+//! use std::time::Duration;
+//! use waypost::{DefaultEndpointer, Endpointer, Instance, MemoryRegistry};
 //!
 //! let registry = MemoryRegistry::new();
 //! let registrar = registry.registrar("api", Instance::new("10.0.0.1:8080"));
-//! registrar.register()?;
-//! let endpointer = DefaultEndpointer::new(
-//!     Arc::new(registry.instancer("api")),
-//!     |i: &Instance| Ok((i.addr().to_owned(), None)),
-//! )?;
+//! let _registration = registrar.register()?;
+//! let endpointer = DefaultEndpointer::new(registry.instancer("api"), |i| Ok(i.addr().to_owned()))?;
 //! endpointer.wait_ready(Duration::from_secs(1))?;
 //! assert_eq!(&endpointer.endpoints()?[..], ["10.0.0.1:8080"]);
 //! # Ok::<(), waypost::Error>(())

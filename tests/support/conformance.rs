@@ -32,13 +32,13 @@ fn endpoints(e: &DefaultEndpointer<String>) -> Vec<String> {
 pub fn run(backend: &dyn Backend) {
     let tag = format!("{}-{}", std::process::id(), backend.name());
     register_two_deregister_one(backend, &format!("conf-a-{tag}"));
-    registrar_drop_deregisters(backend, &format!("conf-b-{tag}"));
+    registration_drop_deregisters(backend, &format!("conf-b-{tag}"));
     stop_joins_promptly(backend, &format!("conf-c-{tag}"));
 }
 
 fn endpointer(backend: &dyn Backend, service: &str) -> DefaultEndpointer<String> {
     let endpointer = DefaultEndpointer::new(backend.instancer(service), |i: &Instance| {
-        Ok((i.addr().to_owned(), None))
+        Ok(i.addr().to_owned())
     })
     .expect("endpointer");
     endpointer
@@ -50,9 +50,9 @@ fn endpointer(backend: &dyn Backend, service: &str) -> DefaultEndpointer<String>
 fn register_two_deregister_one(backend: &dyn Backend, service: &str) {
     let a = backend.registrar(service, "127.0.0.1:7001");
     let b = backend.registrar(service, "127.0.0.1:7002");
-    a.register().expect("register a");
-    b.register().expect("register b");
-    a.register().expect("register is idempotent");
+    let _a = a.register().expect("register a");
+    let _b = b.register().expect("register b");
+    let _again = a.register().expect("register is idempotent");
     let e = endpointer(backend, service);
     wait_until("both instances", || {
         endpoints(&e) == ["127.0.0.1:7001", "127.0.0.1:7002"]
@@ -64,19 +64,27 @@ fn register_two_deregister_one(backend: &dyn Backend, service: &str) {
     wait_until("a to go", || endpoints(&e).is_empty());
 }
 
-fn registrar_drop_deregisters(backend: &dyn Backend, service: &str) {
+fn registration_drop_deregisters(backend: &dyn Backend, service: &str) {
     let e = endpointer(backend, service);
     let r = backend.registrar(service, "127.0.0.1:7003");
-    r.register().expect("register");
+    let registration = r.register().expect("register");
     wait_until("the instance", || endpoints(&e) == ["127.0.0.1:7003"]);
+    // The guard owns the registration: the registrar may go first.
     drop(r);
-    wait_until("drop to deregister", || endpoints(&e).is_empty());
+    let marker = backend.registrar(service, "127.0.0.1:7004");
+    let _marker = marker.register().expect("register the marker");
+    wait_until("the marker", || endpoints(&e).len() == 2);
+    assert_eq!(endpoints(&e), ["127.0.0.1:7003", "127.0.0.1:7004"]);
+    drop(registration);
+    wait_until("the guard's drop to deregister", || {
+        endpoints(&e) == ["127.0.0.1:7004"]
+    });
 }
 
 fn stop_joins_promptly(backend: &dyn Backend, service: &str) {
     let instancer = backend.instancer(service);
     let (tx, rx) = crossbeam_channel::unbounded();
-    instancer.register(tx);
+    instancer.subscribe(tx);
     let _ = rx.recv_timeout(BOUND); // let the watch get going
     let started = Instant::now();
     instancer.stop();

@@ -145,15 +145,10 @@ impl ScriptedClient {
 
 fn entry(addr: &str) -> ServiceEntry {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
-    ServiceEntry {
-        node: Node::default(),
-        service: Service {
-            address: host.into(),
-            port: port.parse().expect("a port"),
-            ..Service::default()
-        },
-        checks: Vec::new(),
-    }
+    ServiceEntry::new(
+        Node::default(),
+        Service::new(host, port.parse().expect("a port")),
+    )
 }
 
 impl Client for ScriptedClient {
@@ -165,10 +160,9 @@ impl Client for ScriptedClient {
             recv(self.cancelled) -> _ => return Err(Error::Closed { component: "scripted client" }),
         };
         match step {
-            Step::Answer { index, addrs } => Ok(Health {
-                entries: addrs.into_iter().map(entry).collect(),
-                index,
-            }),
+            Step::Answer { index, addrs } => {
+                Ok(Health::new(addrs.into_iter().map(entry).collect(), index))
+            }
             Step::Fail => Err(failure()),
             Step::Panic(message) => panic!("{message}"),
         }

@@ -86,14 +86,14 @@ impl ScriptedInstancer {
 }
 
 impl Instancer for ScriptedInstancer {
-    fn register(&self, tx: Sender<Event>) {
+    fn subscribe(&self, tx: Sender<Event>) {
         let mut state = self.state.lock();
         if let Some(event) = &state.0 {
             let _ = tx.send(event.clone());
         }
         state.1.push(tx);
     }
-    fn deregister(&self, tx: &Sender<Event>) {
+    fn unsubscribe(&self, tx: &Sender<Event>) {
         self.state.lock().1.retain(|t| !t.same_channel(tx));
     }
     fn stop(&self) {}

@@ -1,0 +1,272 @@
+//! Health entries into instances: decoding an answer entry by entry (when it does not
+//! decode as a whole), the health and tag filters, and each entry's address through
+//! the strict parser. An entry that
+//! makes no instance is left out with a warning; the rest of the answer stands.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+
+use super::client::ServiceEntry;
+use crate::{Instance, Result};
+
+const LOG: &str = "waypost::consul";
+/// How many skipped entries of one answer are logged one by one; the rest are counted.
+const SHOWN: usize = 5;
+
+/// The entries of a health answer, decoded one at a time: an entry that does not fit
+/// [`ServiceEntry`] (Consul 1.8.7 accepts `Port: 70000` and `Port: -1` from any
+/// registrant) is left out and recorded, where decoding the answer as a whole would
+/// fail it for every watcher. A body that is not a JSON array still fails.
+#[derive(Debug, Default)]
+pub(super) struct Decoded {
+    pub(super) entries: Vec<ServiceEntry>,
+    pub(super) skipped: Skipped,
+}
+
+impl<'de> Deserialize<'de> for Decoded {
+    fn deserialize<D: de::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        de.deserialize_seq(DecodedVisitor)
+    }
+}
+
+struct DecodedVisitor;
+
+impl<'de> Visitor<'de> for DecodedVisitor {
+    type Value = Decoded;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of health entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Decoded, A::Error> {
+        let mut decoded = Decoded::default();
+        if let Some(n) = seq.size_hint() {
+            decoded.entries.reserve(n);
+        }
+        // Through a `Value`: a typed decode that fails part-way leaves the stream
+        // where it stopped, so the next entry could not be read.
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            match ServiceEntry::deserialize(&value) {
+                Ok(entry) => decoded.entries.push(entry),
+                Err(err) => decoded
+                    .skipped
+                    .add(|| format!("{}: {err}", EntryName::of_value(&value))),
+            }
+        }
+        Ok(decoded)
+    }
+}
+
+/// Entries of one answer that were left out: the first few described, the rest
+/// counted, so a fleet of bad registrations cannot flood the log.
+#[derive(Debug, Default)]
+pub(super) struct Skipped {
+    shown: Vec<String>,
+    more: usize,
+}
+
+impl Skipped {
+    fn add(&mut self, describe: impl FnOnce() -> String) {
+        if self.shown.len() < SHOWN {
+            self.shown.push(describe());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// One `warn!` per described entry, one for the rest.
+    pub(super) fn log(&self, service: &str) {
+        for entry in &self.shown {
+            log::warn!(target: LOG, "{service:?}: skipped {entry}");
+        }
+        if self.more > 0 {
+            log::warn!(
+                target: LOG,
+                "{service:?}: skipped {} more entries that make no instance",
+                self.more
+            );
+        }
+    }
+}
+
+/// Names an entry in a warning: its service id and node, as far as they are known.
+struct EntryName<'a> {
+    id: Option<&'a str>,
+    node: Option<&'a str>,
+}
+
+impl<'a> EntryName<'a> {
+    fn of_value(value: &'a serde_json::Value) -> EntryName<'a> {
+        let text = |pointer| value.pointer(pointer).and_then(serde_json::Value::as_str);
+        EntryName {
+            id: text("/Service/ID"),
+            node: text("/Node/Node"),
+        }
+    }
+
+    fn of_entry(entry: &'a ServiceEntry) -> EntryName<'a> {
+        EntryName {
+            id: Some(&entry.service.id),
+            node: Some(&entry.node.node),
+        }
+    }
+}
+
+impl fmt::Display for EntryName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug quoting: a registrant's text cannot forge a log line.
+        write!(
+            f,
+            "entry {:?} on node {:?}",
+            self.id.unwrap_or("?"),
+            self.node.unwrap_or("?")
+        )
+    }
+}
+
+/// What the watch lists: the instances of the entries that carry every tag (compared
+/// case-insensitively, as Consul does) and pass the health filter. Entries whose
+/// address the parser refuses are logged as skipped.
+pub(super) fn instances(
+    entries: &[ServiceEntry],
+    tags: &[String],
+    include_warning: bool,
+    skipped: &mut Skipped,
+) -> Vec<Instance> {
+    entries
+        .iter()
+        .filter(|e| {
+            tags.iter()
+                .all(|t| e.service.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        })
+        .filter_map(|e| {
+            let warning = health(e, include_warning)?;
+            to_instance(e, warning)
+                .map_err(|err| skipped.add(|| format!("{}: {err}", EntryName::of_entry(e))))
+                .ok()
+        })
+        .collect()
+}
+
+/// `Some(warning)` when the entry is listed: every check passes, or (when warnings
+/// are wanted) warns; `None` when a check is critical.
+fn health(entry: &ServiceEntry, include_warning: bool) -> Option<bool> {
+    let mut warning = false;
+    for check in &entry.checks {
+        match check.status.as_str() {
+            "passing" => {}
+            "warning" if include_warning => warning = true,
+            _ => return None,
+        }
+    }
+    Some(warning)
+}
+
+/// The instance of `entry`; see the module docs of `consul` for the metadata mapping.
+fn to_instance(entry: &ServiceEntry, warning: bool) -> Result<Instance> {
+    let service = &entry.service;
+    let plain = Instance::parse(&address(entry))?;
+    let mut builder = Instance::builder(plain.addr_arc().clone());
+    for tag in &service.tags {
+        builder = builder.tag(tag.as_str());
+    }
+    for (key, value) in &service.meta {
+        builder = builder.value(key.as_str(), value.as_str());
+    }
+    if let Some(w) = service.weights {
+        builder = builder.weight(if warning { w.warning } else { w.passing });
+    }
+    if !entry.node.node.is_empty() {
+        builder = builder.value("node", entry.node.node.as_str());
+    }
+    if !entry.node.datacenter.is_empty() {
+        builder = builder.zone(entry.node.datacenter.as_str());
+    }
+    if !service.id.is_empty() {
+        builder = builder.value("service_id", service.id.as_str());
+    }
+    Ok(builder.build())
+}
+
+/// `host:port` of an entry, for the parser to check: the service's address, or its
+/// node's when it has none. An IPv6 address (Consul gives it bare) is written in
+/// brackets and in canonical form, so that `2001:DB8:0::1` and `2001:db8::1`, which a
+/// registrant may spell either way, are one instance.
+fn address(entry: &ServiceEntry) -> String {
+    let service = &entry.service;
+    let host = match service.address.as_str() {
+        "" => entry.node.address.as_str(),
+        address => address,
+    };
+    let (ip, zone) = match host.split_once('%') {
+        Some((ip, zone)) => (ip, Some(zone)),
+        None => (host, None),
+    };
+    match (ip.parse::<Ipv6Addr>(), zone) {
+        (Ok(ip), None) => format!("[{ip}]:{}", service.port),
+        (Ok(ip), Some(zone)) => format!("[{ip}%{zone}]:{}", service.port),
+        (Err(_), _) => format!("{host}:{}", service.port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consul::client::{Node, Service};
+
+    fn entry(service_address: &str, node_address: &str, port: u16) -> ServiceEntry {
+        ServiceEntry::new(
+            Node::new("n1", node_address),
+            Service::new(service_address, port),
+        )
+    }
+
+    #[test]
+    fn addresses_for_the_parser() {
+        for (service, node, port, want) in [
+            ("10.0.0.1", "192.0.2.1", 80, "10.0.0.1:80"),
+            ("", "192.0.2.1", 80, "192.0.2.1:80"),
+            ("", "", 80, ":80"),
+            ("2001:DB8:0:0::1", "", 443, "[2001:db8::1]:443"),
+            ("fe80::1%eth0", "", 80, "[fe80::1%eth0]:80"),
+            ("[::1]", "", 80, "[::1]:80"),
+            ("10.0.0.1:9999", "", 80, "10.0.0.1:9999:80"),
+            ("api.example.test", "", 0, "api.example.test:0"),
+        ] {
+            assert_eq!(address(&entry(service, node, port)), want);
+        }
+    }
+
+    #[test]
+    fn a_body_decodes_entry_by_entry() {
+        let body = r#"[{"Node":{},"Service":{"ID":"a","Address":"10.0.0.1","Port":80}},
+                       {"Node":{"Node":"n2"},"Service":{"ID":"b","Port":70000}},
+                       {"Node":{},"Service":{"ID":"c","Port":-1}},
+                       {"Node":5},
+                       {"Node":{},"Service":{"ID":"d","Port":81},"Checks":null}]"#;
+        let decoded: Decoded = serde_json::from_str(body).unwrap();
+        let ids: Vec<_> = decoded.entries.iter().map(|e| &*e.service.id).collect();
+        assert_eq!(ids, ["a", "d"]);
+        let shown = &decoded.skipped.shown;
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(shown[0].contains(r#"entry "b" on node "n2""#) && shown[0].contains("70000"));
+        assert!(shown[1].contains(r#"entry "c" on node "?""#) && shown[1].contains("-1"));
+        assert!(shown[2].contains(r#"entry "?""#));
+
+        for not_an_array in [r#"{"Service":{}}"#, "null", r#"[{"Node":"#] {
+            assert!(serde_json::from_str::<Decoded>(not_an_array).is_err());
+        }
+    }
+
+    #[test]
+    fn skipped_entries_beyond_the_first_few_are_counted() {
+        let mut skipped = Skipped::default();
+        for n in 0..12 {
+            skipped.add(|| format!("entry {n}"));
+        }
+        assert_eq!((skipped.shown.len(), skipped.more), (SHOWN, 12 - SHOWN));
+    }
+}
