@@ -7,46 +7,17 @@
 
 mod support;
 
-use std::sync::Once;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use parking_lot::Mutex;
 use support::BOUND;
 use support::fake_http::{Answer, FakeHttp};
 use waypost::Event;
 use waypost::consul::{HttpClient, Instancer};
 
-static RECORDS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        RECORDS.lock().push((
-            record.level(),
-            record.target().to_owned(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-    });
-}
-
 /// Warnings of the Consul backend that mention `needle`.
 fn warnings_naming(needle: &str) -> Vec<String> {
-    RECORDS
-        .lock()
+    support::logs::records()
         .iter()
         .filter(|(level, target, text)| {
             *level == log::Level::Warn
@@ -103,7 +74,7 @@ fn addrs(event: &Event) -> Vec<String> {
 
 #[test]
 fn entries_that_make_no_valid_instance_are_skipped_with_a_warning() {
-    capture_logs();
+    support::logs::capture();
     let refused = [
         ("port-0", "10.0.0.2", "", "0"),
         ("port-70000", "10.0.0.3", "", "70000"),
@@ -152,7 +123,7 @@ fn entries_that_make_no_valid_instance_are_skipped_with_a_warning() {
         assert!(
             !warnings.is_empty(),
             "no warning names {id:?}: {:?}",
-            RECORDS.lock()
+            support::logs::records()
         );
         assert!(
             warnings.iter().all(|w| w.contains("\"web\"")),
@@ -166,7 +137,7 @@ fn entries_that_make_no_valid_instance_are_skipped_with_a_warning() {
 
 #[test]
 fn a_flood_of_bad_entries_logs_a_few_lines_and_a_count() {
-    capture_logs();
+    support::logs::capture();
     let mut entries: Vec<String> = (0..500)
         .map(|n| entry(&format!("flood-{n}"), "10.0.0.1", "", "0"))
         .collect();
@@ -201,7 +172,7 @@ fn a_real_agent_lists_what_a_registrant_sent_and_the_watch_skips_the_bad_ones() 
     let Some(agent) = support::consul::shared() else {
         return;
     };
-    capture_logs();
+    support::logs::capture();
     let service = format!("entries-{}", std::process::id());
     // What Consul 1.8.7 takes from any registrant without complaint.
     let registrations = [

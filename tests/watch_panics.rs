@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, unbounded};
@@ -26,44 +25,17 @@ const WATCH: &str = "waypost-consul-watch";
 const HEARTBEAT: &str = "waypost-consul-heartbeat";
 
 static SERIAL: Mutex<()> = Mutex::new(());
-static RECORDS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let entry = (
-            record.level(),
-            record.target().to_owned(),
-            record.args().to_string(),
-        );
-        RECORDS.lock().push(entry);
-    }
-    fn flush(&self) {}
-}
-
 /// Takes this binary's turn and installs the capture logger (once).
 fn serial() -> MutexGuard<'static, ()> {
-    static LOGGER: Once = Once::new();
-    LOGGER.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-    });
+    support::logs::capture();
     let turn = SERIAL.lock();
-    RECORDS.lock().clear();
+    support::logs::records().clear();
     turn
 }
 
 /// Whether an `error!` line of target `waypost::consul` contains every one of `parts`.
 fn logged_error(parts: &[&str]) -> bool {
-    RECORDS.lock().iter().any(|(level, target, text)| {
-        *level == log::Level::Error
-            && target == "waypost::consul"
-            && parts.iter().all(|p| text.contains(p))
-    })
+    support::logs::logged(log::Level::Error, "waypost::consul", parts)
 }
 
 fn watch(backoff: Duration) -> (Instancer, Script, Receiver<Event>) {

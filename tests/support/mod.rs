@@ -7,6 +7,7 @@ pub mod consul;
 pub mod fake_consul;
 pub mod fake_http;
 pub mod http;
+pub mod logs;
 pub mod scratch;
 
 use std::sync::Arc;
