@@ -66,27 +66,37 @@ pub fn fixed_endpointer(n: usize) -> DefaultEndpointer<Ep> {
 /// wall time divided by two: criterion then reports wall time / total operations, Go
 /// kit's measure for its parallel benchmarks. Time per operation as one thread sees
 /// it is twice that.
+///
+/// Each thread reads the clock itself, right before its first timed operation and
+/// right after its last; the wall time is the latest end minus the earliest start. So
+/// every timed operation falls inside the interval, whichever thread a barrier wakes
+/// first, and thread start-up and the barrier's wake-ups stay outside it.
 pub fn two_threads<F: Fn() + Sync>(iters: u64, op: F) -> Duration {
-    let start = Barrier::new(3);
-    let done = Barrier::new(3);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                // A first operation outside the timing: the thread's shard index and
-                // anything else per thread is set up here.
-                op();
-                start.wait();
-                for _ in 0..iters {
+    let start = Barrier::new(2);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    // A first operation outside the timing: the thread's shard index
+                    // and anything else per thread is set up here.
                     op();
-                }
-                done.wait();
-            });
-        }
-        start.wait();
-        let t = Instant::now();
-        done.wait();
-        t.elapsed() / 2
-    })
+                    start.wait();
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        op();
+                    }
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("bench thread"))
+            .collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().expect("two spans");
+    let last = spans.iter().map(|s| s.1).max().expect("two spans");
+    (last - first) / 2
 }
 
 /// `op` `iters` times on this thread.
