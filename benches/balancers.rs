@@ -2,7 +2,9 @@
 //! balancer (two-thread figures are wall time / total operations, Go kit's measure):
 //!
 //! 2. round-robin pick + no-op call, borrowed: `with_pick(|f| f())`;
-//! 3. random, the same;
+//! 3. random, the same: `Random::new` (a per-thread generator) and `Random::with_seed(_, 42)`
+//!    (one atomic SplitMix64 state per CPU shard, shared by the threads on that shard;
+//!    Go kit's B3 single-thread case uses seed 42);
 //! 4. `Retry` (3 attempts, 1 s) over round-robin, the first attempt succeeding (Retry
 //!    picks a clone, so this includes one `Arc` clone and drop per call).
 //!
@@ -41,6 +43,14 @@ fn balancers(c: &mut Criterion) {
     });
     group.bench_function("random/two_threads", |b| {
         b.iter_custom(|iters| two_threads(iters, || call(&random)))
+    });
+
+    let seeded = Random::with_seed(fixed_endpointer(N), 42);
+    group.bench_function("random_seeded/one_thread", |b| {
+        b.iter_custom(|iters| one_thread(iters, || call(&seeded)))
+    });
+    group.bench_function("random_seeded/two_threads", |b| {
+        b.iter_custom(|iters| two_threads(iters, || call(&seeded)))
     });
 
     let retry = Retry::builder(RoundRobin::new(fixed_endpointer(N)))
