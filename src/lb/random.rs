@@ -100,7 +100,7 @@ impl<P> Random<P> {
 }
 
 impl<E, P: Endpointer<E>> Balancer<E> for Random<P> {
-    #[inline]
+    #[inline(always)]
     fn pick(&self) -> Result<Pick<E>> {
         let endpoints = self.endpointer.endpoints()?;
         if endpoints.is_empty() {

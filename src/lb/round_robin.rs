@@ -26,7 +26,7 @@ use crate::{Endpointer, Error, Result};
 /// On one thread the picks are exactly even: `k * len` picks visit every endpoint `k`
 /// times. Across threads each thread's share is even, so the total is even up to one
 /// partial round per thread. When the set changes the counter simply continues over
-/// the new set; a counter wraps after `usize::MAX` picks, which shifts the position
+/// the new set; positions are counted in 32 bits, so every 2^32 picks of a thread the position shifts
 /// once.
 ///
 /// # Errors
@@ -66,8 +66,8 @@ impl<P> RoundRobin<P> {
     }
 
     fn starting_at(endpointer: P, start: u64) -> Self {
-        // Truncating to usize on 32-bit targets keeps it random.
-        let start = start as usize;
+        // Truncated to 32 bits: positions are taken modulo the set's length in 32 bits.
+        let start = start as u32 as usize;
         RoundRobin {
             endpointer,
             counters: (0..shard::count())
@@ -91,14 +91,25 @@ impl<P> RoundRobin<P> {
 }
 
 impl<E, P: Endpointer<E>> Balancer<E> for RoundRobin<P> {
-    #[inline]
+    #[inline(always)]
     fn pick(&self) -> Result<Pick<E>> {
         let endpoints = self.endpointer.endpoints()?;
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
-        let i = self.next() % endpoints.len();
+        let i = position(self.next(), endpoints.len());
         Ok(Pick::new(endpoints, i))
+    }
+}
+
+/// `counter % len`, in 32 bits when `len` fits: a 64-bit division of a large counter
+/// costs several times a 32-bit one, and is the pick's largest cost. The counter wraps
+/// at 2^32 then, which shifts the position once in four billion picks.
+#[inline]
+fn position(counter: usize, len: usize) -> usize {
+    match u32::try_from(len) {
+        Ok(len) => (counter as u32 % len) as usize,
+        Err(_) => counter % len,
     }
 }
 
