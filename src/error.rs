@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A boxed error from user code (a factory(crate::Factory), a closer) or a dependency.
+/// A boxed error from user code (a factory, a closer) or a dependency.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result` with waypost's [`Error`].
@@ -65,7 +65,7 @@ pub enum Error {
         /// The underlying I/O error (`NotFound` for a missing file).
         source: std::io::Error,
     },
-    /// A user factory(crate::Factory) refused to build an endpoint.
+    /// A user factory refused to build an endpoint.
     Factory(BoxError),
     /// An HTTP registry (Consul, etcd, Eureka) could not be reached, answered with an
     /// error status, or sent a body that could not be decoded.
@@ -240,7 +240,7 @@ pub enum HttpErrorKind {
 }
 
 impl Error {
-    /// An [`Error::Factory`] from any error, for use in a factory(crate::Factory).
+    /// An [`Error::Factory`] from any error, for a factory that returns waypost errors.
     pub fn factory<E: Into<BoxError>>(err: E) -> Error {
         Error::Factory(err.into())
     }
