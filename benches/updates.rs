@@ -383,43 +383,104 @@ fn b5(args: &Args) {
     }
 }
 
-/// One timed `endpoints()` call: take the snapshot, read it, drop it.
+/// One timed `endpoints()` call: take the snapshot, read it, drop it. Returns the ns.
 #[inline]
-fn timed_read<E>(endpointer: &impl Endpointer<E>, latencies: &mut Latencies) {
+fn timed_read<E>(endpointer: &impl Endpointer<E>, latencies: &mut Latencies) -> u64 {
     let t0 = Instant::now();
     let endpoints = endpointer.endpoints().expect("endpoints");
     black_box(endpoints.len());
     black_box(endpoints.first());
     drop(endpoints);
-    latencies.record(t0.elapsed().as_nanos() as u64);
+    let ns = t0.elapsed().as_nanos() as u64;
+    latencies.record(ns);
+    ns
 }
 
-fn report_reads(label: &str, mut latencies: Latencies, extra: &str) {
-    let ns = |v: u64| -> String {
-        if v < 10_000 {
-            format!("{v} ns")
-        } else {
-            format!("{:.1} us", v as f64 / 1e3)
+/// This thread's involuntary context switches so far (Linux), to tell the scheduler's
+/// preemptions from the library's own delays.
+fn preemptions() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A reader timing every call, in batches; the slow calls (over 1 ms) are sorted by
+/// whether the thread was preempted during their batch.
+struct Reader {
+    latencies: Latencies,
+    slow_preempted: u64,
+    slow_not_preempted: u64,
+    preemptions: u64,
+}
+
+impl Reader {
+    /// Calls per batch: about 0.2 ms of calls, then one read of the switch count.
+    const BATCH: usize = 4096;
+
+    fn new() -> Reader {
+        Reader {
+            latencies: Latencies::new(),
+            slow_preempted: 0,
+            slow_not_preempted: 0,
+            preemptions: 0,
         }
-    };
-    let (p50, p99, p999, p9999) = (
-        latencies.quantile(0.5),
-        latencies.quantile(0.99),
-        latencies.quantile(0.999),
-        latencies.quantile(0.9999),
-    );
-    println!(
-        "{label}: {} calls{extra}: p50 {}, p99 {}, p99.9 {}, p99.99 {}, max {}; \
-         over 1 ms: {}, over 100 us: {}",
-        latencies.len(),
-        ns(p50),
-        ns(p99),
-        ns(p999),
-        ns(p9999),
-        ns(latencies.max()),
-        latencies.over(1_000_000),
-        latencies.over(100_000),
-    );
+    }
+
+    fn batch<E>(&mut self, endpointer: &impl Endpointer<E>) {
+        let before = preemptions();
+        let mut slow = 0;
+        for _ in 0..Self::BATCH {
+            if timed_read(endpointer, &mut self.latencies) > 1_000_000 {
+                slow += 1;
+            }
+        }
+        let switched = match (before, preemptions()) {
+            (Some(b), Some(a)) => a - b,
+            _ => 0,
+        };
+        self.preemptions += switched;
+        if switched > 0 {
+            self.slow_preempted += slow;
+        } else {
+            self.slow_not_preempted += slow;
+        }
+    }
+
+    fn report(mut self, label: &str, extra: &str) {
+        let ns = |v: u64| -> String {
+            if v < 10_000 {
+                format!("{v} ns")
+            } else {
+                format!("{:.1} us", v as f64 / 1e3)
+            }
+        };
+        let l = &mut self.latencies;
+        let (p50, p99, p999, p9999) = (
+            l.quantile(0.5),
+            l.quantile(0.99),
+            l.quantile(0.999),
+            l.quantile(0.9999),
+        );
+        println!(
+            "{label}: {} calls{extra}: p50 {}, p99 {}, p99.9 {}, p99.99 {}, max {}; \
+             over 100 us: {}, over 1 ms: {} ({} in a batch of {} calls during which the \
+             reader was preempted, {} not); the reader was preempted {} times",
+            l.len(),
+            ns(p50),
+            ns(p99),
+            ns(p999),
+            ns(p9999),
+            ns(l.max()),
+            l.over(100_000),
+            l.over(1_000_000),
+            self.slow_preempted,
+            Self::BATCH,
+            self.slow_not_preempted,
+            self.preemptions,
+        );
+    }
 }
 
 /// `endpoints()` latency, call by call, while one-instance changes stream at N = 100,000.
@@ -437,47 +498,43 @@ fn endpoints_during_updates(args: &Args) {
     let mut fixture = Fixture::new(N, Path::Unsorted);
 
     // The control: the same reader, no updates.
-    let mut idle = Latencies::new();
-    timed_read(&fixture.endpointer, &mut idle);
-    let mut idle = Latencies::new();
-    for _ in 0..min_calls {
-        timed_read(&fixture.endpointer, &mut idle);
+    let mut idle = Reader::new();
+    timed_read(&fixture.endpointer, &mut Latencies::new());
+    while idle.latencies.len() < min_calls {
+        idle.batch(&fixture.endpointer);
     }
-    report_reads(&format!("{name} (control, no updates)"), idle, "");
+    idle.report(&format!("{name} (control, no updates)"), "");
 
     let stop = AtomicBool::new(false);
     let calls = AtomicU64::new(0);
     let t0 = Instant::now();
-    let (latencies, changes, visible) = std::thread::scope(|s| {
+    let (reader, visible) = std::thread::scope(|s| {
         let endpointer = fixture.endpointer.clone();
         let (stop, calls) = (&stop, &calls);
         let reader = s.spawn(move || {
-            let mut latencies = Latencies::new();
-            timed_read(&endpointer, &mut latencies);
-            let mut latencies = Latencies::new();
+            timed_read(&endpointer, &mut Latencies::new());
+            let mut reader = Reader::new();
             while !stop.load(Ordering::Relaxed) {
-                for _ in 0..1024 {
-                    timed_read(&endpointer, &mut latencies);
-                }
-                calls.store(latencies.len(), Ordering::Relaxed);
+                reader.batch(&endpointer);
+                calls.store(reader.latencies.len(), Ordering::Relaxed);
             }
-            latencies
+            reader
         });
         let mut visible = Vec::new();
         while visible.len() < min_updates || calls.load(Ordering::Relaxed) < min_calls {
             visible.push(us(fixture.change(Wait::Poll).visible));
         }
         stop.store(true, Ordering::Relaxed);
-        (reader.join().expect("reader"), visible.len(), visible)
+        (reader.join().expect("reader"), visible)
     });
     let mut visible = visible;
     visible.sort_by(f64::total_cmp);
-    report_reads(
+    reader.report(
         &name,
-        latencies,
         &format!(
-            " during {changes} changes in {:.2} s (each visible after a median {:.0} us, \
+            " during {} changes in {:.2} s (each visible after a median {:.0} us, \
              polled every 100 us)",
+            visible.len(),
             t0.elapsed().as_secs_f64(),
             quantile(&visible, 0.5),
         ),
@@ -532,13 +589,18 @@ fn visibility(args: &Args) {
     let epoch = Instant::now();
     let now_ns = || epoch.elapsed().as_nanos() as u64;
 
-    // Runs `publish(k)` for k = 1, 2, ... and returns the time until every reader's
-    // `Seen` says k, for each k; `read()` is one reader iteration's version.
-    let run = |label: &str, publish: &(dyn Fn(u64) + Sync), read: &(dyn Fn() -> u64 + Sync)| {
+    // Runs `publish(k)` for k = from, from + 1, ... and measures, for each k, the time until the
+    // first and the last reader's `Seen` says k; `read()` is one reader iteration's
+    // version; `yield_each`: readers yield the CPU after each read.
+    let run = |label: &str,
+               yield_each: bool,
+               from: u64,
+               publish: &(dyn Fn(u64) + Sync),
+               read: &(dyn Fn() -> u64 + Sync)| {
         let seen: Vec<Seen> = (0..READERS).map(|_| Seen::default()).collect();
         let stop = AtomicBool::new(false);
         let started = AtomicUsize::new(0);
-        let mut lags = Vec::new();
+        let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
         let mut timeouts = 0;
         std::thread::scope(|s| {
             for mine in &seen {
@@ -553,6 +615,9 @@ fn visibility(args: &Args) {
                             mine.at.store(now_ns(), Ordering::Relaxed);
                             mine.version.store(v, Ordering::Release);
                         }
+                        if yield_each {
+                            std::thread::yield_now();
+                        }
                     }
                 });
             }
@@ -561,7 +626,7 @@ fn visibility(args: &Args) {
             }
             std::thread::sleep(Duration::from_millis(50));
             let t_all = Instant::now();
-            for k in 1..=updates as u64 {
+            for k in from..from + updates as u64 {
                 if t_all.elapsed() > budget {
                     break;
                 }
@@ -570,8 +635,10 @@ fn visibility(args: &Args) {
                 let deadline = Instant::now() + TIMEOUT;
                 loop {
                     if seen.iter().all(|r| r.version.load(Ordering::Acquire) == k) {
-                        let last = seen.iter().map(|r| r.at.load(Ordering::Relaxed)).max();
-                        lags.push(last.unwrap_or(t0).saturating_sub(t0) as f64 / 1e3);
+                        let at = || seen.iter().map(|r| r.at.load(Ordering::Relaxed));
+                        let lag = |t: Option<u64>| t.unwrap_or(t0).saturating_sub(t0) as f64;
+                        firsts.push(lag(at().min()) / 1e3);
+                        lasts.push(lag(at().max()) / 1e3);
                         break;
                     }
                     if Instant::now() > deadline {
@@ -586,14 +653,19 @@ fn visibility(args: &Args) {
             }
             stop.store(true, Ordering::Relaxed);
         });
-        lags.sort_by(f64::total_cmp);
+        firsts.sort_by(f64::total_cmp);
+        lasts.sort_by(f64::total_cmp);
         println!(
-            "{label}: {READERS} busy readers, {} updates: until the last reader has read the \
-             update: median {:.0} us, p90 {:.0} us, max {:.0} us{}",
-            lags.len(),
-            quantile(&lags, 0.5),
-            quantile(&lags, 0.9),
-            lags.last().copied().unwrap_or(f64::NAN),
+            "{label}: {READERS} {} readers, {} updates: until the last reader has read the \
+             update: median {:.0} us, p90 {:.0} us, max {:.0} us; until the first has: \
+             median {:.0} us, max {:.0} us{}",
+            if yield_each { "yielding" } else { "busy" },
+            lasts.len(),
+            quantile(&lasts, 0.5),
+            quantile(&lasts, 0.9),
+            lasts.last().copied().unwrap_or(f64::NAN),
+            quantile(&firsts, 0.5),
+            firsts.last().copied().unwrap_or(f64::NAN),
             if timeouts > 0 {
                 format!("; an update not read by every reader after {TIMEOUT:?}: stopped")
             } else {
@@ -602,27 +674,44 @@ fn visibility(args: &Args) {
         );
     };
 
-    // Every update's list is made before the clock starts.
-    let lists: Mutex<Vec<Vec<Instance>>> =
-        Mutex::new((1..=updates as u64).rev().map(with_marker).collect());
-    run(
-        &name,
-        &|_| {
-            let list = lists.lock().unwrap().pop().expect("a list per update");
-            instancer.publish_instances(list)
-        },
-        &|| {
-            let endpoints = endpointer.endpoints().expect("endpoints");
-            *endpoints.last().expect("marker")
-        },
-    );
-    // The control: no endpointer, one atomic number read in the same loop.
-    let version = AtomicU64::new(0);
-    run(
-        &format!("{name} (control: one atomic load, no endpointer)"),
-        &|k| version.store(k, Ordering::Release),
-        &|| version.load(Ordering::Acquire),
-    );
+    for yield_each in [false, true] {
+        let suffix = if yield_each {
+            " (readers yield after each read)"
+        } else {
+            ""
+        };
+        // Every update's list is made before the clock starts.
+        let first = endpointer.endpoints().expect("endpoints").last().copied();
+        let from = first.expect("marker") + 1;
+        let lists: Mutex<Vec<Vec<Instance>>> = Mutex::new(
+            (from..from + updates as u64)
+                .rev()
+                .map(with_marker)
+                .collect(),
+        );
+        run(
+            &format!("{name}{suffix}"),
+            yield_each,
+            from,
+            &|_| {
+                let list = lists.lock().unwrap().pop().expect("a list per update");
+                instancer.publish_instances(list)
+            },
+            &|| {
+                let endpoints = endpointer.endpoints().expect("endpoints");
+                *endpoints.last().expect("marker")
+            },
+        );
+        // The control: no endpointer, one atomic number read in the same loop.
+        let version = AtomicU64::new(0);
+        run(
+            &format!("{name}{suffix} (control: one atomic load, no endpointer)"),
+            yield_each,
+            1,
+            &|k| version.store(k, Ordering::Release),
+            &|| version.load(Ordering::Acquire),
+        );
+    }
 }
 
 fn main() {
