@@ -12,17 +12,17 @@
 //! ```
 
 use std::error::Error;
-use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use waypost::crossbeam_channel::{after, select, tick, unbounded};
-use waypost::lb::{AttemptError, Deadline, Retry, RoundRobin};
+use waypost::lb::{AttemptError, Retry, RoundRobin};
 use waypost::{DefaultEndpointer, Endpointer, Instance, Made, MemoryRegistry, Registration};
+
+#[path = "support/http.rs"]
+mod http;
+
+use http::{CallError, Client as HttpEndpoint, Server};
 
 const SERVICE: &str = "hello";
 
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // channel, so that this thread can wait for it rather than guess how long it takes.
     let (closed_tx, closed) = unbounded();
     let factory = move |instance: &Instance| {
-        let endpoint = HttpEndpoint::new(instance);
+        let endpoint = HttpEndpoint::new(instance, Duration::from_secs(1));
         println!("made     endpoint {endpoint}");
         let (agent, name, closed_tx) = (
             endpoint.agent.clone(),
@@ -123,70 +123,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The endpoint the factory makes: a plain-HTTP client for one instance. Cloning it
-/// is cheap (the agent is shared), which is what a balancer's pick does.
-#[derive(Clone, Debug)]
-struct HttpEndpoint {
-    name: Arc<str>,
-    url: Arc<str>,
-    agent: ureq::Agent,
-}
-
-impl HttpEndpoint {
-    fn new(instance: &Instance) -> HttpEndpoint {
-        let config = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_millis(200)))
-            .timeout_global(Some(Duration::from_secs(1)))
-            .build();
-        let name = instance.metadata().and_then(|m| m.get("name"));
-        HttpEndpoint {
-            name: name.unwrap_or(instance.addr()).into(),
-            url: format!("http://{instance}").into(),
-            agent: config.new_agent(),
-        }
-    }
-
-    /// `GET path`, given up at `deadline`: the retry's deadline bounds every attempt.
-    fn get(&self, path: &str, deadline: Deadline<'_>) -> Result<String, CallError> {
-        let url = format!("{}{path}", self.url);
-        let left = deadline.remaining();
-        let result = self
-            .agent
-            .get(&url)
-            .config()
-            .timeout_global(Some(left))
-            .build()
-            .call()
-            .and_then(|mut response| response.body_mut().read_to_string());
-        result.map_err(|source| CallError { url, source })
-    }
-}
-
-impl fmt::Display for HttpEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.url)
-    }
-}
-
-/// A failed request, with the URL it went to.
-#[derive(Debug)]
-struct CallError {
-    url: String,
-    source: ureq::Error,
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GET {} failed: {}", self.url, self.source)
-    }
-}
-
-impl Error for CallError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
 fn print_set(endpointer: &DefaultEndpointer<HttpEndpoint>) -> waypost::Result<()> {
     let names: Vec<_> = endpointer
         .endpoints()?
@@ -213,87 +149,4 @@ fn wait_for_len(
         }
     }
     Ok(())
-}
-
-/// A minimal HTTP/1.1 server on its own thread: answers every request with `200` and a
-/// body naming the server, then closes the connection. `stop` (or drop) ends the
-/// thread and joins it; the listening socket closes with it, so connections to its
-/// port are then refused.
-struct Server {
-    name: &'static str,
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(name: &'static str) -> io::Result<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::Builder::new()
-            .name(format!("server-{name}"))
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if stopping.load(Ordering::Acquire) {
-                        break; // woken by `shutdown`'s own connection
-                    }
-                    if let Err(e) = stream.and_then(|stream| answer(stream, name)) {
-                        eprintln!("{name}: {e}");
-                    }
-                }
-            })?;
-        Ok(Server {
-            name,
-            addr,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::Release);
-        // `accept` blocks; one connection of our own wakes it up to see the flag.
-        if let Err(e) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)) {
-            eprintln!("waking {} failed: {e}", self.name);
-        }
-        if thread.join().is_err() {
-            eprintln!("{} panicked", self.name);
-        }
-        println!("stopped  {} (port {} closed)", self.name, self.addr.port());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Reads one request (the request line and headers; a GET has no body) and answers it.
-fn answer(stream: TcpStream, name: &str) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-            break;
-        }
-    }
-    let body = format!("hello from {name}");
-    write!(
-        &stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    )
 }

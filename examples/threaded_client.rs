@@ -25,8 +25,6 @@
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +36,11 @@ use waypost::lb::{Deadline, Retry, RoundRobin};
 use waypost::{
     DefaultEndpointer, Endpointer, Instance, Instancer, Made, MemoryRegistry, Registration,
 };
+
+#[path = "support/http.rs"]
+mod http;
+
+use http::{CallError, Client, Server};
 
 /// Worker threads sharing the one balancer.
 const WORKERS: usize = 8;
@@ -136,12 +139,18 @@ fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     let counters: Vec<Arc<Counters>> = servers
         .iter()
         .flatten()
-        .map(|server| server.counters.clone())
+        .map(|server| {
+            Arc::new(Counters {
+                served: server.served.clone(),
+                ..Counters::default()
+            })
+        })
         .collect();
     let by_addr: HashMap<String, Arc<Counters>> = servers
         .iter()
         .flatten()
-        .map(|server| (server.addr.to_string(), server.counters.clone()))
+        .zip(&counters)
+        .map(|(server, counters)| (server.addr.to_string(), counters.clone()))
         .collect();
 
     // The factory runs on the endpointer's thread, once for each instance that joins
@@ -156,8 +165,8 @@ fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
         let endpoint = HttpEndpoint::new(instance, counters.clone());
         println!("made       endpoint {endpoint}");
         let (agent, name, counters, closed_tx) = (
-            endpoint.agent.clone(),
-            endpoint.name.clone(),
+            endpoint.client.agent.clone(),
+            endpoint.client.name.clone(),
             endpoint.counters.clone(),
             closed_tx.clone(),
         );
@@ -430,27 +439,18 @@ impl Registry {
     }
 }
 
-/// The endpoint the factory makes: a plain-HTTP client for one instance. Cloning it
-/// is cheap (the agent is shared).
+/// The endpoint the factory makes: the shared HTTP client, counting what the clients
+/// do with it. Cloning it is cheap (the agent is shared).
 #[derive(Clone, Debug)]
 struct HttpEndpoint {
-    name: Arc<str>,
-    url: Arc<str>,
-    agent: ureq::Agent,
+    client: Client,
     counters: Arc<Counters>,
 }
 
 impl HttpEndpoint {
     fn new(instance: &Instance, counters: Arc<Counters>) -> HttpEndpoint {
-        let config = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_millis(200)))
-            .timeout_global(Some(TIMEOUT))
-            .build();
-        let name = instance.metadata().and_then(|m| m.get("name"));
         HttpEndpoint {
-            name: name.unwrap_or(instance.addr()).into(),
-            url: format!("http://{instance}").into(),
-            agent: config.new_agent(),
+            client: Client::new(instance, TIMEOUT),
             counters,
         }
     }
@@ -461,52 +461,23 @@ impl HttpEndpoint {
         if self.counters.closed.load(Ordering::Acquire) {
             self.counters.after_close.fetch_add(1, Ordering::Relaxed);
         }
-        let url = format!("{}{path}", self.url);
-        let result = self
-            .agent
-            .get(&url)
-            .config()
-            .timeout_global(Some(deadline.remaining()))
-            .build()
-            .call()
-            .and_then(|mut response| response.body_mut().read_to_string());
-        result.map_err(|source| {
+        self.client.get(path, deadline).inspect_err(|_| {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            CallError { url, source }
         })
     }
 }
 
 impl fmt::Display for HttpEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.url)
-    }
-}
-
-/// A failed request, with the URL it went to.
-#[derive(Debug)]
-struct CallError {
-    url: String,
-    source: ureq::Error,
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GET {} failed: {}", self.url, self.source)
-    }
-}
-
-impl Error for CallError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.source)
+        self.client.fmt(f)
     }
 }
 
 /// What happened to one server: its own count, and the clients'.
 #[derive(Debug, Default)]
 struct Counters {
-    /// Requests the server answered.
-    served: AtomicU64,
+    /// Requests the server answered (the server's own count).
+    served: Arc<AtomicU64>,
     /// Attempts the clients made on its endpoint, and how many of them failed.
     attempts: AtomicU64,
     failed: AtomicU64,
@@ -630,101 +601,6 @@ impl fmt::Display for Summary {
         }
         Ok(())
     }
-}
-
-/// A minimal HTTP/1.1 server on its own thread: answers every request with `200` and a
-/// body naming the server, then closes the connection. `stop` (or drop) ends the
-/// thread and joins it; the listening socket closes with it, so connections to its
-/// port are then refused.
-struct Server {
-    name: &'static str,
-    addr: SocketAddr,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(name: &'static str) -> io::Result<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
-        let (stopping, served) = (stop.clone(), counters.clone());
-        let thread = thread::Builder::new()
-            .name(format!("server-{name}"))
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if stopping.load(Ordering::Acquire) {
-                        break; // woken by `shutdown`'s own connection
-                    }
-                    match stream.and_then(|stream| answer(stream, name)) {
-                        Ok(()) => {
-                            served.served.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => eprintln!("{name}: {e}"),
-                    }
-                }
-            })?;
-        Ok(Server {
-            name,
-            addr,
-            counters,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::Release);
-        // `accept` blocks; one connection of our own wakes it up to see the flag.
-        if let Err(e) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)) {
-            eprintln!("waking {} failed: {e}", self.name);
-        }
-        if thread.join().is_err() {
-            eprintln!("{} panicked", self.name);
-        }
-        println!(
-            "stopped    {} (port {} closed)",
-            self.name,
-            self.addr.port()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Reads one request (the request line and headers; a GET has no body) and answers it.
-fn answer(stream: TcpStream, name: &str) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-            break;
-        }
-    }
-    let body = format!("hello from {name}");
-    // One write: `write!` on the bare stream would make a system call for each piece
-    // of the format string.
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    (&stream).write_all(response.as_bytes())
 }
 
 #[cfg(test)]
