@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::factory::FnFactory;
 use crate::internal::shard::Sharded;
 use crate::internal::worker::Worker;
+use crate::maker::Maker;
 use crate::snapshot::{DeriveAny, DeriveFn, Instances, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::updater::{Control, Updater};
@@ -217,23 +218,26 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 /// The standard [`Endpointer`]: subscribes to an [`Instancer`], turns each instance
 /// into an endpoint with a factory closure (see [`Made`](crate::Made)), and serves the endpoints from a cache.
 ///
-/// # The thread
-/// It owns one thread, `waypost-endpointer`, that receives events and updates the
-/// cache:
+/// # The threads
+/// It owns two threads: `waypost-endpointer` receives events and updates the cache,
+/// and `waypost-factory` runs the factory for it, so that a slow factory call holds up
+/// neither a removal nor a stop.
 /// - A backlog of events is applied as the newest set, then the error state if an error
 ///   came after that set: a set is never lost to a later error.
 /// - The new set is diffed against the cache by one merge walk: the factory runs only
 ///   for added instances, unchanged instances keep their endpoint (a change of metadata
 ///   alone keeps the endpoint and updates the instance).
-/// - **Removals first.** When an update both removes and adds, a snapshot without the
-///   removed instances is published *before* any factory call, so a slow factory (a TLS
-///   connect) never keeps a removed instance in service. The added ones follow in a
-///   second snapshot.
-/// - Between two factory calls the thread checks for a stop and for a newer event: a
-///   long update is cut short (what was made is kept, the rest is made by the next
-///   update), so `close()` waits for one factory call at most and a newer set is never
-///   held up by an older one.
-/// - A removed instance's closer runs exactly once, on this thread, once no snapshot
+/// - **Removals do not wait for the factory.** When an update both removes and adds, it
+///   waits for the factory calls of the added instances for at most
+///   [`EndpointerOptions::removal_grace`] (1 ms by default). Made within it, the update
+///   is one snapshot. Otherwise a snapshot without the removed instances is published
+///   then, and the added ones follow in a second snapshot once they are made: a slow
+///   factory (a TLS connect) never keeps a removed instance in service.
+/// - A stop or a newer event cuts a long update short after the current factory call
+///   (what was made is kept, the rest is made after the newer event), so `close()`
+///   waits for one factory call at most and a newer set is never held up by an older
+///   one.
+/// - A removed instance's closer runs exactly once, on `waypost-endpointer`, once no snapshot
 ///   that contains its endpoint is alive (see [`Endpoints`]); if the endpointer has
 ///   closed by then, on the thread that drops the last such snapshot.
 ///
@@ -252,8 +256,9 @@ impl<E> fmt::Debug for FixedEndpointer<E> {
 /// # Closing
 /// [`close`](DefaultEndpointer::close) and drop stop the thread and close every
 /// endpoint. They may be called from any thread, including from inside a factory, a
-/// closer or a balancer call: from the endpointer's own thread (a factory or closer)
-/// `close()` marks the close and returns, and the thread finishes closing by itself.
+/// closer or a balancer call: from the endpointer's own threads (in a factory or
+/// closer) `close()` marks the close and returns, and the threads finish closing by
+/// themselves.
 /// If the thread panics (in a factory's `Drop`, say), `endpoints()` returns
 /// [`Error::Panicked`] from then on.
 #[must_use = "dropping an endpointer closes its endpoints"]
@@ -304,10 +309,7 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
             None => (true, Arc::default()),
         };
         let (closings_tx, closings) = unbounded();
-        let sink = Arc::new(Sink {
-            tx: closings_tx,
-            thread: Default::default(),
-        });
+        let sink = Arc::new(Sink::new(closings_tx));
         let retire = Arc::new(Retire::new(sink.clone()));
         let shared = Arc::new(Shared::new(
             || View {
@@ -326,7 +328,7 @@ impl<E: Clone + Send + Sync + 'static> DefaultEndpointer<E> {
         let updater = Updater::new(
             events,
             shared.clone(),
-            Box::new(FnFactory::new(factory)),
+            Maker::start(Box::new(FnFactory::new(factory)), sink.clone())?,
             &options,
             own_answers,
             (ready_tx, done_tx, control, closings),
@@ -411,17 +413,20 @@ impl<E> DefaultEndpointer<E> {
         }
     }
 
-    /// Stops the thread and closes every endpoint (see [Closing](Self#closing)).
-    /// Idempotent; drop does the same. Returns once the thread has ended, unless it is
-    /// called on that thread.
+    /// Stops the threads and closes every endpoint (see [Closing](Self#closing)).
+    /// Idempotent; drop does the same. Returns once the threads have ended, unless it
+    /// is called on one of them.
     pub fn close(&self) {
         let worker = self.worker.lock().take();
         if let (Some(tx), Some(_)) = (&self.registered, &worker) {
             self.instancer.unsubscribe(tx);
         }
         match worker {
+            // In a factory call: the endpointer's thread may be waiting for this call
+            // to end, so it is told to stop and not waited for.
+            Some(mut worker) if self.sink.on_factory_thread() => worker.signal(),
             Some(mut worker) => worker.stop(),
-            None if self.sink.thread.get() == Some(&std::thread::current().id()) => {}
+            None if self.sink.on_endpointer_thread() || self.sink.on_factory_thread() => {}
             // Another thread is closing: wait for the thread to end.
             None => while self.done.recv().is_ok() {},
         }
@@ -441,7 +446,7 @@ impl<E: Send + Sync + 'static> Endpointer<E> for DefaultEndpointer<E> {
             derivers.len() - 1
         };
         let (tx, rx) = bounded(1);
-        let on_own_thread = self.sink.thread.get() == Some(&std::thread::current().id());
+        let on_own_thread = self.sink.on_endpointer_thread() || self.sink.on_factory_thread();
         if self.control.send(Control::Rederive(tx)).is_ok() && !on_own_thread {
             let _ = rx.recv(); // disconnected if the thread ends first
         }

@@ -11,13 +11,18 @@ use crate::{Clock, Error, SystemClock};
 #[must_use = "options do nothing until passed to an endpointer"]
 pub struct EndpointerOptions {
     invalidate_after: Option<Duration>,
+    removal_grace: Duration,
     clock: Arc<dyn Clock>,
 }
+
+/// The default [`EndpointerOptions::removal_grace`].
+pub(crate) const REMOVAL_GRACE: Duration = Duration::from_millis(1);
 
 impl Default for EndpointerOptions {
     fn default() -> Self {
         EndpointerOptions {
             invalidate_after: None,
+            removal_grace: REMOVAL_GRACE,
             clock: Arc::new(SystemClock),
         }
     }
@@ -41,8 +46,31 @@ impl EndpointerOptions {
         self
     }
 
-    pub(crate) fn parts(&self) -> (Arc<dyn Clock>, Option<Duration>) {
-        (self.clock.clone(), self.invalidate_after)
+    /// When an update both removes and adds instances, how long it waits for the
+    /// factory calls of the added ones before it publishes the removals on their own.
+    ///
+    /// Within the grace the update is **one** snapshot: no reader sees the set without
+    /// both, and it costs one pass over the endpoints instead of two. Past it, the
+    /// removed instances leave service at once and the added ones follow in a second
+    /// snapshot when they are made, so a slow factory (a TLS connect) never keeps a
+    /// removed instance in service for longer than the grace.
+    ///
+    /// Default: 1 ms, long enough for a factory that does no I/O. `Duration::ZERO`
+    /// always publishes the removals first (a set replaced whole is then empty for a
+    /// moment); `Duration::MAX` (or any grace too large for the system's clock) waits
+    /// for every factory call, as Go kit does. It is real time: the
+    /// [`clock`](Self::clock) option does not drive it.
+    pub fn removal_grace(mut self, grace: Duration) -> Self {
+        self.removal_grace = grace;
+        self
+    }
+
+    pub(crate) fn parts(&self) -> (Arc<dyn Clock>, Option<Duration>, Duration) {
+        (
+            self.clock.clone(),
+            self.invalidate_after,
+            self.removal_grace,
+        )
     }
 
     /// The clock the invalidation timer reads. Default: [`SystemClock`]; tests pass a

@@ -42,8 +42,9 @@ impl<F: FnOnce() + Send> Closer for F {
 /// # Ok::<(), waypost::Error>(())
 /// ```
 ///
-/// A factory runs on the endpointer's own thread, once per instance that joins the set
-/// (never for an instance already cached). An error leaves that instance out: it is
+/// A factory runs on the endpointer's factory thread (`waypost-factory`), once per
+/// instance that joins the set (never for an instance already cached), one call at a
+/// time. An error leaves that instance out: it is
 /// logged, and tried again with the next set that contains it.
 pub struct Made<E> {
     pub(crate) endpoint: E,

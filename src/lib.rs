@@ -130,7 +130,7 @@
 //! - Do not keep a snapshot ([`Endpoints`]) or a [`Pick`](lb::Pick) beyond the call: it
 //!   keeps the endpoints it holds from being closed after their instances left.
 //! - Do not block inside a factory or closer on something a worker thread holds: they
-//!   run on the endpointer's thread.
+//!   run on the endpointer's threads (`waypost-factory`, `waypost-endpointer`).
 //! - Give every call a timeout from its [`Deadline`](lb::Deadline): `Retry` cannot
 //!   interrupt a call that ignores it.
 //!
@@ -138,7 +138,7 @@
 //! servers, 8 worker threads and (with a flag) Consul.
 //!
 //!
-//! Every thread waypost starts is named (`waypost-endpointer`, `waypost-file-watch`,
+//! Every thread waypost starts is named (`waypost-endpointer`, `waypost-factory`, `waypost-file-watch`,
 //! ...), waits only on channels that a stop interrupts, and is joined by `close()`,
 //! `stop()` or drop. Nothing runs in the background after its owner is gone.
 //!
@@ -175,6 +175,7 @@ mod factory;
 mod instance;
 mod instancer;
 mod internal;
+mod maker;
 mod registrar;
 mod snapshot;
 mod subscription;

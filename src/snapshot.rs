@@ -342,15 +342,36 @@ impl Drop for Retire {
 /// thread that drops the last snapshot holding them.
 pub(crate) struct Sink {
     pub(crate) tx: Sender<Closings>,
+    /// The endpointer's thread.
     pub(crate) thread: OnceLock<ThreadId>,
+    /// The endpointer's factory thread (`waypost-factory`).
+    pub(crate) maker: OnceLock<ThreadId>,
 }
 
 impl Sink {
+    pub(crate) fn new(tx: Sender<Closings>) -> Sink {
+        Sink {
+            tx,
+            thread: OnceLock::new(),
+            maker: OnceLock::new(),
+        }
+    }
+
+    /// True on the endpointer's thread.
+    pub(crate) fn on_endpointer_thread(&self) -> bool {
+        self.thread.get() == Some(&std::thread::current().id())
+    }
+
+    /// True on the endpointer's factory thread (in a factory call).
+    pub(crate) fn on_factory_thread(&self) -> bool {
+        self.maker.get() == Some(&std::thread::current().id())
+    }
+
     fn hand_over(&self, closings: Closings) {
         if closings.0.is_empty() {
             return;
         }
-        if self.thread.get() == Some(&std::thread::current().id()) {
+        if self.on_endpointer_thread() {
             drop(closings); // runs them here, on the endpointer's thread
         } else if let Err(unsent) = self.tx.send(closings) {
             drop(unsent); // the endpointer has ended: runs them on this thread

@@ -1,19 +1,20 @@
 //! The endpointer's thread: applies each new set to the cache, publishes snapshots
-//! (removals first), hands closers to the snapshots that must go before they run, and
-//! handles invalidate-on-error.
+//! (removals no later than a grace after the set arrives, whatever the factory does),
+//! hands closers to the snapshots that must go before they run, and handles
+//! invalidate-on-error. The factory runs on its own thread ([`crate::maker`]).
 
 use std::iter;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, never, select};
+use crossbeam_channel::{Receiver, Select, Sender, never, select};
 
 use crate::EndpointerOptions;
-use crate::endpoint_cache::{self, EndpointCache};
+use crate::endpoint_cache::EndpointCache;
 use crate::endpointer::Shared;
-use crate::factory::Factory;
 use crate::internal::worker::StopSignal;
+use crate::maker::{Batch, Maker};
 use crate::snapshot::{Closings, Retire, Sink, Slot, View, ViewState};
 use crate::subscription::Answers;
 use crate::{Clock, Endpoints, Error, Event, InstanceSet, Made, Subscription};
@@ -40,9 +41,14 @@ pub(crate) type Channels = (
 pub(crate) struct Updater<E> {
     events: Subscription,
     shared: Arc<Shared<E>>,
-    factory: Box<dyn Factory<E>>,
+    /// The factory's thread. Declared before `_done`, so it is joined before `done`
+    /// tells `close()` that this thread has ended.
+    maker: Maker<E>,
     clock: Arc<dyn Clock>,
     invalidate_after: Option<Duration>,
+    /// How long an update that removes and adds waits for its factory calls before it
+    /// publishes the removals alone ([`EndpointerOptions::removal_grace`]).
+    removal_grace: Duration,
     /// Record answers here from the events (the instancer keeps no record of its own).
     own_answers: bool,
     ready: Option<Sender<()>>,
@@ -69,19 +75,20 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
     pub(crate) fn new(
         events: Subscription,
         shared: Arc<Shared<E>>,
-        factory: Box<dyn Factory<E>>,
+        maker: Maker<E>,
         options: &EndpointerOptions,
         own_answers: bool,
         (ready, done, control, closings): Channels,
         (sink, retire): (Arc<Sink>, Arc<Retire>),
     ) -> Updater<E> {
-        let (clock, invalidate_after) = options.parts();
+        let (clock, invalidate_after, removal_grace) = options.parts();
         Updater {
             events,
             shared,
-            factory,
+            maker,
             clock,
             invalidate_after,
+            removal_grace,
             own_answers,
             ready: Some(ready),
             _done: done,
@@ -128,11 +135,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
                 recv(stop.channel()) -> _ => return,
                 recv(self.closings) -> closings => drop(closings),
                 recv(self.control) -> msg => match msg {
-                    Ok(Control::Rederive(done)) => {
-                        let state = self.state.clone();
-                        self.publish(state, Closings::default());
-                        let _ = done.send(());
-                    }
+                    Ok(control) => self.on_control(control),
                     Err(_) => return, // the handle is gone
                 },
                 recv(timer) -> _ => self.invalidate(),
@@ -175,7 +178,8 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
     fn finish_set(&mut self, stop: &StopSignal) {
         let (set, add) = (self.cache.set.clone(), std::mem::take(&mut self.unmade));
         let keep = self.cache.keep_all();
-        let made = self.make(&set, &add, stop);
+        self.maker.start_job(&set, add);
+        let made = self.made(stop);
         let unexpected = self.cache.install(&set, &keep, made, &[]);
         debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
         let state = self.state.clone();
@@ -187,26 +191,39 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         self.timer = None;
         let serving = matches!(self.state, ViewState::Ready) && self.ready.is_none();
         let diff = self.cache.diff(set);
-        let mut keep = diff.keep;
-        let mut published = false;
-        if !diff.removed.is_empty() || diff.changed {
+        let (mut keep, mut removed) = (diff.keep, diff.removed);
+        let removing = !removed.is_empty() || diff.changed;
+        let adding = !diff.add.is_empty();
+        let mut batch = None;
+        if adding {
+            self.maker.start_job(set, diff.add);
+            if removing {
+                // A grace too large for the clock waits for the factory, however long.
+                batch = match Instant::now().checked_add(self.removal_grace) {
+                    Some(until) => self.wait_made(Some(until), stop),
+                    None => self.wait_made(None, stop),
+                };
+            }
+        }
+        if removing && batch.is_none() {
             // Removals first: no factory call may keep a removed instance in service.
-            let removed = self.cache.install(set, &keep, Vec::new(), &diff.removed);
-            self.publish(ViewState::Ready, removed);
-            published = true;
+            let closings = self.cache.install(set, &keep, Vec::new(), &removed);
+            self.publish(ViewState::Ready, closings);
             // The cache is now the kept entries, in order.
             keep = (keep.iter().enumerate())
                 .map(|(at, &(_, k))| (at, k))
                 .collect();
+            removed = Vec::new();
         }
-        if !diff.add.is_empty() {
-            let made = self.make(set, &diff.add, stop);
-            let unexpected = self.cache.install(set, &keep, made, &[]);
-            debug_assert!(unexpected.0.is_empty(), "every cached entry was kept");
-            self.publish(ViewState::Ready, unexpected);
-            published = true;
-        }
-        if !published && !serving {
+        if adding {
+            let made = match batch {
+                Some(batch) => self.take_batch(batch),
+                None => self.made(stop),
+            };
+            // Within the grace, the removals' closers go with this one snapshot.
+            let closings = self.cache.install(set, &keep, made, &removed);
+            self.publish(ViewState::Ready, closings);
+        } else if !removing && !serving {
             // The first set, or a recovery, with nothing to make: only the state moves.
             self.publish(ViewState::Ready, Closings::default());
         }
@@ -241,29 +258,86 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         self.publish(ViewState::Invalidated(err), all);
     }
 
-    /// Calls the factory for the instances at `add`, stopping early on a stop or a
-    /// newer event (after at least one call, so a stream of events cannot starve it).
-    /// The positions not reached are kept in `unmade`, to be made after the newer
-    /// event if that event brings no set of its own.
-    fn make(
-        &mut self,
-        set: &InstanceSet,
-        add: &[usize],
-        stop: &StopSignal,
-    ) -> Vec<(usize, Made<E>)> {
-        let mut made = Vec::with_capacity(add.len());
+    /// What the job handed to the maker made, waiting as long as it takes (a stop or a
+    /// newer event cuts the job short after the current factory call).
+    fn made(&mut self, stop: &StopSignal) -> Vec<(usize, Made<E>)> {
+        let batch = self.wait_made(None, stop).expect("no deadline");
+        self.take_batch(batch)
+    }
+
+    /// The batch's endpoints; the positions its job did not reach are kept in
+    /// `unmade`, to be made after the newer event if that event brings no set of its
+    /// own.
+    fn take_batch(&mut self, batch: Batch<E>) -> Vec<(usize, Made<E>)> {
+        let Batch {
+            add, made, reached, ..
+        } = batch;
+        if reached < add.len() {
+            log::debug!(target: LOG, "update cut short after {reached} of {} new instances", add.len());
+        }
         self.unmade.clear();
-        for (n, &k) in add.iter().enumerate() {
-            if stop.is_stopped() || (n > 0 && !self.events.is_empty()) {
-                log::debug!(target: LOG, "update cut short after {n} of {} new instances", add.len());
-                self.unmade.extend_from_slice(&add[n..]);
-                break;
+        self.unmade.extend_from_slice(&add[reached..]);
+        made
+    }
+
+    /// Waits for the maker's batch until `until` (`None`: until it comes); `None` if
+    /// the time ran out first. Meanwhile closers run and controls are answered; a stop
+    /// or a newer event cancels the job, which then ends after its current factory call
+    /// (a newer event, only after one call at least, so a stream of events cannot
+    /// starve it). `until` still holds after a cancel: a removal waits for no slow
+    /// call.
+    fn wait_made(&mut self, until: Option<Instant>, stop: &StopSignal) -> Option<Batch<E>> {
+        let done = self.maker.done().clone();
+        let (stops, events) = (stop.channel().clone(), self.events.receiver().clone());
+        let (closings, control) = (self.closings.clone(), self.control.clone());
+        let (mut stopping, mut controls) = (false, true);
+        loop {
+            let mut select = Select::new();
+            let on_done = select.recv(&done);
+            let on_closings = select.recv(&closings);
+            let on_stop = (!stopping).then(|| select.recv(&stops));
+            let on_control = controls.then(|| select.recv(&control));
+            let on_event = (!self.maker.cancelled()).then(|| select.recv(&events));
+            let ready = match until {
+                Some(at) => select.ready_deadline(at).ok()?,
+                None => select.ready(),
+            };
+            drop(select);
+            if ready == on_done {
+                match done.try_recv() {
+                    Ok(batch) => return Some(batch),
+                    Err(e) if e.is_disconnected() => panic!("the factory thread has ended"),
+                    Err(_) => {}
+                }
+            } else if ready == on_closings {
+                drop(closings.try_recv());
+            } else if Some(ready) == on_control {
+                match control.try_recv() {
+                    Ok(msg) => self.on_control(msg),
+                    Err(e) if e.is_disconnected() => controls = false,
+                    Err(_) => {}
+                }
+            } else if Some(ready) == on_stop || Some(ready) == on_event {
+                // Stopping: end before the next call; a newer event: after this one.
+                stopping |= Some(ready) == on_stop;
+                self.maker.cancel(stopping);
             }
-            if let Ok(m) = endpoint_cache::make(&*self.factory, &set[k]) {
-                made.push((k, m));
+            if !controls && !stopping {
+                // The handle is gone: close as for a stop.
+                stopping = true;
+                self.maker.cancel(true);
             }
         }
-        made
+    }
+
+    fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Rederive(done) => {
+                let state = self.state.clone();
+                self.publish(state, Closings::default());
+                let _ = done.send(());
+            }
+        }
     }
 
     /// Empties the cache; returns every closer.

@@ -564,6 +564,57 @@ fn removal_is_served_before_a_slow_factory_and_no_pick_sees_a_closed_endpoint() 
     assert_eq!(e.endpoints().unwrap()[0].addr, "z:1");
 }
 
+/// With a grace longer than the factory takes, an update that removes and adds is one
+/// snapshot: no reader sees the set without both. A close during the grace still
+/// waits for the current factory call only.
+#[test]
+fn an_update_made_within_the_removal_grace_is_one_snapshot() {
+    let instancer = Arc::new(waypost::PushInstancer::new());
+    instancer.publish_instances(vec![Instance::new("a:1")]);
+    let gate = Gate::new("b:1");
+    let g = gate.clone();
+    let options = EndpointerOptions::new().removal_grace(Duration::MAX);
+    let factory = move |i: &Instance| {
+        g.pass(i);
+        Ok(i.addr().to_owned())
+    };
+    let e = Arc::new(DefaultEndpointer::with_options(instancer.clone(), factory, options).unwrap());
+    e.wait_ready(BOUND).unwrap();
+    let before = e.status().version;
+
+    instancer.publish_instances(vec![Instance::new("c:1"), Instance::new("b:1")]);
+    gate.wait_entered();
+    // c is made, b's factory call blocks: the removal of a waits with them.
+    let held = e.endpoints().unwrap();
+    assert_eq!(
+        (held.version(), &held[..]),
+        (before, &["a:1".to_owned()][..])
+    );
+    gate.release();
+    wait_until("b and c served", || current(&e) == ["b:1", "c:1"]);
+    assert_eq!(
+        e.status().version,
+        before + 1,
+        "one snapshot for the whole update"
+    );
+
+    // Blocked again in the grace (b removed, then added back), and closed meanwhile.
+    instancer.publish_instances(vec![Instance::new("c:1")]);
+    wait_until("c alone", || current(&e) == ["c:1"]);
+    instancer.publish_instances(vec![Instance::new("b:1")]);
+    gate.wait_entered();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let other = e.clone();
+    std::thread::spawn(move || {
+        other.close();
+        done_tx.send(()).unwrap();
+    });
+    assert_eq!(current(&e), ["c:1"], "the removal of c waits for b's call");
+    gate.release(); // close() waits for the call in progress, not longer
+    done.recv_timeout(BOUND).expect("close() returned");
+    assert!(e.endpoints().unwrap_err().is_closed());
+}
+
 #[test]
 fn a_held_snapshot_keeps_its_endpoints_open_until_dropped() {
     let instancer = ScriptedInstancer::new();
@@ -792,7 +843,7 @@ fn close_from_a_balancer_call_and_from_a_factory_never_deadlocks() {
             if i.addr() == "x:1" {
                 entered_tx.send(()).unwrap();
                 go.recv_timeout(BOUND).unwrap();
-                inner.get().unwrap().close(); // on the endpointer's own thread
+                inner.get().unwrap().close(); // on the endpointer's factory thread
             }
             let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
             Ok(Made::new(i.addr().to_owned()).on_close(move || tx.send(addr).unwrap()))
@@ -826,7 +877,7 @@ fn dropping_the_last_handle_inside_a_factory_closes_in_the_background() {
     let (closed_tx, closed) = unbounded();
     let e = DefaultEndpointer::new(instancer.clone(), move |i: &Instance| {
         if i.addr() == "drop:1" {
-            drop(inner.lock().unwrap().take()); // the last handle, on the endpointer's thread
+            drop(inner.lock().unwrap().take()); // the last handle, on the factory thread
         }
         let (tx, addr) = (closed_tx.clone(), i.addr().to_owned());
         Ok(Made::new(i.addr().to_owned()).on_close(move || tx.send(addr).unwrap()))

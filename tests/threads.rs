@@ -31,14 +31,16 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     .unwrap();
     // A thread names itself as it starts: wait for the third to get that far.
     wait_until("three named threads", || {
-        threads_named("waypost-endpointer") == 3
+        threads_named("waypost-endpointer") == 3 && threads_named("waypost-factory") == 3
     });
 
     // close() joins: the thread is gone when it returns.
     closed.close();
     assert_eq!(threads_named("waypost-endpointer"), 2);
+    assert_eq!(threads_named("waypost-factory"), 2);
     drop(dropped);
     assert_eq!(threads_named("waypost-endpointer"), 1);
+    assert_eq!(threads_named("waypost-factory"), 1);
     drop(registry);
     drop(on_memory);
 

@@ -201,6 +201,16 @@ impl Worker {
         }
     }
 
+    /// Signals and cancels, but does not join: the thread ends by itself, unjoined.
+    /// For a stop from a thread the worker's thread may be waiting on.
+    pub(crate) fn signal(&mut self) {
+        drop(self.stop.take());
+        if let Some(cancel) = self.cancel.take() {
+            cancel();
+        }
+        drop(self.thread.take());
+    }
+
     /// True until stopped.
     pub(crate) fn is_running(&self) -> bool {
         self.thread.is_some()
