@@ -27,6 +27,9 @@ fn public_types_are_send_and_sync() {
     send_sync::<SystemClock>();
     send_sync::<DefaultEndpointer<Ep>>();
     send_sync::<FixedEndpointer<Ep>>();
+    // Snapshots and picks may be kept and sent to other threads.
+    send_sync::<waypost::Endpoints<Ep>>();
+    send_sync::<waypost::lb::Pick<Ep>>();
     send_sync::<RoundRobin<DefaultEndpointer<Ep>>>();
     send_sync::<Random<Arc<DefaultEndpointer<Ep>>>>();
     send_sync::<Retry<RoundRobin<DefaultEndpointer<Ep>>>>();

@@ -115,6 +115,25 @@ mod tests {
         assert_eq!(**before, 1, "a value read before the write is unchanged");
     }
 
+    /// A thread that read once and went idle holds nothing: the replaced copy goes with
+    /// the last read value that holds it, and at once if none does.
+    #[test]
+    fn a_replaced_copy_lives_as_long_as_its_last_reader() {
+        let s = Sharded::new(|| Arc::new(1));
+        let weak = Arc::downgrade(&s.read());
+        let held = s.read();
+        drop(s.set(|| Arc::new(2)));
+        assert!(weak.upgrade().is_some(), "a held read keeps its copy");
+        drop(held);
+        assert!(weak.upgrade().is_none(), "nothing else holds it");
+        let weak = Arc::downgrade(&s.read());
+        drop(s.set(|| Arc::new(3)));
+        assert!(
+            weak.upgrade().is_none(),
+            "an earlier, dropped read holds nothing"
+        );
+    }
+
     #[test]
     fn nested_reads_while_a_writer_waits_do_not_deadlock() {
         let s = Arc::new(Sharded::new(|| 0u64));
