@@ -1,17 +1,16 @@
 //! `consul::Instancer`: blocking queries on `/v1/health/service/<name>`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::client::{Client, HealthQuery, ServiceEntry};
 use super::entries::{self, Skipped};
-use crate::internal::backoff::Backoff;
 use crate::internal::publisher::Publisher;
-use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Instance, Result};
+use crate::internal::watch::{self, Due, Fetched, Source, Spec};
+use crate::internal::worker::{StopSignal, Worker};
+use crate::{Clock, Error, Instance, Result, SystemClock};
 
 const LOG: &str = "waypost::consul";
 /// The longest `wait` Consul takes, and the longest min interval waypost takes.
@@ -40,6 +39,7 @@ pub struct InstancerBuilder {
     client: Arc<dyn Client>,
     watch: Watch,
     first_fetch_timeout: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 /// What the watch thread needs.
@@ -63,11 +63,12 @@ impl Instancer {
                 service: service.into(),
                 tags: Vec::new(),
                 include_warning: false,
-                wait: Duration::from_secs(300),
+                wait: Duration::from_secs(60),
                 min_interval: Duration::from_millis(100),
                 backoff: (Duration::from_millis(100), Duration::from_secs(5)),
             },
             first_fetch_timeout: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -96,8 +97,9 @@ impl InstancerBuilder {
     }
 
     /// How long Consul may hold each blocking query (`wait`). Longer means fewer idle
-    /// round trips; changes arrive at once either way. Default 5 minutes (Consul's
-    /// default).
+    /// round trips; changes arrive at once either way. Default 60 s (consul-template's):
+    /// the agent keeps a query open until its `wait` ends even after the client has
+    /// gone, so a shorter wait frees the connections of stopped watches sooner.
     ///
     /// Consul takes at most 10 minutes: `build()` refuses `Duration::ZERO` and anything
     /// over 10 minutes (`Duration::MAX` included) with [`Error::InvalidConfig`]
@@ -107,18 +109,17 @@ impl InstancerBuilder {
         self
     }
 
-    /// The least time between the starts of two queries when the first one's answer
-    /// brought no newer index (index 0, an index reset, a query returning early), so
-    /// the loop never spins. An answer with a newer index is followed at once: that
-    /// query blocks until the next change, and a change right after another is not
-    /// held back. Default 100 ms.
+    /// The least time between the starts of two queries, whatever the answers say: an
+    /// agent that answers at once every time (a flapping service, a bug) is queried at
+    /// most once per interval. A query that blocked for longer (the usual case: it
+    /// waits for a change) is followed at once, so an isolated change still arrives in
+    /// milliseconds; changes closer together than the interval are coalesced. Default
+    /// 100 ms.
     ///
-    /// - `Duration::ZERO` turns the guard off: every answer is followed at once, so an
-    ///   agent that keeps answering at once without a newer index is queried in a loop.
-    /// - At most 10 minutes, the longest `wait`: the guard is against spinning, not a
+    /// - `Duration::ZERO` turns the limit off: every answer is followed at once.
+    /// - At most 10 minutes, the longest `wait`: the limit is against spinning, not a
     ///   polling period. `build()` refuses more (`Duration::MAX` included) with
-    ///   [`Error::InvalidConfig`] (`min_interval`), as a larger value would hold back
-    ///   the watch for that long after every quiet `wait`.
+    ///   [`Error::InvalidConfig`] (`min_interval`).
     pub fn min_interval(mut self, interval: Duration) -> Self {
         self.watch.min_interval = interval;
         self
@@ -155,6 +156,14 @@ impl InstancerBuilder {
         self
     }
 
+    /// The clock every wait of the watch reads (the min interval, the backoff, the
+    /// restart after a panic). Default: [`SystemClock`]; tests pass a
+    /// [`ManualClock`](crate::ManualClock) and move it instead of sleeping.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     /// Validates, starts the `waypost-consul-watch` thread and waits for the first
     /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
     /// empty service name or tag, a zero or over-10-minute wait, an over-10-minute min
@@ -184,28 +193,23 @@ impl InstancerBuilder {
             ));
         }
         let publisher = Arc::new(Publisher::new());
-        let (first_tx, first_rx) = crossbeam_channel::bounded(1);
-        let worker = {
-            let (client, publisher, watch) = (self.client.clone(), publisher.clone(), self.watch);
-            let cancel = self.client.clone();
-            let supervision = Supervision {
-                component: "consul watch",
-                log_target: LOG,
-                restart: Backoff::new(watch.backoff.0, watch.backoff.1),
-            };
-            let (reporter, first) = (publisher.clone(), first_tx.clone());
-            Worker::spawn_supervised(
-                "waypost-consul-watch",
-                supervision,
-                move || cancel.shutdown(),
-                move |stop, progress| watch.run(&*client, &publisher, stop, &first_tx, progress),
-                move |err| {
-                    reporter.publish_error(err);
-                    let _ = first.try_send(());
-                },
-            )?
+        let spec = Spec {
+            thread: "waypost-consul-watch",
+            component: "consul watch",
+            log_target: LOG,
+            what: format!("{:?}", self.watch.service),
+            min_interval: self.watch.min_interval,
+            backoff: self.watch.backoff,
+            first_fetch_timeout: self.first_fetch_timeout,
+            clock: self.clock,
         };
-        let _ = first_rx.recv_timeout(self.first_fetch_timeout);
+        let cancel = self.client.clone();
+        let source = Query {
+            client: self.client,
+            watch: self.watch,
+            index: 0,
+        };
+        let worker = watch::start(spec, publisher.clone(), source, move || cancel.shutdown())?;
         Ok(Instancer {
             publisher,
             worker: Mutex::new(Some(worker)),
@@ -213,69 +217,42 @@ impl InstancerBuilder {
     }
 }
 
-impl Watch {
-    /// The watch loop; it returns only when stopped. Each answer is progress.
-    fn run(
-        &self,
-        client: &dyn Client,
-        publisher: &Publisher,
-        stop: &StopSignal,
-        first: &Sender<()>,
-        progress: &Progress,
-    ) {
-        let mut index = 0;
-        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
-        // The start of the last query, when its answer brought no newer index: the
-        // next query then waits for the min interval, so the loop cannot spin. An
-        // answer with a newer index is followed at once (that query blocks), so a
-        // change right after another is not held back.
-        let mut throttle_from: Option<Instant> = None;
-        loop {
-            if let Some(start) = throttle_from.take() {
-                let rest = self.min_interval.saturating_sub(start.elapsed());
-                if !rest.is_zero() && stop.wait(rest) {
-                    return;
-                }
+/// The watch's requests: blocking queries from the last index.
+struct Query {
+    client: Arc<dyn Client>,
+    watch: Watch,
+    index: u64,
+}
+
+impl Source for Query {
+    fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+        let w = &self.watch;
+        let query = HealthQuery {
+            passing_only: !w.include_warning,
+            tags: &w.tags,
+            index: self.index,
+            wait: w.wait,
+        };
+        match self.client.health_service(&w.service, &query) {
+            Ok(health) => {
+                self.index = next_index(self.index, health.index);
+                Ok(Fetched::Instances(w.instances(&health.entries), Due::Now))
             }
-            if stop.is_stopped() {
-                return;
+            Err(err) => {
+                // After an error start over: the agent may have restarted with a lower
+                // index, which a blocking query would wait out in full.
+                self.index = 0;
+                Err(err)
             }
-            let started = Instant::now();
-            let query = HealthQuery {
-                passing_only: !self.include_warning,
-                tags: &self.tags,
-                index,
-                wait: self.wait,
-            };
-            match client.health_service(&self.service, &query) {
-                Ok(health) => {
-                    progress.made();
-                    backoff.reset();
-                    if health.index <= index {
-                        throttle_from = Some(started);
-                    }
-                    index = next_index(index, health.index);
-                    publisher.publish_instances(self.instances(&health.entries));
-                }
-                Err(err) => {
-                    if stop.is_stopped() {
-                        return; // cut short by stop(): not news for subscribers
-                    }
-                    log::warn!(target: LOG, "watching {:?}: {err}", self.service);
-                    publisher.publish_error(err);
-                    // After an error start over: the agent may have restarted with a
-                    // lower index, which a blocking query would wait out in full.
-                    index = 0;
-                    let _ = first.try_send(());
-                    if stop.wait(backoff.next_delay()) {
-                        return;
-                    }
-                }
-            }
-            let _ = first.try_send(());
         }
     }
 
+    fn reset(&mut self) {
+        self.index = 0;
+    }
+}
+
+impl Watch {
     /// The entries that pass the health and tag filters, as instances; an entry the
     /// address parser refuses is left out with a `warn!` naming it.
     fn instances(&self, entries: &[ServiceEntry]) -> Vec<Instance> {

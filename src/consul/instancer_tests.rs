@@ -129,39 +129,56 @@ fn index_resets_when_it_goes_backwards_or_is_zero() {
     assert_eq!(health_index(script.next_op()), 1);
 }
 
-#[test]
-fn answers_that_come_back_at_once_never_make_it_spin() {
-    let interval = Duration::from_millis(50);
-    let (_i, script, _rx) = start(|b| b.min_interval(interval));
-    for _ in 0..100 {
-        script.answers.send(health(0, vec![])).unwrap(); // every answer at once
+/// Waits until the watch has armed a timer on `clock` (it waits for the rate limit),
+/// then checks that no query started meanwhile.
+fn waiting(clock: &crate::ManualClock, script: &Script) {
+    let until = Instant::now() + BOUND;
+    while clock.pending_timers() == 0 {
+        assert!(Instant::now() < until, "the watch never waited");
+        std::thread::yield_now();
     }
+    assert!(script.ops.try_recv().is_err(), "a query started early");
+}
+
+#[test]
+fn every_query_waits_the_min_interval_whatever_the_answer() {
+    // An agent that answers at once, each time with a newer index (the case that sent
+    // 16,700-18,750 queries a second before): one query per interval.
+    let clock = crate::ManualClock::new();
+    let c = clock.clone();
+    let (_i, script, rx) = start(|b| b.clock(c).min_interval(Duration::from_millis(100)));
     let mut starts = Vec::new();
-    for _ in 0..6 {
-        script.next_op();
-        starts.push(Instant::now());
+    for index in [10, 11, 12, 13] {
+        assert_eq!(
+            health_index(script.next_op()),
+            if index == 10 { 0 } else { index - 1 }
+        );
+        starts.push(clock.now());
+        let web = vec![entry("w1", "10.0.0.1", index as u16, &["passing"], &[])];
+        script.answers.send(health(index, web)).unwrap();
+        next_event(&rx);
+        waiting(&clock, &script);
+        clock.advance(Duration::from_millis(100));
     }
     for pair in starts.windows(2) {
-        let gap = pair[1] - pair[0];
-        // The fake records the call as the query starts; allow scheduling slack below.
-        assert!(
-            gap >= interval - Duration::from_millis(5),
-            "queries {gap:?} apart"
-        );
+        assert_eq!(pair[1] - pair[0], Duration::from_millis(100));
     }
 }
 
 #[test]
-fn an_answer_with_a_newer_index_is_followed_at_once() {
-    // A min interval far beyond the bound next_op waits: only an immediate re-query
-    // can be seen.
-    let (_i, script, rx) = start(|b| b.min_interval(MAX_WAIT));
+fn a_query_that_blocked_longer_than_the_interval_is_followed_at_once() {
+    let clock = crate::ManualClock::new();
+    let c = clock.clone();
+    let (_i, script, rx) = start(|b| b.clock(c).min_interval(Duration::from_millis(100)));
     for index in [10, 11, 12] {
         script.next_op();
+        // The query blocks for 30 s (no change), then the change comes.
+        clock.advance(Duration::from_secs(30));
         let web = vec![entry("w1", "10.0.0.1", index as u16, &["passing"], &[])];
         script.answers.send(health(index, web)).unwrap();
         next_event(&rx);
     }
+    // No clock move since the last answer: the next query went out at once.
     assert_eq!(health_index(script.next_op()), 12);
 }
 

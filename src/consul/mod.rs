@@ -25,7 +25,7 @@
 //!
 //! An [`Instancer`] runs *blocking queries* on `/v1/health/service/<name>` in one
 //! thread: the first query (`index` 0) answers at once; each next one sends the
-//! `X-Consul-Index` of the last answer and a `wait` (default 5 minutes), and Consul
+//! `X-Consul-Index` of the last answer and a `wait` (default 60 s), and Consul
 //! holds it until the service's health changes or the wait passes (plus up to wait/16
 //! of jitter, which the request timeout allows for). Each answer is the complete
 //! list, published as an [`Event`](crate::Event); an unchanged list publishes nothing.
@@ -33,7 +33,10 @@
 //! starts over at 0, a 0 in an answer becomes 1, and after any error the next query
 //! starts at 0 so that a restarted agent's lower index is not waited out. Two queries
 //! never start closer than [`min_interval`](InstancerBuilder::min_interval) (100 ms),
-//! so the loop cannot spin on answers that come back at once.
+//! whatever the answers say, so the loop cannot spin on answers that come back at once;
+//! a query that blocked for longer is followed at once. This is the watch loop every
+//! waypost backend shares: errors back off with jitter, every wait reads the builder's
+//! [`clock`](InstancerBuilder::clock), and a panic restarts the watch.
 //!
 //! Which instances are listed:
 //! - passing only (`?passing`), or with [`include_warning`](InstancerBuilder::include_warning)

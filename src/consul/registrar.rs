@@ -363,6 +363,7 @@ impl Registrar {
                 component: "consul heartbeat",
                 log_target: LOG,
                 restart: Backoff::new(Duration::from_millis(100).min(ttl / 6), ttl / 6),
+                clock: Arc::new(crate::SystemClock),
             };
             hb.worker = Some(Worker::spawn_supervised(
                 "waypost-consul-heartbeat",

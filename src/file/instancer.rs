@@ -112,6 +112,7 @@ impl FileInstancerBuilder {
             component: "file watch",
             log_target: LOG,
             restart: Backoff::new(interval, interval),
+            clock: Arc::new(crate::SystemClock),
         };
         let reporter = publisher.clone();
         let mut restarted = false;

@@ -153,7 +153,12 @@ impl Publisher {
 
     /// Publishes a complete instance list in any order, possibly with duplicates.
     pub(crate) fn publish_instances(&self, raw: Vec<Instance>) {
-        self.answers.ok(Instant::now());
+        self.publish_instances_at(raw, Instant::now());
+    }
+
+    /// [`publish_instances`](Self::publish_instances) of an answer that came `at`.
+    pub(crate) fn publish_instances_at(&self, raw: Vec<Instance>, at: Instant) {
+        self.answers.ok(at);
         let mut state = self.state.lock();
         let derived = match &state.last_set {
             Some(last) if incremental_ok(&state.last_order, &raw) => {
@@ -182,9 +187,22 @@ impl Publisher {
         self.publish(Event::error(err));
     }
 
+    /// [`publish_error`](Self::publish_error) of an answer that came `at`.
+    pub(crate) fn publish_error_at(&self, err: Error, at: Instant) {
+        self.publish_at(Event::error(err), at);
+    }
+
+    /// Records an answer that confirmed the last set without publishing anything.
+    pub(crate) fn confirm(&self, at: Instant) {
+        self.answers.ok(at);
+    }
+
     /// Publishes an event as it is.
     pub(crate) fn publish(&self, event: Event) {
-        let now = Instant::now();
+        self.publish_at(event, Instant::now());
+    }
+
+    fn publish_at(&self, event: Event, now: Instant) {
         match &event {
             Event::Instances(_) => self.answers.ok(now),
             Event::Error(err) => self.answers.error(err, now),

@@ -15,9 +15,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 
 use super::backoff::Backoff;
-use crate::{Error, Result};
+use crate::{Clock, Error, Result};
 
 /// A supervised body that panics this many times with no [`Progress::made`] in
 /// between is not started again: its thread ends.
@@ -67,6 +68,8 @@ pub(crate) struct Supervision {
     pub(crate) log_target: &'static str,
     /// The delays before restarts; reset by [`Progress::made`].
     pub(crate) restart: Backoff,
+    /// The clock the restart delays are waited on.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// Runs `body` until it returns, which it does only when `stop` is signalled. A panic
@@ -114,7 +117,7 @@ pub(crate) fn supervise(
         let delay = supervision.restart.next_delay();
         log::error!(target: log_target, "{error}; restarting it in {delay:?}");
         report(error);
-        if stop.wait(delay) {
+        if super::watch::wait_for(&*supervision.clock, stop, delay) {
             return;
         }
     }
@@ -272,6 +275,7 @@ mod tests {
             component: "test watch",
             log_target: "waypost::test",
             restart: Backoff::new(restart, restart),
+            clock: Arc::new(crate::SystemClock),
         }
     }
 
