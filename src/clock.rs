@@ -35,6 +35,16 @@ pub(crate) fn finite(d: Duration) -> Option<Duration> {
     (d < FOREVER).then_some(d)
 }
 
+/// One shared handle on [`SystemClock`], the default of every builder: two watches
+/// that both use the default clock compare equal (shared Consul watches key on it).
+#[cfg_attr(not(feature = "consul"), allow(dead_code))]
+pub(crate) fn system() -> std::sync::Arc<dyn Clock> {
+    static SYSTEM: std::sync::OnceLock<std::sync::Arc<dyn Clock>> = std::sync::OnceLock::new();
+    SYSTEM
+        .get_or_init(|| std::sync::Arc::new(SystemClock))
+        .clone()
+}
+
 /// The real clock: `Instant::now()` and `crossbeam_channel::at`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

@@ -136,6 +136,12 @@ pub(crate) struct AnswerState {
 }
 
 impl Answers {
+    /// Takes over `other`'s record (an instancer joining a running watch).
+    pub(crate) fn copy_from(&self, other: &Answers) {
+        let copy = other.get();
+        *self.state.lock() = copy;
+    }
+
     pub(crate) fn ok(&self, at: Instant) {
         let mut s = self.state.lock();
         s.last_ok = Some(at);

@@ -1,5 +1,7 @@
-//! `stop()` while the fake agent holds a blocking query: prompt, and the watch thread
-//! is gone. Its own test binary, so no other test's threads are counted.
+//! `stop()` while the fake agent holds a blocking query: prompt; the shared watch
+//! lingers until its query returns, an instancer built meanwhile takes it over, and
+//! dropping the client joins it. Its own test binary, so no other test's threads are
+//! counted.
 //!
 //! ureq bounds each request's name lookup with a helper thread of its own: unnamed,
 //! detached, started for an IP literal too. On Linux it inherits the name of the
@@ -51,8 +53,35 @@ fn stop_during_a_held_blocking_query_is_prompt_and_joins() {
     let took = started.elapsed();
     println!("stop() with a blocking query held by the server took {took:?}");
     assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    // The watch is shared by the client's instancers: it lingers until its query
+    // returns, rather than abandon an open query on the agent.
+    assert_eq!(
+        threads_named("waypost-consul-watch"),
+        1,
+        "the watch lingers"
+    );
+
+    // An instancer built meanwhile takes the watch over: its state at once, no query.
+    let again = Instancer::builder(&client, "web").build().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    again.subscribe(tx);
+    assert!(
+        matches!(rx.recv_timeout(BOUND).unwrap(), waypost::Event::Instances(s) if s.is_empty())
+    );
+    assert!(entered.try_recv().is_err(), "no second query");
+    assert_eq!(threads_named("waypost-consul-watch"), 1);
+    again.stop();
+
+    // Dropping the last clone of the client stops the lingering watch and joins it.
+    let started = Instant::now();
+    drop(client);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "dropping the client took {took:?}"
+    );
     // Exact, with no wait: the watch thread was joined, and it started no lookup
     // after the held query's, whose helper was already gone.
     assert_eq!(threads_named("waypost-"), 0, "the watch thread was joined");
-    drop(instancer);
+    drop((instancer, again));
 }

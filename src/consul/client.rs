@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::entries::Decoded;
+use super::shared::WatchGroup;
 use crate::internal::http::{Call, Http, HttpSettings, Secret, encode};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
@@ -45,6 +46,13 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// Cuts this client's calls short, now and later (they fail with
     /// [`HttpErrorKind::Cancelled`](crate::HttpErrorKind::Cancelled)). Idempotent.
     fn shutdown(&self);
+
+    /// The group in which the instancers built on this client share their watches
+    /// (see [`Instancer`](super::Instancer)); `None`, the default, gives each instancer
+    /// a watch of its own. [`HttpClient`] and its clones share one group.
+    fn watch_group(&self) -> Option<&WatchGroup> {
+        None
+    }
 }
 
 /// The parameters of a health query.
@@ -332,6 +340,8 @@ pub(crate) fn go_duration(d: Duration) -> String {
 pub struct HttpClient {
     http: Arc<Http>,
     datacenter: Option<Arc<str>>,
+    /// Shared by the clones; a fork gets its own.
+    watches: Arc<WatchGroup>,
 }
 
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
@@ -456,6 +466,7 @@ impl HttpClientBuilder {
         Ok(HttpClient {
             http: Arc::new(Http::new(Arc::new(settings))),
             datacenter: self.datacenter.map(Into::into),
+            watches: Arc::default(),
         })
     }
 }
@@ -533,10 +544,15 @@ impl Client for HttpClient {
         Arc::new(HttpClient {
             http: Arc::new(self.http.fork()),
             datacenter: self.datacenter.clone(),
+            watches: Arc::default(),
         })
     }
 
     fn shutdown(&self) {
         self.http.shutdown();
+    }
+
+    fn watch_group(&self) -> Option<&WatchGroup> {
+        Some(&self.watches)
     }
 }

@@ -7,10 +7,11 @@ use parking_lot::Mutex;
 
 use super::client::{Client, HealthQuery, ServiceEntry};
 use super::entries::{self, Skipped};
+use super::shared::{Group, Key, Membership, Wanted};
 use crate::internal::publisher::Publisher;
 use crate::internal::watch::{self, Due, Fetched, Source, Spec};
 use crate::internal::worker::{StopSignal, Worker};
-use crate::{Clock, Error, Instance, Result, SystemClock};
+use crate::{Clock, Error, Instance, Result};
 
 const LOG: &str = "waypost::consul";
 /// The longest `wait` Consul takes, and the longest min interval waypost takes.
@@ -18,6 +19,25 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// Watches one Consul service and publishes its healthy instances; see the
 /// [module docs](super) for the watch loop, failure behaviour and threads.
+///
+/// # Shared watches
+/// The instancers built on one [`HttpClient`](super::HttpClient) (or its clones) for
+/// the same service, tags, `include_warning`, `wait`, `min_interval`, `backoff` and
+/// clock share one watch and one thread: a thousand instancers of ten services make
+/// ten blocking queries, not a thousand. Each instancer still has its own subscribers;
+/// one that joins a running watch gets its current state at once.
+///
+/// Consul keeps a blocking query open until its `wait` ends, even after the client has
+/// closed the connection (hashicorp/consul#8524), and allows 200 connections per client
+/// address. So when the last instancer of a watch stops, `stop()` returns at once and
+/// the watch **lingers** until its query returns (at most one `wait`, 60 s by
+/// default), reusing its connection instead of abandoning it on the agent; an
+/// instancer built meanwhile takes it over. A lingering watch's thread is the one
+/// exception to "joined on stop": it ends by itself once its query returns, and is
+/// joined by the next instancer built on the client or when the last clone of the
+/// client drops (which cuts a query still open short).
+/// A custom [`Client`] shares watches only if it returns a
+/// [`WatchGroup`](super::WatchGroup) from [`Client::watch_group`].
 ///
 /// ```no_run
 /// use waypost::consul::{HttpClient, Instancer};
@@ -29,7 +49,14 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 #[must_use = "dropping an instancer stops its watch"]
 pub struct Instancer {
     publisher: Arc<Publisher>,
-    worker: Mutex<Option<Worker>>,
+    watch: Mutex<Option<Watching>>,
+}
+
+/// How an instancer watches: with a watch of its own, or as a member of a shared one.
+#[derive(Debug)]
+enum Watching {
+    Own(Worker),
+    Shared(Membership),
 }
 
 /// Builds an [`Instancer`]; see [`Instancer::builder`].
@@ -37,6 +64,8 @@ pub struct Instancer {
 #[must_use = "a builder does nothing until build()"]
 pub struct InstancerBuilder {
     client: Arc<dyn Client>,
+    /// The client's group of shared watches, if it has one.
+    group: Option<Arc<Group>>,
     watch: Watch,
     first_fetch_timeout: Duration,
     clock: Arc<dyn Clock>,
@@ -59,6 +88,7 @@ impl Instancer {
     pub fn builder(client: &dyn Client, service: impl Into<String>) -> InstancerBuilder {
         InstancerBuilder {
             client: client.fork(),
+            group: client.watch_group().map(|g| g.group().clone()),
             watch: Watch {
                 service: service.into(),
                 tags: Vec::new(),
@@ -68,7 +98,7 @@ impl Instancer {
                 backoff: (Duration::from_millis(100), Duration::from_secs(5)),
             },
             first_fetch_timeout: Duration::from_secs(1),
-            clock: Arc::new(SystemClock),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -157,7 +187,7 @@ impl InstancerBuilder {
     }
 
     /// The clock every wait of the watch reads (the min interval, the backoff, the
-    /// restart after a panic). Default: [`SystemClock`]; tests pass a
+    /// restart after a panic). Default: [`SystemClock`](crate::SystemClock); tests pass a
     /// [`ManualClock`](crate::ManualClock) and move it instead of sleeping.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -193,6 +223,32 @@ impl InstancerBuilder {
             ));
         }
         let publisher = Arc::new(Publisher::new());
+        let watching = match self.group.clone() {
+            Some(group) => {
+                let key = Key {
+                    service: self.watch.service.clone(),
+                    tags: self.watch.tags.clone(),
+                    include_warning: self.watch.include_warning,
+                    wait: self.watch.wait,
+                    min_interval: self.watch.min_interval,
+                    backoff: self.watch.backoff,
+                    clock: Key::clock_id(&self.clock),
+                };
+                let timeout = self.first_fetch_timeout;
+                Watching::Shared(group.join(key, &publisher, timeout, |main, wanted| {
+                    self.start(main, Some(wanted))
+                })?)
+            }
+            None => Watching::Own(self.start(publisher.clone(), None)?),
+        };
+        Ok(Instancer {
+            publisher,
+            watch: Mutex::new(Some(watching)),
+        })
+    }
+
+    /// Starts the watch thread, publishing to `publisher`.
+    fn start(self, publisher: Arc<Publisher>, wanted: Option<Wanted>) -> Result<Worker> {
         let spec = Spec {
             thread: "waypost-consul-watch",
             component: "consul watch",
@@ -208,12 +264,9 @@ impl InstancerBuilder {
             client: self.client,
             watch: self.watch,
             index: 0,
+            wanted,
         };
-        let worker = watch::start(spec, publisher.clone(), source, move || cancel.shutdown())?;
-        Ok(Instancer {
-            publisher,
-            worker: Mutex::new(Some(worker)),
-        })
+        watch::start(spec, publisher, source, move || cancel.shutdown())
     }
 }
 
@@ -222,10 +275,15 @@ struct Query {
     client: Arc<dyn Client>,
     watch: Watch,
     index: u64,
+    /// For a shared watch: asked before each query whether an instancer still uses it.
+    wanted: Option<Wanted>,
 }
 
 impl Source for Query {
     fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+        if self.wanted.as_ref().is_some_and(|w| !w.still()) {
+            return Ok(Fetched::End);
+        }
         let w = &self.watch;
         let query = HealthQuery {
             passing_only: !w.include_warning,
@@ -276,9 +334,12 @@ pub(crate) fn next_index(previous: u64, answered: u64) -> u64 {
 }
 
 crate::internal::publisher::instancer_methods!(Instancer, |self| {
-    let worker = self.worker.lock().take();
-    if let Some(mut worker) = worker {
-        worker.stop();
+    let watch = self.watch.lock().take();
+    match watch {
+        Some(Watching::Own(mut worker)) => worker.stop(),
+        // Returns at once; the shared watch ends after its query if nobody else uses it.
+        Some(Watching::Shared(membership)) => membership.leave(&self.publisher),
+        None => {}
     }
 });
 

@@ -323,7 +323,7 @@ fn stop_cuts_a_blocking_query_and_joins() {
         "{:?}",
         started.elapsed()
     );
-    assert!(instancer.worker.lock().is_none());
+    assert!(instancer.watch.lock().is_none());
     assert!(rx.try_recv().is_err(), "a stop is not an error event");
     instancer.stop();
 }

@@ -127,6 +127,7 @@ mod entries;
 mod fake;
 mod instancer;
 mod registrar;
+mod shared;
 
 pub use client::{
     CheckRegistration, Client, Health, HealthCheck, HealthQuery, HttpClient, HttpClientBuilder,
@@ -134,3 +135,4 @@ pub use client::{
 };
 pub use instancer::{Instancer, InstancerBuilder};
 pub use registrar::{Registrar, RegistrarBuilder};
+pub use shared::WatchGroup;

@@ -83,6 +83,9 @@ struct State {
     /// sorted one in O(changes). Empty when the last list was short or had duplicates.
     last_order: Vec<u32>,
     subscribers: Vec<Subscriber>,
+    /// Publishers that get every answer this one gets (repeats included, for their
+    /// times): the instancers sharing one watch.
+    children: Vec<Arc<Publisher>>,
 }
 
 #[derive(Debug)]
@@ -175,6 +178,7 @@ impl Publisher {
             None => sorted(&raw),
         };
         let old_order = std::mem::replace(&mut state.last_order, order);
+        state.forward(&Event::Instances(set.clone()), at);
         let old = state.publish(Event::Instances(set));
         // Freeing a large old list (N reference counts, maybe N strings) need not hold
         // up the next publish or register.
@@ -195,6 +199,9 @@ impl Publisher {
     /// Records an answer that confirmed the last set without publishing anything.
     pub(crate) fn confirm(&self, at: Instant) {
         self.answers.ok(at);
+        for child in &self.state.lock().children {
+            child.confirm(at);
+        }
     }
 
     /// Publishes an event as it is.
@@ -212,9 +219,42 @@ impl Publisher {
             Event::Instances(_) => std::mem::take(&mut state.last_order),
             Event::Error(_) => Vec::new(),
         };
+        state.forward(&event, now);
         let old = state.publish(event);
         drop(state);
         drop((old_order, old));
+    }
+
+    /// Makes `child` get every answer this publisher gets from now on, after the
+    /// current state (the last set, then the error if the registry is failing) and the
+    /// record of answers: a second instancer that joins a running watch starts where
+    /// the first one is. Lock order: a parent's lock, then its child's.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // shared Consul watches
+    pub(crate) fn attach(&self, child: Arc<Publisher>) {
+        let mut state = self.state.lock();
+        state.children.retain(|c| !Arc::ptr_eq(c, &child));
+        child.answers.copy_from(&self.answers);
+        {
+            let mut theirs = child.state.lock();
+            if let Some(set) = &state.last_set {
+                let old = theirs.publish(Event::Instances(set.clone()));
+                drop(old);
+            }
+            if let Some(latest @ Event::Error(_)) = &state.latest {
+                let old = theirs.publish(latest.clone());
+                drop(old);
+            }
+        }
+        state.children.push(child);
+    }
+
+    /// Stops forwarding to `child`: its subscribers get nothing more from here.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))]
+    pub(crate) fn detach(&self, child: &Arc<Publisher>) {
+        self.state
+            .lock()
+            .children
+            .retain(|c| !Arc::ptr_eq(c, child));
     }
 
     /// How many subscribers are registered (pruned ones excluded once pruned).
@@ -228,6 +268,14 @@ impl Publisher {
 type Replaced = (Option<Event>, Option<InstanceSet>);
 
 impl State {
+    /// Hands an answer to every child (under this publisher's lock, so a detached child
+    /// gets nothing after its detach).
+    fn forward(&self, event: &Event, at: Instant) {
+        for child in &self.children {
+            child.publish_at(event.clone(), at);
+        }
+    }
+
     fn publish(&mut self, event: Event) -> Replaced {
         if self.latest.as_ref().is_some_and(|last| last.same(&event)) {
             self.resend_missed();

@@ -47,6 +47,9 @@ pub(crate) enum Fetched {
     /// The registry answered and the set has not changed (a file that was not touched):
     /// the set is confirmed, nothing is published.
     Unchanged(Due),
+    /// Nobody needs the watch any more (a shared watch whose last user left): the
+    /// loop ends, and with it the thread. Nothing is published.
+    End,
 }
 
 /// One backend's requests. It runs on the watch thread only.
@@ -158,6 +161,7 @@ fn run(
                         publisher.confirm(now);
                         next
                     }
+                    Fetched::End => return,
                 };
                 match next {
                     Due::Now => Some(now),
