@@ -1,8 +1,17 @@
-//! Consul latencies against a real agent on loopback (Consul 1.8.7, `-dev`).
+//! Consul latencies and registry load against a real agent on loopback (Consul 1.8.7,
+//! `-dev`), and the load one watch puts on a fake agent.
 //!
-//! 1. Propagation: from `Registrar::register()` returning to the new instance being in
-//!    `endpoints()` of a `DefaultEndpointer` on a `consul::Instancer`; 100 registrations.
-//! 2. Stop: `Instancer::stop()` while a 5-minute blocking query is in flight; 50 stops.
+//! 1. Propagation: from `Registrar::register()` (or `deregister()`) returning to the
+//!    change being in `endpoints()` of a `DefaultEndpointer` on a `consul::Instancer`:
+//!    isolated changes (each 250 ms, 2.5 min intervals, after the previous one) and
+//!    back-to-back changes (each as soon as the previous one was seen).
+//! 2. Stop: `Instancer::stop()` while a blocking query is in flight, for a watch of its
+//!    own (a client that shares no watches: the query is cancelled and the thread
+//!    joined) and for a shared watch (it lingers; `stop()` returns at once), and the
+//!    drop of the last client clone that joins a lingering watch.
+//! 3. Registry load: the queries per second of one watch against a fake agent that
+//!    answers at once, each time with a newer index, for 3 s; and against the real agent
+//!    while a service flaps (registered, deregistered) every 5 ms for 10 s.
 //!
 //! Run: `cargo bench --bench consul` (the agent comes from the test harness: see
 //! scripts/fetch-consul.sh). Prints median, p99 and max; figures go in benches/README.md.
@@ -11,10 +20,14 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use waypost::consul::{HttpClient, Instancer, Registrar};
-use waypost::{DefaultEndpointer, Endpointer, Instance};
+use support::fake_http::{Answer, FakeHttp};
+use waypost::consul::{
+    Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
+};
+use waypost::{DefaultEndpointer, Endpointer, Instance, Result};
 
 fn main() {
     // criterion-style flags (`--bench`) are passed by cargo; nothing to parse.
@@ -26,62 +39,208 @@ fn main() {
         .address(agent.http_base())
         .build()
         .expect("client");
-    propagation(&client);
-    stop_latency(&client);
+    propagation(&client, "isolated", Some(Duration::from_millis(250)), 40);
+    propagation(&client, "back to back", None, 100);
+    stop_latency(&client, &agent.http_base());
+    load_on_a_fake_agent();
+    load_while_flapping(&agent, &client);
 }
 
-fn propagation(client: &HttpClient) {
-    let instancer = Instancer::builder(client, "latency")
+fn propagation(client: &HttpClient, what: &str, spacing: Option<Duration>, n: u16) {
+    let service = format!("latency-{}", what.replace(' ', "-"));
+    let instancer = Instancer::builder(client, service.as_str())
         .build()
         .expect("instancer");
-    let endpointer =
-        DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| Ok(i.addr().to_owned()))
-            .expect("endpointer");
+    let endpointer = DefaultEndpointer::new(instancer, |i: &Instance| Ok(i.addr().to_owned()))
+        .expect("endpointer");
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
     let mut added = Vec::new();
     let mut removed = Vec::new();
-    for i in 0..100u16 {
+    // Spacing the changes is the point of the isolated case, not a wait for a result.
+    let space = || spacing.map(std::thread::sleep);
+    for i in 0..n {
         let port = 20_000 + i;
         let want = format!("127.0.0.1:{port}");
-        let registrar = Registrar::builder(client, "latency", "127.0.0.1", port)
+        let registrar = Registrar::builder(client, service.as_str(), "127.0.0.1", port)
             .build()
             .expect("registrar");
-        let _registrar_registration = registrar.register().expect("register");
+        space();
+        let registration = registrar.register().expect("register");
         added.push(until(|| {
             endpointer.endpoints().is_ok_and(|e| e.contains(&want))
         }));
-        registrar.deregister().expect("deregister");
+        space();
+        registration.deregister().expect("deregister");
         removed.push(until(|| endpointer.endpoints().is_ok_and(|e| e.is_empty())));
     }
-    report("register() returned -> in endpoints()", &mut added);
     report(
-        "deregister() returned -> gone from endpoints()",
+        &format!("{what}: register() returned -> in endpoints()"),
+        &mut added,
+    );
+    report(
+        &format!("{what}: deregister() returned -> gone from endpoints()"),
         &mut removed,
     );
 }
 
-fn stop_latency(client: &HttpClient) {
+fn stop_latency(client: &HttpClient, base: &str) {
+    let own = Spy::new(Arc::new(client.clone()));
     let mut stops = Vec::new();
     for _ in 0..50 {
-        let instancer = Instancer::builder(client, "latency")
-            .wait(Duration::from_secs(300))
-            .build()
-            .expect("instancer");
-        let (tx, rx) = crossbeam_channel::unbounded();
-        instancer.subscribe(tx);
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("first state");
-        // The first answer came back; the next query is a blocking one with the
-        // answer's index. Give it a moment to reach the agent (this is a measurement,
-        // not a test: a stop before it is sent would only flatter the figure slightly).
-        std::thread::sleep(Duration::from_millis(20));
+        let instancer = held_query(&own);
         let started = Instant::now();
         instancer.stop();
         stops.push(started.elapsed());
     }
-    report("stop() during a 5-minute blocking query", &mut stops);
+    report(
+        "stop() during a blocking query, a watch of its own",
+        &mut stops,
+    );
+
+    let mut stops = Vec::new();
+    let mut drops = Vec::new();
+    for _ in 0..20 {
+        let shared = HttpClient::builder().address(base).build().expect("client");
+        let instancer = held_query(&shared);
+        let started = Instant::now();
+        instancer.stop();
+        stops.push(started.elapsed());
+        let started = Instant::now();
+        drop(shared); // the last clone: stops and joins the lingering watch
+        drops.push(started.elapsed());
+    }
+    report("stop() during a blocking query, a shared watch", &mut stops);
+    report(
+        "drop of the last client clone, a watch lingering",
+        &mut drops,
+    );
+}
+
+/// An instancer whose blocking query is in flight.
+fn held_query(client: &dyn Client) -> Instancer {
+    let instancer = Instancer::builder(client, "latency")
+        .build()
+        .expect("instancer");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    instancer.subscribe(tx);
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("first state");
+    // The first answer came back; the next query is a blocking one with the answer's
+    // index. Give it a moment to reach the agent (this is a measurement, not a test: a
+    // stop before it is sent would only flatter the figure slightly).
+    std::thread::sleep(Duration::from_millis(20));
+    instancer
+}
+
+/// One watch against an agent that answers at once with a newer index every time.
+fn load_on_a_fake_agent() {
+    let index = Arc::new(AtomicU64::new(1));
+    let counter = index.clone();
+    let server = FakeHttp::start(move |_| {
+        let next = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        Answer::json("[]").header("X-Consul-Index", next)
+    });
+    let client = HttpClient::builder()
+        .address(server.base())
+        .build()
+        .expect("client");
+    let instancer = Instancer::builder(&client, "busy")
+        .build()
+        .expect("instancer");
+    let (before, started) = (index.load(Ordering::SeqCst), Instant::now());
+    std::thread::sleep(Duration::from_secs(3)); // the measuring window
+    let queries = index.load(Ordering::SeqCst) - before;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "one watch, fake agent answering at once with a newer index: {queries} queries in {secs:.2} s = {:.1}/s (min_interval 100 ms)",
+        queries as f64 / secs
+    );
+    drop(instancer);
+}
+
+/// One watch on the real agent while a service flaps every 5 ms for 10 s.
+fn load_while_flapping(agent: &support::consul::ConsulAgent, client: &HttpClient) {
+    let spy = Spy::new(Arc::new(client.clone()));
+    let instancer = Instancer::builder(&spy, "flapping")
+        .build()
+        .expect("instancer");
+    let done = Arc::new(AtomicBool::new(false));
+    let flapper = {
+        let (done, port) = (done.clone(), agent.http_port());
+        std::thread::spawn(move || {
+            let body = r#"{"ID":"flap-1","Name":"flapping","Address":"127.0.0.1","Port":7777}"#;
+            let mut flaps = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                let path = if flaps % 2 == 0 {
+                    "/v1/agent/service/register"
+                } else {
+                    "/v1/agent/service/deregister/flap-1"
+                };
+                let body = if flaps % 2 == 0 { body } else { "" };
+                let _ = support::http::http_request(port, "PUT", path, &[], body);
+                flaps += 1;
+                std::thread::sleep(Duration::from_millis(5)); // the flapping period
+            }
+            flaps
+        })
+    };
+    let (before, started) = (spy.queries.load(Ordering::SeqCst), Instant::now());
+    std::thread::sleep(Duration::from_secs(10)); // the measuring window
+    let queries = spy.queries.load(Ordering::SeqCst) - before;
+    let secs = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::SeqCst);
+    let flaps = flapper.join().expect("flapper");
+    println!(
+        "one watch, real agent, service flapping every 5 ms ({flaps} flaps): {queries} queries in {secs:.2} s = {:.1}/s",
+        queries as f64 / secs
+    );
+    drop(instancer);
+}
+
+/// Forwards to a real client and counts health queries; shares no watches.
+#[derive(Debug, Clone)]
+struct Spy {
+    inner: Arc<dyn Client>,
+    queries: Arc<AtomicU64>,
+}
+
+impl Spy {
+    fn new(inner: Arc<dyn Client>) -> Spy {
+        Spy {
+            inner,
+            queries: Arc::default(),
+        }
+    }
+}
+
+impl Client for Spy {
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        self.inner.health_service(service, query)
+    }
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
+        self.inner.register_service(registration)
+    }
+    fn deregister_service(&self, service_id: &str) -> Result<()> {
+        self.inner.deregister_service(service_id)
+    }
+    fn pass_ttl(&self, check_id: &str) -> Result<()> {
+        self.inner.pass_ttl(check_id)
+    }
+    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
+        self.inner.agent_service(service_id)
+    }
+    fn fork(&self) -> Arc<dyn Client> {
+        Arc::new(Spy {
+            inner: self.inner.fork(),
+            queries: self.queries.clone(),
+        })
+    }
+    fn shutdown(&self) {
+        self.inner.shutdown()
+    }
 }
 
 /// Spins until `done` holds; the time it took. Bounded at 10 s.
