@@ -379,9 +379,19 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Several agent addresses, tried in order: a call that cannot connect moves on to
-    /// the next, and later calls start at the one that answered. Registering through a
-    /// remote agent ties the registration to that agent's life; prefer the local one.
+    /// Several agent addresses, tried in order. A call moves on to the next agent when
+    /// one cannot answer now: a failed connect or name lookup, a timeout (a hung
+    /// agent), or a 502, 503 or 504 (a proxy in front of a dead agent). A 500 is an
+    /// answer and does not move on: Consul says with it what is wrong with the request.
+    /// Later calls start at the agent that answered, so a watch leaves a hung agent for
+    /// good.
+    ///
+    /// Worst case, a hung agent costs a plain call (a registration, a heartbeat) one
+    /// [`request_timeout`](Self::request_timeout), and a blocking query already in
+    /// flight its `wait` plus `wait`/16 plus one request timeout, before the next agent
+    /// is asked. The agents should be of one datacenter: a watch keeps its index across
+    /// them. Registering through a remote agent ties the registration to that agent's
+    /// life; prefer the local one.
     pub fn addresses<I: IntoIterator<Item = S>, S: Into<String>>(mut self, addresses: I) -> Self {
         self.settings.servers = addresses.into_iter().map(|a| a.into().into()).collect();
         self

@@ -57,6 +57,7 @@ fn classify(err: &ureq::Error, https: bool) -> HttpErrorKind {
         U::Tls(_) | U::TlsRequired => HttpErrorKind::Tls,
         #[cfg(feature = "tls")]
         U::Pem(_) | U::Rustls(_) => HttpErrorKind::Tls,
+        U::Io(e) if is_lookup_failure(e) => HttpErrorKind::Connect,
         U::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::HostUnreachable
@@ -72,13 +73,34 @@ fn classify(err: &ureq::Error, https: bool) -> HttpErrorKind {
     }
 }
 
-/// True for failures that say "this server is not reachable now": the next server of
-/// the list should be tried.
-pub(crate) fn is_unreachable(err: &ureq::Error) -> bool {
+/// A failed name lookup. ureq passes on the standard library's error, whose kind is not
+/// a stable one to match on; its message is ("failed to lookup address information: ...",
+/// from `ToSocketAddrs` on Unix). `HttpErrorKind::Connect` covers DNS, so this is one.
+fn is_lookup_failure(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound
+        || err
+            .to_string()
+            .starts_with("failed to lookup address information")
+}
+
+/// True for failures that say "this server cannot answer now", so the next server of
+/// the list is tried: a failed connect or name lookup, and a timeout of any phase (a
+/// hung server). A reset or a cut answer is not one: the server got the request.
+pub(crate) fn is_unavailable(err: &ureq::Error) -> bool {
     match err {
-        ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
-        other => classify(other, false) == HttpErrorKind::Connect,
+        ureq::Error::Timeout(_) => true,
+        other => matches!(
+            classify(other, false),
+            HttpErrorKind::Connect | HttpErrorKind::Timeout
+        ),
     }
+}
+
+/// True for statuses that say "this server cannot answer now" (a proxy or a node that
+/// lost its cluster): 502, 503, 504. A 500 is an answer (Consul's 500s say what is
+/// wrong with the request).
+pub(crate) fn is_unavailable_status(status: u16) -> bool {
+    matches!(status, 502..=504)
 }
 
 /// The first characters of `body` as text, control characters replaced, trimmed.
@@ -116,10 +138,18 @@ mod tests {
     #[test]
     fn classifies_common_failures() {
         let refused = ureq::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
-        assert!(is_unreachable(&refused));
+        assert!(is_unavailable(&refused));
         assert_eq!(classify(&refused, false), HttpErrorKind::Connect);
+        let lookup = ureq::Error::Io(io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        ));
+        assert_eq!(classify(&lookup, false), HttpErrorKind::Connect);
+        assert!(is_unavailable(&lookup));
+        assert!(is_unavailable(&ureq::Error::Timeout(
+            ureq::Timeout::RecvResponse
+        )));
         let eof = ureq::Error::Io(io::Error::from(io::ErrorKind::UnexpectedEof));
-        assert!(!is_unreachable(&eof));
+        assert!(!is_unavailable(&eof));
         assert_eq!(classify(&eof, true), HttpErrorKind::Transport);
         let bad = ureq::Error::Io(io::Error::from(io::ErrorKind::InvalidData));
         assert_eq!(classify(&bad, true), HttpErrorKind::Tls);

@@ -8,8 +8,8 @@
 //!   `Agent::shutdown()` kills every clone, so a watch and a heartbeat never share one.
 //!   [`Http::shutdown`] cuts the request in flight (a long poll included) at once; the
 //!   `Http` is then dead, and a thread that goes on forks a new one.
-//! - [`Http::call`]: one request with fail-over to the next server on connection
-//!   errors, a whole-call timeout (a long poll adds its wait), the body read under a
+//! - [`Http::call`]: one request with fail-over to the next server when one cannot
+//!   answer (connect or lookup failure, timeout, 502-504), a whole-call timeout (a long poll adds its wait), the body read under a
 //!   limit; [`Reply::json`] decodes into a typed struct. Every failure is an
 //!   [`Error::Http`](crate::Error::Http) naming backend, method and path (never the query string or a
 //!   header), server, status and a short excerpt of a bad body.
@@ -123,14 +123,22 @@ impl Http {
         }
     }
 
-    /// Sends `call` to the preferred server, moving on to the next on connection
-    /// errors; returns the first answer, whatever its status.
+    /// Sends `call` to the preferred server, moving on to the next when this one
+    /// cannot answer now (a failed connect or lookup, a timeout, a 502, 503 or 504;
+    /// see [`error::is_unavailable`]); returns the first answer, whatever its status,
+    /// and the last server's answer or failure when none could. The server that
+    /// answers becomes the preferred one, so a watch leaves a hung server for good.
+    ///
+    /// Worst case, a hung server costs a plain call one request timeout, and a long
+    /// poll already in flight its wait plus jitter plus one request timeout, before the
+    /// next server is asked.
     pub(crate) fn call(&self, call: &Call<'_>) -> Result<Reply> {
         let servers = &self.settings.servers;
         let first = self.preferred.load(Ordering::Relaxed) % servers.len();
         let mut last_err = None;
         for k in 0..servers.len() {
             let i = (first + k) % servers.len();
+            let last = k + 1 == servers.len();
             let site = Site {
                 backend: self.settings.backend,
                 method: call.method,
@@ -142,13 +150,23 @@ impl Http {
             }
             match self.send(&site, call) {
                 Ok(response) => {
+                    let reply = self.read(site, response)?;
+                    if !last && error::is_unavailable_status(reply.status()) {
+                        log::debug!(target: "waypost::http", "{} {} {}: status {}; trying the next server",
+                            site.backend, site.method, site.server, reply.status());
+                        last_err = Some(reply.status_error());
+                        continue;
+                    }
                     self.preferred.store(i, Ordering::Relaxed);
-                    return self.read(site, response);
+                    return Ok(reply);
                 }
-                Err(err) if error::is_unreachable(&err) && !self.cancelled() => {
+                Err(err) if error::is_unavailable(&err) && !self.cancelled() => {
                     log::debug!(target: "waypost::http", "{} {} {}: {err}; trying the next server",
                         site.backend, site.method, site.server);
                     last_err = Some(site.transport_error(err, false));
+                    // The next call starts past this server too.
+                    self.preferred
+                        .store((i + 1) % servers.len(), Ordering::Relaxed);
                 }
                 Err(err) => return Err(site.transport_error(err, self.cancelled())),
             }

@@ -130,6 +130,52 @@ fn a_server_that_answers_an_error_is_not_failed_over() {
 }
 
 #[test]
+fn an_unresolvable_name_a_hung_server_and_5xx_gateways_are_failed_over() {
+    let good = FakeHttp::start(|_| Answer::json(r#"{"name":"good"}"#));
+    let name = |http: &Http| get(http).map(|r| r.json::<Thing>().unwrap().name);
+
+    // A name that does not resolve (HttpErrorKind::Connect covers DNS).
+    let unresolvable = "http://no-such-host.invalid:8500".to_string();
+    let http = http(&[unresolvable.clone(), good.base()]);
+    assert_eq!(name(&http).unwrap(), "good");
+    let err = get(&self::http(&[unresolvable])).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Connect, "{err:?}");
+
+    // A gateway that answers 502, 503 or 504: the next server is asked; the last
+    // server's own answer is returned as it is.
+    for status in [502, 503, 504] {
+        let gateway = FakeHttp::start(move |_| Answer::with_type(status, "text/plain", "down"));
+        let http = self::http(&[gateway.base(), good.base()]);
+        assert_eq!(name(&http).unwrap(), "good", "after a {status}");
+        assert_eq!(http.preferred.load(Ordering::Relaxed), 1);
+        let alone = self::http(&[gateway.base()]);
+        assert_eq!(get(&alone).unwrap().status(), status);
+    }
+
+    // A hung server: one request timeout, then the good one; the next call starts
+    // there, with no timeout.
+    let (_release, held) = crossbeam_channel::bounded::<()>(0);
+    let hung = FakeHttp::start(move |_| {
+        let _ = held.recv_timeout(Duration::from_secs(10));
+        Answer::json("{}")
+    });
+    let mut settings = HttpSettings::new("test", "unused");
+    settings.servers = vec![hung.base().into(), good.base().into()];
+    settings.request_timeout = Duration::from_millis(300);
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    let started = Instant::now();
+    assert_eq!(name(&http).unwrap(), "good");
+    let first = started.elapsed();
+    assert!(first < Duration::from_secs(3), "{first:?}");
+    let started = Instant::now();
+    assert_eq!(name(&http).unwrap(), "good");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "went back to the hung one"
+    );
+}
+
+#[test]
 fn shutdown_cuts_a_held_request_at_once() {
     let (release, held) = crossbeam_channel::bounded::<()>(0);
     let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
