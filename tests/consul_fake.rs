@@ -245,7 +245,7 @@ fn the_registrar_speaks_the_agent_api() {
 #[test]
 fn an_https_address_needs_the_tls_feature() {
     let built = HttpClient::builder()
-        .addresses(["http://127.0.0.1:8500", "https://127.0.0.1:8501"])
+        .addresses(["https://127.0.0.1:8500", "https://127.0.0.1:8501"])
         .build();
     if cfg!(feature = "tls") {
         built.expect("https with the tls feature");
@@ -254,7 +254,7 @@ fn an_https_address_needs_the_tls_feature() {
             waypost::Error::InvalidConfig { field, reason } => {
                 assert_eq!(field, "addresses");
                 assert!(reason.contains("`tls` feature"), "{reason}");
-                assert!(reason.contains("https://127.0.0.1:8501"), "{reason}");
+                assert!(reason.contains("https://127.0.0.1:8500"), "{reason}");
             }
             other => panic!("not InvalidConfig: {other}"),
         }

@@ -2,6 +2,7 @@
 
 use std::io;
 
+use super::Secret;
 use crate::{Error, HttpError, HttpErrorKind};
 
 /// Where a failure happened: names the call without credentials (no query string, no
@@ -12,10 +13,19 @@ pub(crate) struct Site<'a> {
     pub(crate) method: &'static str,
     pub(crate) path: &'a str,
     pub(crate) server: &'a str,
+    /// The credential headers, whose values are masked in anything an error keeps.
+    pub(crate) secrets: &'a [(&'static str, Secret)],
 }
 
 /// How many characters of a body an error keeps.
 const EXCERPT_CHARS: usize = 200;
+
+/// How many characters of a source error's message an error keeps: a decoder's message
+/// quotes the bad value, which may be megabytes.
+const SOURCE_CHARS: usize = 300;
+
+/// What a credential's value becomes in an excerpt or a message.
+const MASK: &str = "<redacted>";
 
 impl Site<'_> {
     pub(crate) fn error(
@@ -31,8 +41,8 @@ impl Site<'_> {
             server: self.server.into(),
             kind,
             status,
-            excerpt: body.and_then(excerpt),
-            source,
+            excerpt: body.and_then(|b| excerpt(b, self.secrets)),
+            source: source.map(|s| capped(s, self.secrets)),
         }))
     }
 
@@ -103,9 +113,43 @@ pub(crate) fn is_unavailable_status(status: u16) -> bool {
     matches!(status, 502..=504)
 }
 
-/// The first characters of `body` as text, control characters replaced, trimmed.
-pub(crate) fn excerpt(body: &[u8]) -> Option<Box<str>> {
-    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_CHARS * 4)]);
+/// `source` with its message masked and cut to [`SOURCE_CHARS`] when it quotes a
+/// credential or is long; kept as it is (its type and chain intact) otherwise.
+fn capped(source: crate::BoxError, secrets: &[(&'static str, Secret)]) -> crate::BoxError {
+    let message = source.to_string();
+    let masked = mask(&message, secrets);
+    if masked == message && message.chars().count() <= SOURCE_CHARS {
+        return source;
+    }
+    let mut cut: String = masked.chars().take(SOURCE_CHARS).collect();
+    if masked.chars().count() > SOURCE_CHARS {
+        cut.push('…');
+    }
+    cut.into()
+}
+
+/// `text` with every credential value replaced by [`MASK`].
+fn mask(text: &str, secrets: &[(&'static str, Secret)]) -> String {
+    let mut out = text.to_owned();
+    for (_, Secret(value)) in secrets {
+        if !value.is_empty() && out.contains(&**value) {
+            out = out.replace(&**value, MASK);
+        }
+    }
+    out
+}
+
+/// The first characters of `body` as text, credentials masked, control characters
+/// replaced, trimmed.
+pub(crate) fn excerpt(body: &[u8], secrets: &[(&'static str, Secret)]) -> Option<Box<str>> {
+    // Enough bytes that a credential cut by the window is still whole when masked.
+    let longest = secrets
+        .iter()
+        .map(|(_, Secret(v))| v.len())
+        .max()
+        .unwrap_or(0);
+    let window = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
+    let text = mask(&String::from_utf8_lossy(window), secrets);
     let mut out: String = text
         .chars()
         .take(EXCERPT_CHARS)
@@ -124,13 +168,13 @@ mod tests {
 
     #[test]
     fn excerpts_are_short_and_printable() {
-        assert_eq!(excerpt(b"  \n").as_deref(), None);
+        assert_eq!(excerpt(b"  \n", &[]).as_deref(), None);
         assert_eq!(
-            excerpt(b"<html>\r\n502</html>").as_deref(),
+            excerpt(b"<html>\r\n502</html>", &[]).as_deref(),
             Some("<html>  502</html>")
         );
         let long = vec![b'x'; 10_000];
-        let e = excerpt(&long).unwrap();
+        let e = excerpt(&long, &[]).unwrap();
         assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
         assert!(e.ends_with('…'));
     }

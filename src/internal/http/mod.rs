@@ -144,6 +144,7 @@ impl Http {
                 method: call.method,
                 path: call.path,
                 server: &servers[i],
+                secrets: &self.settings.headers,
             };
             if self.cancelled.load(Ordering::SeqCst) {
                 return Err(site.error(HttpErrorKind::Cancelled, None, None, None));
@@ -237,6 +238,7 @@ impl Http {
             method: site.method,
             path: site.path.into(),
             server: site.server.into(),
+            settings: self.settings.clone(),
         })
     }
 }

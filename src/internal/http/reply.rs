@@ -17,6 +17,8 @@ pub(crate) struct Reply {
     pub(super) method: &'static str,
     pub(super) path: Box<str>,
     pub(super) server: Box<str>,
+    /// Where the credential values to mask in errors are.
+    pub(super) settings: std::sync::Arc<super::HttpSettings>,
 }
 
 impl Error {
@@ -36,6 +38,7 @@ impl Reply {
             method: self.method,
             path: &self.path,
             server: &self.server,
+            secrets: &self.settings.headers,
         }
     }
 

@@ -78,6 +78,22 @@ impl HttpSettings {
         for server in &mut self.servers {
             *server = normalize_server(server)?;
         }
+        let https = |s: &str| s.starts_with("https://");
+        let all_https = self.servers.iter().all(|s| https(s));
+        if self.servers.iter().any(|s| https(s)) && !all_https {
+            // A fail-over from https to http would send the credentials in clear.
+            return Err(Error::invalid_config(
+                "addresses",
+                "https and http addresses are mixed: use https for every one",
+            ));
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !all_https {
+            return Err(Error::invalid_config(
+                "addresses",
+                "a TLS configuration is set but an address is http://: use https://",
+            ));
+        }
         for (name, Secret(value)) in &self.headers {
             if ureq::http::HeaderValue::from_str(value).is_err() {
                 // Never echo the value: it is a credential.

@@ -233,6 +233,71 @@ fn errors_and_debug_never_show_the_credential() {
 }
 
 #[test]
+fn a_credential_echoed_by_a_proxy_is_masked_and_huge_values_are_capped() {
+    // A proxy's error page that echoes the request headers, token included.
+    let server = FakeHttp::start(|seen| {
+        let echoed = format!(
+            "<html>Bad gateway. Your request: X-Secret-Token: {}</html>",
+            seen.header("x-secret-token").unwrap_or("")
+        );
+        match seen.path.as_str() {
+            "/echo" => Answer::with_type(502, "text/html", echoed),
+            // A 32 MiB string where a number is expected: the decoder's message quotes it.
+            _ => Answer::json(format!(r#"{{"port": "{}"}}"#, "z".repeat(32 << 20))),
+        }
+    });
+    let http = http(&[server.base()]);
+    let err = http
+        .call(&Call::new("GET", "/echo"))
+        .unwrap()
+        .success()
+        .unwrap_err();
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains("tok-123-secret"), "{text}");
+        assert!(text.contains("X-Secret-Token: <redacted>"), "{text}");
+    }
+    #[derive(serde::Deserialize, Debug)]
+    struct Port {
+        #[allow(dead_code)] // decoded only to fail
+        port: u16,
+    }
+    let err = http
+        .call(&Call::new("GET", "/huge"))
+        .unwrap()
+        .json::<Port>()
+        .unwrap_err();
+    let source = std::error::Error::source(&err)
+        .expect("the decoder's error")
+        .to_string();
+    assert!(source.len() < 1_000, "{} bytes", source.len());
+    assert!(err.to_string().len() < 2_000);
+    assert!(format!("{err:?}").len() < 4_000);
+}
+
+#[test]
+fn tls_settings_refuse_plain_http_addresses() {
+    let settings = |servers: &[&str]| {
+        let mut s = HttpSettings::new("test", "unused");
+        s.servers = servers.iter().map(|a| (*a).into()).collect();
+        s
+    };
+    let err = settings(&["https://a:1", "http://b:2"])
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("mixed"), "{err}");
+    #[cfg(feature = "tls")]
+    {
+        let mut s = settings(&["http://a:1"]);
+        s.tls = Some(crate::TlsConfig::builder().build().unwrap());
+        let err = s.validate().unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+        let mut s = settings(&["https://a:1"]);
+        s.tls = Some(crate::TlsConfig::builder().build().unwrap());
+        assert!(s.validate().is_ok());
+    }
+}
+
+#[test]
 fn server_urls_are_checked() {
     let ok = |s: &str| normalize_server(s).unwrap().to_string();
     assert_eq!(ok("127.0.0.1:8500"), "http://127.0.0.1:8500");
