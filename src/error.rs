@@ -123,8 +123,12 @@ pub struct HttpError {
     /// The HTTP status, when the server answered.
     pub status: Option<u16>,
     /// The start of a body that was an error or could not be decoded, cut to a few
-    /// hundred bytes.
+    /// hundred bytes, credentials masked; the backend's own message when it sent one
+    /// that waypost decodes.
     pub excerpt: Option<Box<str>>,
+    /// The backend's own error code, when its error body carries one (etcd: the gRPC
+    /// code, e.g. 14 unavailable, 16 unauthenticated).
+    pub code: Option<i64>,
     /// The underlying error (I/O, TLS, JSON), if any.
     pub source: Option<BoxError>,
 }
@@ -187,8 +191,15 @@ impl HttpError {
             kind,
             status: None,
             excerpt: None,
+            code: None,
             source: None,
         }
+    }
+
+    /// Sets the backend's own error code.
+    pub fn with_code(mut self, code: i64) -> HttpError {
+        self.code = Some(code);
+        self
     }
 
     /// Sets the HTTP status the server answered.
@@ -434,6 +445,9 @@ impl fmt::Display for Error {
                 match (h.kind, h.status) {
                     (HttpErrorKind::Status, Some(status)) => write!(f, "status {status}")?,
                     (kind, _) => write!(f, "{}", kind.as_str())?,
+                }
+                if let Some(code) = h.code {
+                    write!(f, ", code {code}")?;
                 }
                 match &h.excerpt {
                     Some(excerpt) => write!(f, " ({excerpt:?})"),

@@ -356,7 +356,10 @@ impl HttpClient {
     /// Starts a builder with the defaults listed on each setter.
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder {
-            settings: HttpSettings::new("consul", "http://127.0.0.1:8500"),
+            settings: HttpSettings {
+                error_hook: crate::internal::http::backend_errors::consul,
+                ..HttpSettings::new("consul", "http://127.0.0.1:8500")
+            },
             datacenter: None,
         }
     }

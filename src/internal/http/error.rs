@@ -3,6 +3,7 @@
 use std::io;
 
 use super::Secret;
+use super::backend_errors::ErrorHook;
 use crate::{Error, HttpError, HttpErrorKind};
 
 /// Where a failure happened: names the call without credentials (no query string, no
@@ -15,6 +16,8 @@ pub(crate) struct Site<'a> {
     pub(crate) server: &'a str,
     /// The credential headers, whose values are masked in anything an error keeps.
     pub(crate) secrets: &'a [(&'static str, Secret)],
+    /// Decodes the backend's error bodies.
+    pub(crate) hook: ErrorHook,
 }
 
 /// How many characters of a body an error keeps.
@@ -35,13 +38,24 @@ impl Site<'_> {
         body: Option<&[u8]>,
         source: Option<crate::BoxError>,
     ) -> Error {
+        // A body the backend explains (an error status) gives its message and code; a
+        // body that failed to decode is quoted as it is.
+        let decoded = match (kind, body) {
+            (HttpErrorKind::Status, Some(body)) => (self.hook)(status.unwrap_or(0), body),
+            _ => Default::default(),
+        };
+        let excerpt = match &decoded.message {
+            Some(message) => excerpt(message.as_bytes(), self.secrets),
+            None => body.and_then(|b| excerpt(b, self.secrets)),
+        };
         Error::Http(Box::new(HttpError {
             backend: self.backend,
             endpoint: format!("{} {}", self.method, self.path).into(),
             server: self.server.into(),
             kind,
             status,
-            excerpt: body.and_then(|b| excerpt(b, self.secrets)),
+            excerpt,
+            code: decoded.code,
             source: source.map(|s| capped(s, self.secrets)),
         }))
     }

@@ -23,6 +23,8 @@
 //! it is ureq's `unversioned` resolver API, which may change in any minor release, and
 //! waypost accepts every ureq 3.x from 3.5 on.
 
+pub(crate) mod backend_errors;
+pub(crate) mod encoding;
 pub(crate) mod error;
 mod reply;
 mod settings;
@@ -145,6 +147,7 @@ impl Http {
                 path: call.path,
                 server: &servers[i],
                 secrets: &self.settings.headers,
+                hook: self.settings.error_hook,
             };
             if self.cancelled.load(Ordering::SeqCst) {
                 return Err(site.error(HttpErrorKind::Cancelled, None, None, None));
@@ -152,7 +155,11 @@ impl Http {
             match self.send(&site, call) {
                 Ok(response) => {
                     let reply = self.read(site, response)?;
-                    if !last && error::is_unavailable_status(reply.status()) {
+                    let unavailable = error::is_unavailable_status(reply.status())
+                        || (!reply.is_success()
+                            && (self.settings.error_hook)(reply.status(), reply.body())
+                                .unavailable);
+                    if !last && unavailable {
                         log::debug!(target: "waypost::http", "{} {} {}: status {}; trying the next server",
                             site.backend, site.method, site.server, reply.status());
                         last_err = Some(reply.status_error());

@@ -39,11 +39,20 @@ impl Reply {
             path: &self.path,
             server: &self.server,
             secrets: &self.settings.headers,
+            hook: self.settings.error_hook,
         }
     }
 
     pub(crate) fn status(&self) -> u16 {
         self.status
+    }
+
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {

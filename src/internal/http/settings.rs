@@ -46,6 +46,8 @@ pub(crate) struct HttpSettings {
     pub(crate) request_timeout: Duration,
     /// Largest body read, in bytes.
     pub(crate) body_limit: u64,
+    /// Decodes the backend's error bodies (code, message, "unavailable").
+    pub(crate) error_hook: super::backend_errors::ErrorHook,
 }
 
 /// Default connect (and resolve) timeout.
@@ -67,6 +69,7 @@ impl HttpSettings {
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
             body_limit: BODY_LIMIT,
+            error_hook: super::backend_errors::plain,
         }
     }
 

@@ -298,6 +298,56 @@ fn tls_settings_refuse_plain_http_addresses() {
 }
 
 #[test]
+fn a_backend_hook_reads_error_bodies_and_its_unavailable_moves_on() {
+    let etcd_like = |servers: Vec<String>| {
+        let mut settings = HttpSettings::new("etcd", "unused");
+        settings.servers = servers.into_iter().map(Into::into).collect();
+        settings.error_hook = backend_errors::etcd;
+        Http::new(Arc::new(settings.validate().unwrap()))
+    };
+    // gRPC "unavailable" in a 500 body: the next member is asked.
+    let no_leader = FakeHttp::start(|_| {
+        Answer::with_type(
+            500,
+            "application/json",
+            r#"{"error":"etcdserver: no leader","code":14}"#,
+        )
+    });
+    let denied = FakeHttp::start(|_| {
+        Answer::with_type(
+            403,
+            "application/json",
+            r#"{"error":"etcdserver: permission denied","code":7}"#,
+        )
+    });
+    let good = FakeHttp::start(|_| Answer::json(r#"{"name":"good"}"#));
+    let http = etcd_like(vec![no_leader.base(), good.base()]);
+    assert_eq!(get(&http).unwrap().json::<Thing>().unwrap().name, "good");
+
+    // Any other code is an answer: typed, with the backend's code and message.
+    let http = etcd_like(vec![denied.base(), good.base()]);
+    let err = get(&http).unwrap().success().unwrap_err();
+    let Error::Http(h) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((h.status, h.code), (Some(403), Some(7)));
+    assert_eq!(h.excerpt.as_deref(), Some("etcdserver: permission denied"));
+    assert!(err.to_string().contains("status 403, code 7"), "{err}");
+
+    // Consul's plain-text answers keep their first line as the message.
+    let mut settings = HttpSettings::new("consul", &denied.base());
+    settings.error_hook = backend_errors::consul;
+    let text = FakeHttp::start(|_| Answer::with_type(500, "text/plain", "\nNo cluster leader\n"));
+    settings.servers = vec![text.base().into()];
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    let err = get(&http).unwrap().success().unwrap_err();
+    assert_eq!(
+        kind(&err),
+        (HttpErrorKind::Status, Some(500), Some("No cluster leader"))
+    );
+}
+
+#[test]
 fn server_urls_are_checked() {
     let ok = |s: &str| normalize_server(s).unwrap().to_string();
     assert_eq!(ok("127.0.0.1:8500"), "http://127.0.0.1:8500");

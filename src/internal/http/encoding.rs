@@ -1,0 +1,162 @@
+//! serde helpers for the JSON shapes of gRPC gateways (etcd): bytes as standard base64
+//! strings, and 64-bit integers as decimal strings (protobuf's JSON mapping writes
+//! int64 and uint64 that way; a number is accepted too), in one place.
+#![allow(dead_code)] // the etcd backend's; tested here until it lands
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648, section 4).
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64; padding is optional, whitespace is refused.
+pub(crate) fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim_end_matches('=');
+    if text.len() % 4 == 1 {
+        return Err(format!(
+            "{} base64 characters cannot end a value",
+            text.len()
+        ));
+    }
+    let value = |c: u8| -> Result<u32, String> {
+        match c {
+            b'A'..=b'Z' => Ok(u32::from(c - b'A')),
+            b'a'..=b'z' => Ok(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Ok(u32::from(c - b'0') + 52),
+            b'+' => Ok(62),
+            b'/' => Ok(63),
+            _ => Err(format!("{:?} is not a base64 character", char::from(c))),
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (k, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * k);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Ok(out)
+}
+
+/// `#[serde(with = "base64")]` for `Vec<u8>` fields.
+pub(crate) mod base64 {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64_encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        base64_decode(&text).map_err(de::Error::custom)
+    }
+}
+
+/// `#[serde(with = "int64")]` for `i64` fields: written as a decimal string, read from
+/// a string or a number.
+pub(crate) mod int64 {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(n)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        struct Int64;
+        impl Visitor<'_> for Int64 {
+            type Value = i64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 64-bit integer, as a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+                v.parse()
+                    .map_err(|_| E::custom(format_args!("{v:.40?} is not a 64-bit integer")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+                i64::try_from(v).map_err(|_| E::custom(format_args!("{v} is over i64's range")))
+            }
+        }
+        d.deserialize_any(Int64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_and_matches_the_rfc_vectors() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(plain.as_bytes()), coded);
+            assert_eq!(base64_decode(coded).unwrap(), plain.as_bytes());
+            assert_eq!(
+                base64_decode(coded.trim_end_matches('=')).unwrap(),
+                plain.as_bytes()
+            );
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(base64_decode(&base64_encode(&all)).unwrap(), all);
+        assert!(base64_decode("Zm9v!").is_err());
+        assert!(base64_decode("Z").is_err());
+    }
+
+    #[test]
+    fn serde_shapes() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Kv {
+            #[serde(with = "base64")]
+            key: Vec<u8>,
+            #[serde(with = "int64")]
+            revision: i64,
+        }
+        let kv = Kv {
+            key: b"/services/api/10.0.0.1:80".to_vec(),
+            revision: 9_007_199_254_740_993, // past f64's exact integers
+        };
+        let json = serde_json::to_string(&kv).unwrap();
+        assert_eq!(
+            json,
+            r#"{"key":"L3NlcnZpY2VzL2FwaS8xMC4wLjAuMTo4MA==","revision":"9007199254740993"}"#
+        );
+        assert_eq!(serde_json::from_str::<Kv>(&json).unwrap(), kv);
+        let number: Kv = serde_json::from_str(r#"{"key":"","revision":7}"#).unwrap();
+        assert_eq!(number.revision, 7);
+        let err = serde_json::from_str::<Kv>(r#"{"key":"","revision":"x7"}"#).unwrap_err();
+        assert!(err.to_string().contains("not a 64-bit integer"), "{err}");
+    }
+}
