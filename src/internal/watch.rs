@@ -38,6 +38,7 @@ use crate::{Clock, Instance, Result};
 pub(crate) enum Due {
     /// As soon as the rate limit allows: a long poll, whose request blocks until a
     /// change.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // the long polls: Consul's
     Now,
     /// This long after the answer: a poll interval, a record's TTL.
     After(Duration),
