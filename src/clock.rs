@@ -25,12 +25,10 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 /// `Instant + Duration` can overflow on any platform (and within Go's `time.Duration`,
 /// which Consul parses). waypost never adds such a duration to an instant; where a
 /// setter accepts one, it means "never" and its docs say so.
-#[cfg_attr(not(feature = "consul"), allow(dead_code))] // the network backends' timeouts
 pub(crate) const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// `Some(d)` for a duration that can be added to an instant, `None` for one that means
 /// "forever" (see [`FOREVER`]): the form a timeout option of a dependency takes.
-#[cfg_attr(not(feature = "consul"), allow(dead_code))]
 pub(crate) fn finite(d: Duration) -> Option<Duration> {
     (d < FOREVER).then_some(d)
 }

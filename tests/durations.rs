@@ -60,10 +60,22 @@ fn file_poll_interval() {
             .build()
     };
     assert_eq!(refused(build(ZERO)), "poll_interval");
+    // MAX: no second read would ever confirm the first, so nothing would be published.
+    assert_eq!(refused(build(MAX)), "poll_interval");
 
-    // MAX: read once by build(), never polled; the thread only waits for a stop.
-    let instancer = build(MAX).unwrap();
+    // Just below "forever": a poll that far off is waited for on the clock, and then
+    // confirms the first read.
+    let years_99 = Duration::from_secs(99 * 365 * 24 * 60 * 60);
+    let clock = ManualClock::new();
+    let instancer = FileInstancer::builder(&scratch.file)
+        .poll_interval(years_99)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let rx = subscribe(&instancer);
+    assert!(rx.try_recv().is_err(), "not yet confirmed");
+    support::wait_until("the first read", || clock.pending_timers() > 0);
+    clock.advance(years_99);
     assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
     stop_promptly(&instancer);
 }

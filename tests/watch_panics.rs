@@ -3,9 +3,10 @@
 //! third panic in a row ends it with a final error event; a panicking heartbeat is
 //! logged and restarted the same way. `stop()` still joins promptly.
 //!
-//! The file watch runs the same supervisor (`internal::worker::supervise`), but runs no
-//! user code and has no panic to trigger honestly; the Consul cases cover the shared
-//! mechanism, and the supervisor's own unit tests cover its counting.
+//! The file watch runs the same loop (`internal::watch`) and supervisor
+//! (`internal::worker::supervise`), but runs no user code and has no panic to trigger
+//! honestly; the Consul cases cover the shared mechanism, the loop's unit tests its
+//! restart on the clock, and the supervisor's own unit tests its counting.
 //!
 //! The tests count this binary's threads by name, so they take turns (`serial()`).
 #![cfg(feature = "consul")]

@@ -1,31 +1,32 @@
-//! `FileInstancer`: a watch thread that polls one instance file.
+//! `FileInstancer`: one instance file, polled on the shared watch loop.
 
 use std::fmt;
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::parse;
-use crate::internal::backoff::Backoff;
+use super::read::{self, Stamp};
 use crate::internal::publisher::Publisher;
-use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
-use crate::{Error, Result};
+use crate::internal::watch::{self, Due, Fetched, Source, Spec};
+use crate::internal::worker::{StopSignal, Worker};
+use crate::{Clock, Error, Result, SystemClock};
 
 const LOG: &str = "waypost::file";
-const THREAD_NAME: &str = "waypost-file-watch";
+/// How long `build()` waits for the first read: a bound for a file system that hangs.
+const FIRST_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Watches a file of instances, one per line, and publishes its content as the instance
 /// set; see the [module docs](crate::file) for the format and how changes are detected.
 ///
 /// # Threads
-/// The constructor reads the file once on the caller's thread, so the instancer has a
-/// state at once (a set, or an error event), then starts one thread,
-/// `waypost-file-watch`, that polls the file every
-/// [`poll_interval`](FileInstancerBuilder::poll_interval).
+/// The constructor starts one thread, `waypost-file-watch`, which reads the file at
+/// once and then polls it every
+/// [`poll_interval`](FileInstancerBuilder::poll_interval); the constructor returns
+/// once that first read is done (see [`build`](FileInstancerBuilder::build)).
 /// [`stop`](Self::stop) and drop end that thread and join it; a stop cuts the wait
 /// between polls short, so it returns within milliseconds. Share the instancer between
 /// threads by reference or in an `Arc`; it is not `Clone`.
@@ -48,13 +49,16 @@ pub struct FileInstancer {
 pub struct FileInstancerBuilder {
     path: PathBuf,
     poll_interval: Duration,
+    max_file_size: u64,
+    clock: Arc<dyn Clock>,
 }
 
 impl FileInstancer {
     /// Watches `path` with the default options (a poll every second).
     ///
-    /// A missing or invalid file is not an error here: the instancer starts with an
-    /// error event and recovers when the file is fixed. The only error is failing to
+    /// A missing or invalid file is not an error here but an error event (a missing
+    /// one is the state when `new` returns, an invalid one follows a poll later), and
+    /// the instancer recovers when the file is fixed. The only error is failing to
     /// start the watch thread ([`Error::Io`]).
     pub fn new(path: impl Into<PathBuf>) -> Result<FileInstancer> {
         FileInstancer::builder(path).build()
@@ -65,6 +69,8 @@ impl FileInstancer {
         FileInstancerBuilder {
             path: path.into(),
             poll_interval: Duration::from_secs(1),
+            max_file_size: 16 << 20,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -75,27 +81,54 @@ impl FileInstancer {
 }
 
 impl FileInstancerBuilder {
-    /// How often the watch thread looks at the file's metadata (default: 1 s).
+    /// How often the watch thread looks at the file (default: 1 s).
     ///
-    /// - `Duration::ZERO` is refused by [`build`](Self::build) with
-    ///   [`Error::InvalidConfig`] (`poll_interval`): it would poll in a busy loop.
-    /// - `Duration::MAX` (or anything from about 100 years up) means "never poll": the
-    ///   file is read once, by `build`, and the thread only waits for a stop.
+    /// A poll opens the file and looks at its metadata (device, inode, modification
+    /// time, size); it reads the file only when that changed, or to confirm a change.
+    /// A change is published once two reads one interval apart agree, so it is
+    /// published **between one and two intervals after it is written** (with the
+    /// default, 1 to 2 s); a file still being written waits until the writer has been
+    /// done for a whole interval (see the [module docs](crate::file#watch-mechanism)).
+    /// Shorter intervals publish changes sooner for a few more system calls; they also
+    /// space the retries after an error, which come one interval apart.
     ///
-    /// A poll is one `stat` call; the file is read only when it changed. A change made
-    /// by atomic rename is published within one interval; one made in place within two
-    /// or more (see the [module docs](crate::file#watch-mechanism)). Shorter intervals
-    /// notice changes sooner for a few more system calls.
+    /// `build()` refuses, with [`Error::InvalidConfig`] (`poll_interval`),
+    /// `Duration::ZERO` (a busy loop) and anything from about 100 years up
+    /// (`Duration::MAX` included): with no second read the file would never be
+    /// published. For a list that never changes, use
+    /// [`FixedInstancer`](crate::FixedInstancer) with [`parse`](crate::file::parse).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
     }
 
-    /// Reads the file once, then starts the watch thread.
+    /// The largest file read, in bytes (default: 16 MiB, about 300,000 lines). A larger
+    /// file is an [`Error::File`] event (`FileTooLarge`) and is not read past
+    /// `bytes + 1`, whatever its metadata claims, so a path that names an endless file
+    /// cannot fill the memory. `0` is refused by `build()` with
+    /// [`Error::InvalidConfig`] (`max_file_size`).
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// The clock every wait of the watch reads (the poll interval, the retry after an
+    /// error, the restart after a panic). Default: [`SystemClock`]; tests pass a
+    /// [`ManualClock`](crate::ManualClock) and move it instead of sleeping.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Validates, starts the `waypost-file-watch` thread and waits for its first read
+    /// of the file: microseconds for a local file, at most 1 s (a file system that
+    /// hangs). That read publishes nothing when the file is readable (a set waits for
+    /// the second read, one poll interval later), but an error is the state at once:
+    /// a missing file, one that is not a regular file, too large, or unreadable.
     ///
-    /// Fails with [`Error::InvalidConfig`] for a zero poll interval and with
-    /// [`Error::Io`] if the thread cannot be started; a missing or invalid file becomes
-    /// an error event instead.
+    /// Fails with [`Error::InvalidConfig`] for a zero or endless poll interval or a
+    /// zero `max_file_size`, and with [`Error::Io`] if the thread cannot be started; a
+    /// missing or invalid file becomes an error event instead.
     pub fn build(self) -> Result<FileInstancer> {
         if self.poll_interval.is_zero() {
             return Err(Error::invalid_config(
@@ -103,31 +136,41 @@ impl FileInstancerBuilder {
                 "must be greater than zero",
             ));
         }
+        if crate::clock::finite(self.poll_interval).is_none() {
+            return Err(Error::invalid_config(
+                "poll_interval",
+                "must be less than about 100 years: a change is published once a second \
+                 read, one interval later, agrees",
+            ));
+        }
+        if self.max_file_size == 0 {
+            return Err(Error::invalid_config(
+                "max_file_size",
+                "must be at least one byte",
+            ));
+        }
         let path: Arc<Path> = Arc::from(self.path);
         let publisher = Arc::new(Publisher::new());
-        let mut watcher = Watcher::new(path.clone(), publisher.clone());
-        watcher.poll();
         let interval = self.poll_interval;
-        let supervision = Supervision {
+        let spec = Spec {
+            thread: "waypost-file-watch",
             component: "file watch",
             log_target: LOG,
-            restart: Backoff::new(interval, interval),
-            clock: Arc::new(crate::SystemClock),
+            what: path.display().to_string(),
+            // No two reads closer than one interval, errors and their retries included.
+            min_interval: interval,
+            backoff: (interval, interval),
+            first_fetch_timeout: FIRST_READ_TIMEOUT,
+            clock: self.clock,
         };
-        let reporter = publisher.clone();
-        let mut restarted = false;
-        let worker = Worker::spawn_supervised(
-            THREAD_NAME,
-            supervision,
-            || {},
-            move |stop, progress| {
-                if std::mem::replace(&mut restarted, true) {
-                    watcher.forget(); // a panic may have left it half updated
-                }
-                watcher.run(stop, interval, progress);
-            },
-            move |err| reporter.publish_error(err),
-        )?;
+        let source = Poll {
+            path: path.clone(),
+            interval,
+            max_file_size: self.max_file_size,
+            told: None,
+            pending: None,
+        };
+        let worker = watch::start(spec, publisher.clone(), source, || {})?;
         Ok(FileInstancer {
             path,
             poll_interval: interval,
@@ -157,156 +200,92 @@ impl fmt::Debug for FileInstancer {
     }
 }
 
-/// What one look at the file's metadata tells: which file the path names and whether
-/// its content may have changed since.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
-    /// (device, inode) on Unix: a new one means the path was replaced by another file.
-    /// None elsewhere, where every change is treated as made in place.
-    id: Option<(u64, u64)>,
-    modified: Option<SystemTime>,
-    len: u64,
-}
-
-impl Stamp {
-    fn of(meta: &Metadata) -> Stamp {
-        #[cfg(unix)]
-        let id = {
-            use std::os::unix::fs::MetadataExt;
-            Some((meta.dev(), meta.ino()))
-        };
-        #[cfg(not(unix))]
-        let id = None;
-        Stamp {
-            id,
-            modified: meta.modified().ok(),
-            len: meta.len(),
-        }
-    }
-}
-
-/// The watch thread's state. Also used once on the caller's thread for the first read.
-struct Watcher {
+/// The watch's requests: one look at the file per poll.
+struct Poll {
     path: Arc<Path>,
-    publisher: Arc<Publisher>,
-    /// The file last read; None before the first read and after an I/O error, so that
-    /// the next file found at the path is published at once, whatever its inode.
-    seen: Option<Stamp>,
-    /// Content of a file changed in place, read on the last poll and not yet published:
-    /// it is published once a poll reads the same bytes again.
+    interval: Duration,
+    max_file_size: u64,
+    /// The file whose content was last told (published, or refused as invalid), and
+    /// whether it was valid: while the path names that very file, unchanged, a poll
+    /// reads nothing. None before the first read and after an I/O error.
+    told: Option<(Stamp, bool)>,
+    /// Content read on the last poll and not yet told: it is, once the next poll reads
+    /// the very same bytes.
     pending: Option<Vec<u8>>,
-    /// The kind of the I/O error last reported, to warn once per outage, not per poll.
-    failing: Option<io::ErrorKind>,
 }
 
-impl Watcher {
-    fn new(path: Arc<Path>, publisher: Arc<Publisher>) -> Watcher {
-        Watcher {
-            path,
-            publisher,
-            seen: None,
-            pending: None,
-            failing: None,
-        }
+impl Source for Poll {
+    fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+        self.poll()
     }
 
-    /// Polls every `interval` until stopped; each completed poll is progress.
-    fn run(&mut self, stop: &StopSignal, interval: Duration, progress: &Progress) {
-        log::debug!(target: LOG, "watching {} every {interval:?}", self.path.display());
-        while !stop.wait(interval) {
-            self.poll();
-            progress.made();
-        }
-        log::debug!(target: LOG, "stopped watching {}", self.path.display());
-    }
-
-    /// Forgets the file read last, so the next poll reads and publishes it at once.
-    fn forget(&mut self) {
-        self.seen = None;
+    fn reset(&mut self) {
+        self.told = None;
         self.pending = None;
-        self.failing = None;
     }
+}
 
-    /// One look at the file: a `stat`, and a read if it changed or a change is pending.
-    fn poll(&mut self) {
-        let stamp = match fs::metadata(&self.path) {
-            Ok(meta) => Stamp::of(&meta),
-            Err(err) => return self.fail(err),
-        };
-        if self.pending.is_none() && self.seen.as_ref() == Some(&stamp) {
-            return;
+impl Poll {
+    /// One look at the file: open it, compare its metadata with the file last told,
+    /// and read it if it changed or a change awaits its second read.
+    fn poll(&mut self) -> Result<Fetched> {
+        let due = Due::After(self.interval);
+        let opened = self.io(read::open(&self.path))?;
+        if let (Some((stamp, valid)), None) = (&self.told, &self.pending) {
+            if *stamp == opened.stamp {
+                // An invalid file that did not change: its error stands, and confirms
+                // no set.
+                return Ok(if *valid {
+                    Fetched::Unchanged(due)
+                } else {
+                    Fetched::Pending(due)
+                });
+            }
         }
-        // The stamp that counts is the one of the file actually opened: the path may
-        // have been replaced between the `stat` above and the open.
-        let (stamp, bytes) = match self.read() {
-            Ok(read) => read,
-            Err(err) => return self.fail(err),
-        };
-        self.failing = None;
-        let replaced = self.seen.as_ref().is_none_or(|seen| seen.id != stamp.id);
-        self.seen = Some(stamp);
-        if replaced || self.pending.as_deref() == Some(&bytes[..]) {
-            self.pending = None;
-            self.publish(&bytes);
-        } else {
+        let stamp = opened.stamp.clone();
+        let bytes = self.io(opened.read(self.max_file_size))?;
+        if self.pending.as_deref() != Some(&bytes[..]) {
             log::debug!(
                 target: LOG,
-                "{} changed in place; publishing once it reads the same on the next poll",
+                "{} changed; publishing it once the next read agrees",
                 self.path.display()
             );
             self.pending = Some(bytes);
+            return Ok(Fetched::Pending(due));
         }
+        self.pending = None;
+        let parsed = self.parse(&bytes);
+        self.told = Some((stamp, parsed.is_ok()));
+        let instances = parsed?;
+        log::debug!(
+            target: LOG,
+            "{} lists {} instances",
+            self.path.display(),
+            instances.len()
+        );
+        Ok(Fetched::Instances(instances, due))
     }
 
-    fn read(&self) -> io::Result<(Stamp, Vec<u8>)> {
-        let mut file = File::open(&self.path)?;
-        let stamp = Stamp::of(&file.metadata()?);
-        let mut bytes = Vec::with_capacity(stamp.len.try_into().unwrap_or(0));
-        file.read_to_end(&mut bytes)?;
-        Ok((stamp, bytes))
-    }
-
-    fn publish(&self, bytes: &[u8]) {
-        let parsed = match std::str::from_utf8(bytes) {
+    fn parse(&self, bytes: &[u8]) -> Result<Vec<crate::Instance>> {
+        match std::str::from_utf8(bytes) {
             Ok(text) => parse(text, Some(&self.path)),
             Err(err) => Err(Error::File {
                 path: self.path.clone(),
                 source: io::Error::new(io::ErrorKind::InvalidData, err),
             }),
-        };
-        match parsed {
-            Ok(instances) => {
-                log::debug!(
-                    target: LOG,
-                    "{} lists {} instances",
-                    self.path.display(),
-                    instances.len()
-                );
-                self.publisher.publish_instances(instances);
-            }
-            Err(err) => {
-                match &err {
-                    Error::File { source, .. } => log::warn!(target: LOG, "{err}: {source}"),
-                    _ => log::warn!(target: LOG, "{err}; keeping the last good set"),
-                }
-                self.publisher.publish_error(err);
-            }
         }
     }
 
-    /// Reports an I/O error and forgets the file, so that whatever file appears next at
-    /// the path is read and published at once.
-    fn fail(&mut self, source: io::Error) {
-        self.seen = None;
-        self.pending = None;
-        if self.failing != Some(source.kind()) {
-            self.failing = Some(source.kind());
-            log::warn!(target: LOG, "cannot read {}: {source}", self.path.display());
-        }
-        self.publisher.publish_error(Error::File {
-            path: self.path.clone(),
-            source,
-        });
+    /// An I/O error as an [`Error::File`]; the file is forgotten, so that whatever file
+    /// the path names next is read afresh.
+    fn io<T>(&mut self, result: io::Result<T>) -> Result<T> {
+        result.map_err(|source| {
+            self.reset();
+            Error::File {
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
 }
 
@@ -317,107 +296,135 @@ mod scratch;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
-    use crossbeam_channel::{Receiver, unbounded};
+    use std::fs;
 
     use super::scratch::Scratch;
 
-    /// A watcher polled by hand (no thread), and its subscriber.
-    fn watcher(scratch: &Scratch) -> (Watcher, Receiver<Event>) {
-        let publisher = Arc::new(Publisher::new());
-        let (events_tx, events) = unbounded();
-        publisher.subscribe(events_tx);
-        let watcher = Watcher::new(Arc::from(scratch.file.as_path()), publisher);
-        (watcher, events)
+    /// A source polled by hand, on this thread, with a 64-byte cap.
+    fn poll(scratch: &Scratch) -> Poll {
+        Poll {
+            path: Arc::from(scratch.file.as_path()),
+            interval: Duration::from_secs(1),
+            max_file_size: 64,
+            told: None,
+            pending: None,
+        }
     }
 
-    fn next(events: &Receiver<Event>) -> Option<Vec<String>> {
-        events.try_recv().ok().map(|event| match event {
-            Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
-            Event::Error(err) => vec![format!("error: {err}")],
-        })
+    /// One poll's answer, in short: the addresses published, "pending", "unchanged", or
+    /// the error.
+    fn once(source: &mut Poll) -> String {
+        match source.poll() {
+            Ok(Fetched::Instances(set, _)) => {
+                let addrs: Vec<_> = set.iter().map(|i| i.addr()).collect();
+                addrs.join(" ")
+            }
+            Ok(Fetched::Pending(_)) => "pending".into(),
+            Ok(Fetched::Unchanged(_)) => "unchanged".into(),
+            Ok(Fetched::End) => "end".into(),
+            Err(err) => format!(
+                "error: {err}: {}",
+                std::error::Error::source(&err).map_or(String::new(), |s| s.to_string())
+            ),
+        }
     }
 
     #[test]
-    fn in_place_changes_wait_for_a_second_identical_read() {
+    fn a_change_is_published_once_two_reads_agree_the_first_read_included() {
+        let scratch = Scratch::new();
+        // Caught mid-write: the last line is cut, and would read as another port.
+        scratch.write_in_place("10.0.0.1:8080\n10.0.0.2:80");
+        let mut source = poll(&scratch);
+        assert_eq!(once(&mut source), "pending", "the first read waits too");
+        scratch.write_in_place("10.0.0.1:8080\n10.0.0.2:8080\n");
+        assert_eq!(
+            once(&mut source),
+            "pending",
+            "the bytes changed: wait again"
+        );
+        assert_eq!(once(&mut source), "10.0.0.1:8080 10.0.0.2:8080");
+        assert_eq!(once(&mut source), "unchanged", "not even read");
+
+        scratch.replace("10.0.0.3:8080\n");
+        assert_eq!(
+            once(&mut source),
+            "pending",
+            "a new inode waits for its second read"
+        );
+        assert_eq!(once(&mut source), "10.0.0.3:8080");
+    }
+
+    #[test]
+    fn a_writer_still_appending_publishes_nothing_until_it_stops() {
         let scratch = Scratch::new();
         scratch.write_in_place("a:1\n");
-        let (mut w, events) = watcher(&scratch);
-        w.poll();
-        assert_eq!(
-            next(&events).unwrap(),
-            ["a:1"],
-            "the first read is published"
-        );
-
-        scratch.write_in_place("a:1\nb:2\n");
-        w.poll();
-        assert_eq!(next(&events), None, "not yet confirmed");
-        w.poll();
-        assert_eq!(next(&events).unwrap(), ["a:1", "b:2"]);
-        w.poll();
-        assert_eq!(next(&events), None, "unchanged: not even read");
-        assert!(w.pending.is_none());
-
-        // A writer still at work: every poll reads something new, nothing is published.
-        scratch.write_in_place("a:1\nb:2\nc:");
-        w.poll();
-        scratch.write_in_place("a:1\nb:2\nc:3\n");
-        w.poll();
-        assert_eq!(next(&events), None);
-        w.poll();
-        assert_eq!(next(&events).unwrap(), ["a:1", "b:2", "c:3"]);
+        let mut source = poll(&scratch);
+        once(&mut source);
+        assert_eq!(once(&mut source), "a:1");
+        let mut text = String::from("a:1\n");
+        for line in ["b:2\n", "c:3\n", "d:4\n"] {
+            text.push_str(line);
+            scratch.write_in_place(&text);
+            assert_eq!(once(&mut source), "pending", "{text:?}");
+        }
+        assert_eq!(once(&mut source), "a:1 b:2 c:3 d:4");
     }
 
     #[test]
-    fn a_replaced_file_is_published_at_once_and_repeats_are_dropped() {
+    fn io_errors_forget_the_file() {
         let scratch = Scratch::new();
+        let mut source = poll(&scratch);
+        assert!(once(&mut source).starts_with("error: I/O error on"));
         scratch.replace("a:1\n");
-        let (mut w, events) = watcher(&scratch);
-        w.poll();
-        assert_eq!(next(&events).unwrap(), ["a:1"]);
-
-        scratch.replace("b:1\n");
-        w.poll();
-        assert_eq!(next(&events).unwrap(), ["b:1"]);
-        let before = w.seen.clone().unwrap();
-
-        scratch.replace("b:1\n");
-        w.poll();
-        assert_ne!(
-            w.seen.clone().unwrap().id,
-            before.id,
-            "the new file was read"
-        );
-        assert_eq!(next(&events), None, "identical content: no event");
-    }
-
-    #[test]
-    fn io_errors_forget_the_file_and_recover() {
-        let scratch = Scratch::new();
-        let (mut w, events) = watcher(&scratch);
-        w.poll();
-        let err = next(&events).unwrap();
-        assert!(err[0].starts_with("error: I/O error on"), "{err:?}");
-        w.poll();
-        assert_eq!(next(&events), None, "the same error is not sent twice");
-
-        scratch.write_in_place("a:1\n");
-        w.poll();
+        assert_eq!(once(&mut source), "pending");
+        assert_eq!(once(&mut source), "a:1");
+        fs::remove_file(&scratch.file).unwrap();
+        assert!(once(&mut source).starts_with("error:"));
+        scratch.replace("a:1\n");
         assert_eq!(
-            next(&events).unwrap(),
-            ["a:1"],
-            "a returning file needs no second read"
+            once(&mut source),
+            "pending",
+            "a file that returns is read afresh"
         );
+        assert_eq!(once(&mut source), "a:1");
     }
 
     #[test]
-    fn invalid_utf8_is_an_error_event() {
+    fn an_unchanged_invalid_file_confirms_nothing() {
         let scratch = Scratch::new();
+        scratch.replace("a:1 weight=lots\n");
+        let mut source = poll(&scratch);
+        assert_eq!(once(&mut source), "pending");
+        assert!(once(&mut source).contains("line 1"));
+        assert_eq!(once(&mut source), "pending", "its error stands");
         fs::write(&scratch.file, b"a:1 zone=\xff\n").unwrap();
-        let (mut w, events) = watcher(&scratch);
-        w.poll();
-        assert!(next(&events).unwrap()[0].starts_with("error:"));
-        assert!(w.seen.is_some(), "a content error keeps the file's stamp");
+        once(&mut source);
+        assert!(once(&mut source).contains("invalid utf-8"));
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_an_error_and_one_at_the_cap_is_read() {
+        let scratch = Scratch::new();
+        let at_cap = format!("{:<63}\n", "10.0.0.1:80");
+        scratch.replace(&at_cap);
+        let mut source = poll(&scratch);
+        once(&mut source);
+        assert_eq!(once(&mut source), "10.0.0.1:80");
+        scratch.replace(&format!("{at_cap}#"));
+        let err = once(&mut source);
+        assert!(
+            err.contains("larger than max_file_size (64 bytes)"),
+            "{err}"
+        );
+        assert!(err.contains(&scratch.file.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_address() {
+        let scratch = Scratch::new();
+        scratch.replace("\u{feff}10.0.0.1:80\n");
+        let mut source = poll(&scratch);
+        once(&mut source);
+        assert_eq!(once(&mut source), "10.0.0.1:80");
     }
 }

@@ -13,11 +13,12 @@
 //! std::fs::write(&path, "10.0.0.1:8080 weight=2 zone=eu-1\n10.0.0.2:8080 tag=canary\n")?;
 //!
 //! let instancer = FileInstancer::builder(&path)
-//!     .poll_interval(Duration::from_millis(500))
+//!     .poll_interval(Duration::from_millis(200))
 //!     .build()?;
 //! let (tx, rx) = waypost::crossbeam_channel::unbounded();
 //! instancer.subscribe(tx);
-//! match rx.recv_timeout(Duration::from_secs(1)).unwrap() {
+//! // The set comes once a second read, one poll interval after the first, agrees.
+//! match rx.recv_timeout(Duration::from_secs(5)).unwrap() {
 //!     Event::Instances(set) => assert_eq!(set.len(), 2),
 //!     Event::Error(err) => panic!("{err}"),
 //! }
@@ -45,7 +46,8 @@
 //!   fields are `weight=N` (an integer in `u32`), `zone=Z`, and `tag=T` (repeatable,
 //!   order kept). They become the instance's [`Metadata`](crate::Metadata).
 //! - `#` starts a comment wherever it appears, so it cannot occur in a value. Blank
-//!   lines are ignored; `\r\n` line ends are accepted. The file must be UTF-8.
+//!   lines are ignored; `\r\n` line ends are accepted. The file must be UTF-8; a
+//!   byte-order mark at its start is ignored.
 //! - An empty file (or one with comments only) is a valid, empty instance set.
 //! - A bad line (an address `Instance::parse` refuses, unknown field, field without `=`, empty value, bad
 //!   weight, `weight` or `zone` given twice) makes the *whole file* invalid: the
@@ -59,37 +61,52 @@
 //!
 //! # Watch mechanism
 //!
-//! The constructor reads the file once, synchronously, so the instancer has a state at
-//! once. Then a thread polls the file's metadata (`stat`: on Unix its device and inode,
-//! everywhere its modification time and size) every
-//! [`poll_interval`](FileInstancerBuilder::poll_interval), one second by default, and
-//! reads the file only when that changed.
+//! A thread, `waypost-file-watch`, reads the file as it starts, then polls it every
+//! [`poll_interval`](FileInstancerBuilder::poll_interval), one second by default. A
+//! poll opens the file and looks at the open file's metadata (on Unix its device and
+//! inode, everywhere its modification time and size); it reads the file only when that
+//! changed, or to confirm a change.
 //!
-//! - **Replace the file by atomic rename** (write a temporary file in the same directory,
-//!   then `rename` it over the watched path; most tools' "atomic write" does this).
-//!   A new inode means a complete new file: it is read and published at the next poll.
-//!   Swapping a symlink (as Kubernetes does for ConfigMap volumes) counts too, since
-//!   the path is followed.
-//! - **Writes in place** (same inode, new modification time or size) may be seen half
-//!   done. The file is read, but its content is published only when the next poll reads
-//!   the very same bytes; while a writer keeps changing it, nothing is published. Such a
-//!   change therefore takes two poll intervals or more to arrive. Two in-place writes
-//!   within one tick of the file system's clock that leave the size unchanged can go
-//!   unnoticed: another reason to prefer the rename. Off Unix there is no inode to
-//!   compare, so every change is handled as an in-place write.
+//! - **Nothing half written is published.** A file the watch has not read before (the
+//!   first one, a new inode, a file back after an error) or whose size or
+//!   modification time changed is published only once two reads one poll interval
+//!   apart give the very same bytes. A change is therefore published **between one and
+//!   two poll intervals after it is written** (after it was *last* written: while a
+//!   writer keeps changing the file, nothing is published). This holds at start too:
+//!   [`build`](FileInstancerBuilder::build) returns after the first read, and the first
+//!   set comes one interval later; an error (a missing file, say) is the state at once.
+//! - **Replace the file by atomic rename** all the same (write a temporary file in the
+//!   same directory, then `rename` it over the watched path; most tools' "atomic
+//!   write" does this; Kubernetes swaps a symlink for ConfigMap volumes, which counts
+//!   too, since the path is followed). The second read guards against a writer caught
+//!   in the middle, not against one that pauses mid-file for longer than an interval.
+//!   Two in-place writes within one tick of the file system's clock that leave the
+//!   size unchanged can go unnoticed: another reason to prefer the rename. Off Unix
+//!   there is no inode to compare, so a replaced file is noticed by its time and size.
 //! - Unchanged content is not published again: re-reading a file, or renaming in an
-//!   identical one, sends nothing.
+//!   identical one, sends nothing. A poll that finds the file unchanged confirms the
+//!   set (an endpointer's [`status`](crate::DefaultEndpointer::status) tells when).
+//! - **Regular files only.** On Unix the file is opened without blocking and its type is
+//!   checked on the open file, so a FIFO (which would wait for a writer), a device such
+//!   as `/dev/zero` (which never ends), a directory or a socket is an error event, and
+//!   blocks neither `build` nor `stop`. A symlink to a regular file is fine.
+//! - **Reads are capped** at [`max_file_size`](FileInstancerBuilder::max_file_size),
+//!   16 MiB by default: a larger file is an error event, and is not read further.
 //!
 //! # Failure behaviour
 //!
 //! - A missing file, or any other error opening or reading it, publishes an
-//!   [`Error::File`](crate::Error::File) event (`NotFound` for a missing file; invalid
-//!   UTF-8 is `InvalidData`); subscribers keep the last good set. This holds at start
-//!   too: a file that does not exist yet is not a constructor error.
-//! - The thread keeps polling at the same interval and recovers by itself: once the
-//!   file is readable again, whatever its inode, it is read and published at once.
-//! - Errors are logged with `log::warn!` under the target `waypost::file`, an I/O error
-//!   once per outage rather than once per poll; changes are logged with `log::debug!`.
+//!   [`Error::File`](crate::Error::File) event naming the path; its `source()` says
+//!   what went wrong: `NotFound` for a missing file, `InvalidInput` for one that is not
+//!   a regular file (the message says what it is), `FileTooLarge` for one over the cap,
+//!   `InvalidData` for invalid UTF-8. Subscribers keep the last good set. This holds at
+//!   start too: a file that does not exist yet is not a constructor error.
+//! - The thread keeps polling at the same interval (an error is retried one interval
+//!   later) and recovers by itself: once the file is readable again, whatever its
+//!   inode, it is read, and published once the next read agrees.
+//! - Errors are logged with `log::warn!` under the target `waypost::file`, with their
+//!   cause, once per outage rather than once per poll (repeats are `log::debug!`
+//!   lines); changes are logged with `log::debug!`.
 //! - A panic in the watch thread (a bug in waypost) is published as an
 //!   [`Error::Panicked`](crate::Error::Panicked) event and logged with `log::error!`;
 //!   the watch starts again within one poll interval and reads the file afresh. The
@@ -98,12 +115,15 @@
 //!
 //! # Threads
 //!
-//! Each [`FileInstancer`] owns one thread, named `waypost-file-watch`. It waits between
-//! polls on a stop channel, never in a bare sleep, so [`stop`](crate::Instancer::stop)
-//! and drop return within milliseconds, whatever the poll interval, and join it.
+//! Each [`FileInstancer`] owns one thread, named `waypost-file-watch`, running the
+//! watch loop every backend shares. It waits between polls on its
+//! [`clock`](FileInstancerBuilder::clock) and a stop channel, never in a bare sleep,
+//! and never blocks on the file's type, so [`stop`](crate::Instancer::stop) and drop
+//! return within milliseconds, whatever the poll interval, and join it.
 
 mod instancer;
 mod parse;
+mod read;
 
 pub use instancer::{FileInstancer, FileInstancerBuilder};
 pub use parse::parse;

@@ -8,8 +8,9 @@ use crate::{Error, Instance, InvalidInstance, Result};
 ///
 /// The format is described in the [module docs](crate::file#format): one `host:port` per
 /// line, checked by [`Instance::parse`], then optional `weight=N`, `zone=Z` and `tag=T` fields (`tag` repeatable); `#`
-/// starts a comment anywhere on a line; blank lines are ignored. Duplicate addresses are
-/// kept here; the instancer's published set keeps the first of them.
+/// starts a comment anywhere on a line; blank lines are ignored, and so is a byte-order
+/// mark (`U+FEFF`) at the very start. Duplicate addresses are kept here; the instancer's
+/// published set keeps the first of them.
 ///
 /// `path` only labels errors. The first bad line fails the whole text with an
 /// [`Error::InvalidInstance`] naming the path and the 1-based line number: a caller gets
@@ -30,6 +31,8 @@ use crate::{Error, Instance, InvalidInstance, Result};
 /// # Ok::<(), waypost::Error>(())
 /// ```
 pub fn parse(text: &str, path: Option<&Path>) -> Result<Vec<Instance>> {
+    // Some editors start a UTF-8 file with a byte-order mark; it is not part of a host.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut instances = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let content = line.split_once('#').map_or(line, |(before, _)| before);
@@ -138,6 +141,22 @@ mod tests {
         assert!(instances.iter().all(|i| i.metadata().is_none()));
         assert!(parse("", None).unwrap().is_empty());
         assert!(parse("# nothing\n", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_ignored() {
+        let instances = parse("\u{feff}10.0.0.1:80 zone=a\r\n10.0.0.2:80\r\n", None).unwrap();
+        assert_eq!(addrs(&instances), ["10.0.0.1:80", "10.0.0.2:80"]);
+        assert_eq!(instances[0].host(), Some("10.0.0.1"));
+        assert!(parse("\u{feff}", None).unwrap().is_empty());
+        assert!(
+            parse("\u{feff}# only a comment\n", None)
+                .unwrap()
+                .is_empty()
+        );
+        // Only at the very start: elsewhere it is a character of the line, refused.
+        let (line, _, _) = failure("10.0.0.1:80\n\u{feff}10.0.0.2:80\n");
+        assert_eq!(line, 2);
     }
 
     #[test]

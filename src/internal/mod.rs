@@ -6,7 +6,5 @@ pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;
 pub(crate) mod shard;
-// Until the file backend runs on it, only Consul uses the loop.
-#[allow(dead_code)]
 pub(crate) mod watch;
 pub(crate) mod worker;

@@ -3,10 +3,14 @@
 //! A backend supplies a [`Source`]: one request to its registry, answering a set of
 //! instances (or "unchanged") and when the next request is due. The loop does the
 //! rest, the same way for every backend:
-//! - **first answer:** `start()` returns once the first answer or error is published,
+//! - **first answer:** `start()` returns once the first request is answered (a set or
+//!   an error published, a set confirmed, or an answer still [pending](Fetched::Pending)),
 //!   or after the first-fetch timeout;
 //! - **errors:** an error becomes an error event (the publisher keeps the last set for
 //!   late subscribers), and the next request waits for the backoff delay, with jitter;
+//!   it is logged at `warn!` with its causes, and again only when it changes: repeats
+//!   of the same error (at every level of its causes) are `debug!` lines, so an outage
+//!   warns once, not once per retry;
 //! - **rate limit:** no two requests start closer together than the minimum interval,
 //!   whatever the answers say; a request that blocked for longer is followed at once,
 //!   so an isolated change arrives in milliseconds;
@@ -34,6 +38,7 @@ use crate::{Clock, Instance, Result};
 pub(crate) enum Due {
     /// As soon as the rate limit allows: a long poll, whose request blocks until a
     /// change.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // the long polls: Consul's
     Now,
     /// This long after the answer: a poll interval, a record's TTL.
     After(Duration),
@@ -47,8 +52,15 @@ pub(crate) enum Fetched {
     /// The registry answered and the set has not changed (a file that was not touched):
     /// the set is confirmed, nothing is published.
     Unchanged(Due),
+    /// The registry answered, but the answer is not ready to be told: a file that
+    /// changed is published only once the next read agrees. Nothing is published and
+    /// nothing is confirmed (for `status()` it is no answer), but the request counts as
+    /// done: progress for the supervisor, the backoff starts over, and `start()` stops
+    /// waiting for a first answer.
+    Pending(Due),
     /// Nobody needs the watch any more (a shared watch whose last user left): the
     /// loop ends, and with it the thread. Nothing is published.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // shared Consul watches
     End,
 }
 
@@ -134,6 +146,8 @@ fn run(
     // When the source (or the backoff) wants the next request; None: never.
     let mut due = Some(clock.now());
     let mut last_start: Option<Instant> = None;
+    // The last error with its causes, while errors come in a row: a repeat is no news.
+    let mut failing: Option<String> = None;
     loop {
         let limit = last_start.map(|at| at.checked_add(spec.min_interval));
         let next = match (due, limit) {
@@ -152,6 +166,7 @@ fn run(
             Ok(fetched) => {
                 progress.made();
                 backoff.reset();
+                failing = None;
                 let next = match fetched {
                     Fetched::Instances(instances, next) => {
                         publisher.publish_instances_at(instances, now);
@@ -161,6 +176,7 @@ fn run(
                         publisher.confirm(now);
                         next
                     }
+                    Fetched::Pending(next) => next,
                     Fetched::End => return,
                 };
                 match next {
@@ -172,13 +188,32 @@ fn run(
                 if stop.is_stopped() {
                     return; // cut short by stop(): not news for subscribers
                 }
-                log::warn!(target: spec.log_target, "watching {}: {err}", spec.what);
+                let text = with_causes(&err);
+                if failing.as_ref() == Some(&text) {
+                    log::debug!(target: spec.log_target, "watching {}, again: {text}", spec.what);
+                } else {
+                    log::warn!(target: spec.log_target, "watching {}: {text}", spec.what);
+                    failing = Some(text);
+                }
                 publisher.publish_error_at(err, now);
                 now.checked_add(backoff.next_delay())
             }
         };
         let _ = first.try_send(());
     }
+}
+
+/// `err` and each of its causes (`source()`), joined by `": "`: `Display` leaves the
+/// cause out (an I/O error on a file names the file, not what went wrong).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Waits on `clock` until `at` (`None`: forever) or a stop; true if stopped.

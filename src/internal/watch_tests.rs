@@ -13,6 +13,7 @@ const BOUND: Duration = Duration::from_secs(10);
 enum Step {
     Set(&'static [&'static str], Due),
     Unchanged(Due),
+    Pending(Due),
     Fail,
     Panic,
     /// A long poll: the request blocks while the clock moves on by this much.
@@ -34,6 +35,7 @@ impl Source for Scripted {
         match self.steps.recv_timeout(BOUND).expect("a step") {
             Step::Set(addrs, due) => Ok(Fetched::Instances(set(addrs), due)),
             Step::Unchanged(due) => Ok(Fetched::Unchanged(due)),
+            Step::Pending(due) => Ok(Fetched::Pending(due)),
             Step::Fail => Err(test_error("registry down")),
             Step::Panic => panic!("scripted panic"),
             Step::Block(by, addrs) => {
@@ -197,6 +199,25 @@ fn an_unchanged_answer_publishes_nothing_but_confirms_the_set() {
 }
 
 #[test]
+fn a_pending_answer_ends_the_first_wait_and_neither_publishes_nor_confirms() {
+    let started = std::time::Instant::now();
+    let h = harness(Step::Pending(Due::After(Duration::from_secs(1))));
+    assert!(
+        started.elapsed() < BOUND,
+        "start() waited past the pending answer"
+    );
+    let t0 = h.call();
+    h.steps.send(Step::Set(&["a:1"], Due::Now)).unwrap();
+    h.waiting();
+    assert!(h.events.try_recv().is_err(), "nothing is published");
+    let answers = h.publisher.subscribe_latest().answers().unwrap().get();
+    assert!(answers.last_ok.is_none(), "nothing is confirmed");
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.call() - t0, Duration::from_secs(1), "its due time holds");
+    assert_eq!(Harness::addrs(&h.event()), ["a:1"]);
+}
+
+#[test]
 fn an_error_is_an_event_the_set_is_kept_and_the_retry_backs_off() {
     let h = harness(Step::Set(&["a:1"], Due::Now));
     h.call();
@@ -252,4 +273,13 @@ fn stop_interrupts_a_wait_of_any_length() {
     h.worker.stop();
     assert!(started.elapsed() < BOUND);
     assert!(!h.worker.is_running());
+}
+
+#[test]
+fn an_error_is_told_with_its_causes() {
+    let err = crate::Error::File {
+        path: std::path::Path::new("/etc/api.instances").into(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+    };
+    assert_eq!(with_causes(&err), "I/O error on /etc/api.instances: gone");
 }

@@ -36,6 +36,7 @@ impl StopSignal {
     }
 
     /// Waits `duration` unless stopped first; true if stopped.
+    #[cfg_attr(not(feature = "consul"), allow(dead_code))] // the Consul heartbeat's
     pub(crate) fn wait(&self, duration: Duration) -> bool {
         super::backoff::wait(&self.0, duration)
     }
