@@ -40,7 +40,7 @@ use ureq::http::{Request, Response};
 use ureq::{Agent, Body};
 
 use crate::clock::finite;
-use crate::{HttpErrorKind, Result};
+use crate::{Error, HttpErrorKind, Result};
 use error::Site;
 
 pub(crate) use reply::{Reply, encode};
@@ -64,6 +64,14 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<Vec<u8>>,
     /// Added to the request timeout: a long poll's wait plus the server's jitter.
     pub(crate) long_poll: Duration,
+}
+
+/// What one server's response came to, in [`Http::exchange`].
+enum Outcome<T> {
+    Answer(T),
+    /// This server cannot serve now: the next one is asked (the error is returned if
+    /// none can).
+    MoveOn(Error),
 }
 
 impl<'a> Call<'a> {
@@ -135,12 +143,72 @@ impl Http {
     /// poll already in flight its wait plus jitter plus one request timeout, before the
     /// next server is asked.
     pub(crate) fn call(&self, call: &Call<'_>) -> Result<Reply> {
+        self.exchange(call, None, |site, response, last| {
+            let reply = self.read(site, response)?;
+            Ok(match !last && self.unavailable(&reply) {
+                true => Outcome::MoveOn(reply.status_error()),
+                false => Outcome::Answer(reply),
+            })
+        })
+    }
+
+    /// A streamed call (etcd's watch): the body is read as newline-delimited JSON
+    /// objects, each handed to `each` as it arrives, until the server ends the stream
+    /// or `each` answers `false`. There is no whole-call timeout: the response must
+    /// begin within the request timeout, and then no read may wait longer than `idle`
+    /// (a hung server). [`shutdown`](Self::shutdown) cuts it at once. Fail-over is as
+    /// for [`call`](Self::call) until a server answers with a 2xx; a stream that breaks
+    /// later is an error, and the caller opens a new one.
+    ///
+    /// A stream cut in the middle of an object is an error (after the whole objects
+    /// before it were handed over); so is an object over the body limit.
+    #[allow(dead_code)] // the etcd backend's watch; tested here until it lands
+    pub(crate) fn stream(
+        &self,
+        call: &Call<'_>,
+        idle: Duration,
+        each: &mut dyn FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.exchange(call, Some(idle), |site, response, last| {
+            if response.status().is_success() {
+                return self.read_stream(site, response, each).map(Outcome::Answer);
+            }
+            let reply = self.read(site, response)?;
+            Err(match !last && self.unavailable(&reply) {
+                true => return Ok(Outcome::MoveOn(reply.status_error())),
+                false => reply.status_error(),
+            })
+        })
+    }
+
+    /// Whether an answer says "this server cannot serve now": 502-504, or what the
+    /// backend's error hook calls unavailable.
+    fn unavailable(&self, reply: &Reply) -> bool {
+        error::is_unavailable_status(reply.status())
+            || (!reply.is_success()
+                && (self.settings.error_hook)(reply.status(), reply.body()).unavailable)
+    }
+
+    /// Sends `call` to the preferred server, moving on to the next when this one
+    /// cannot answer now (a failed connect or lookup, a timeout, or what `answered`
+    /// calls unavailable; see [`error::is_unavailable`]); `answered` gets each server's
+    /// response and whether it is the last server to try. The server that answers
+    /// becomes the preferred one, so a watch leaves a hung server for good.
+    ///
+    /// Worst case, a hung server costs a plain call one request timeout, and a long
+    /// poll already in flight its wait plus jitter plus one request timeout, before the
+    /// next server is asked.
+    fn exchange<T>(
+        &self,
+        call: &Call<'_>,
+        idle: Option<Duration>,
+        mut answered: impl FnMut(Site<'_>, Response<Body>, bool) -> Result<Outcome<T>>,
+    ) -> Result<T> {
         let servers = &self.settings.servers;
         let first = self.preferred.load(Ordering::Relaxed) % servers.len();
         let mut last_err = None;
         for k in 0..servers.len() {
             let i = (first + k) % servers.len();
-            let last = k + 1 == servers.len();
             let site = Site {
                 backend: self.settings.backend,
                 method: call.method,
@@ -152,41 +220,93 @@ impl Http {
             if self.cancelled.load(Ordering::SeqCst) {
                 return Err(site.error(HttpErrorKind::Cancelled, None, None, None));
             }
-            match self.send(&site, call) {
-                Ok(response) => {
-                    let reply = self.read(site, response)?;
-                    let unavailable = error::is_unavailable_status(reply.status())
-                        || (!reply.is_success()
-                            && (self.settings.error_hook)(reply.status(), reply.body())
-                                .unavailable);
-                    if !last && unavailable {
-                        log::debug!(target: "waypost::http", "{} {} {}: status {}; trying the next server",
-                            site.backend, site.method, site.server, reply.status());
-                        last_err = Some(reply.status_error());
-                        continue;
+            let moved_on = match self.send(&site, call, idle) {
+                Ok(response) => match answered(site, response, k + 1 == servers.len())? {
+                    Outcome::Answer(answer) => {
+                        self.preferred.store(i, Ordering::Relaxed);
+                        return Ok(answer);
                     }
-                    self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(reply);
-                }
+                    Outcome::MoveOn(err) => err,
+                },
                 Err(err) if error::is_unavailable(&err) && !self.cancelled() => {
-                    log::debug!(target: "waypost::http", "{} {} {}: {err}; trying the next server",
-                        site.backend, site.method, site.server);
-                    last_err = Some(site.transport_error(err, false));
-                    // The next call starts past this server too.
-                    self.preferred
-                        .store((i + 1) % servers.len(), Ordering::Relaxed);
+                    site.transport_error(err, false)
                 }
                 Err(err) => return Err(site.transport_error(err, self.cancelled())),
-            }
+            };
+            log::debug!(target: "waypost::http", "{} {} {}: {moved_on}; trying the next server",
+                site.backend, site.method, site.server);
+            last_err = Some(moved_on);
+            // The next call starts past this server too.
+            self.preferred
+                .store((i + 1) % servers.len(), Ordering::Relaxed);
         }
         Err(last_err.expect("at least one server"))
+    }
+
+    /// Hands each newline-delimited object of a 2xx stream to `each`.
+    fn read_stream(
+        &self,
+        site: Site<'_>,
+        response: Response<Body>,
+        each: &mut dyn FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        use std::io::{BufRead, Read};
+        let status = response.status().as_u16();
+        let mut reader = std::io::BufReader::new(response.into_body().into_reader());
+        let limit = self.settings.body_limit;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = (&mut reader)
+                .take(limit.saturating_add(1))
+                .read_until(b'\n', &mut line)
+                .map_err(|err| {
+                    let err = match err.downcast::<ureq::Error>() {
+                        Ok(err) => err,
+                        Err(err) => ureq::Error::Io(err),
+                    };
+                    site.transport_error(err, self.cancelled())
+                        .with_status(status)
+                })?;
+            if read as u64 > limit {
+                let err = ureq::Error::BodyExceedsLimit(limit);
+                return Err(site.transport_error(err, false).with_status(status));
+            }
+            let object = line.trim_ascii();
+            if !line.ends_with(b"\n") && self.cancelled() {
+                // shutdown() closes the connection: an end that is not the server's.
+                return Err(site.error(HttpErrorKind::Cancelled, Some(status), None, None));
+            }
+            if !line.ends_with(b"\n") {
+                if object.is_empty() {
+                    return Ok(()); // the end of the stream
+                }
+                let why = "the stream ended in the middle of an object";
+                return Err(site.error(
+                    HttpErrorKind::Transport,
+                    Some(status),
+                    Some(object),
+                    Some(why.into()),
+                ));
+            }
+            if !object.is_empty() && !each(object)? {
+                return Ok(());
+            }
+        }
     }
 
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
 
-    fn send(&self, site: &Site<'_>, call: &Call<'_>) -> Result<Response<Body>, ureq::Error> {
+    /// Sends the request; `idle` (a stream) replaces the whole-call timeout by the
+    /// request timeout for the response to begin and `idle` for each read.
+    fn send(
+        &self,
+        site: &Site<'_>,
+        call: &Call<'_>,
+        idle: Option<Duration>,
+    ) -> Result<Response<Body>, ureq::Error> {
         let mut url = format!("{}{}", site.server, call.path);
         for (n, (key, value)) in call.query.iter().enumerate() {
             url.push(if n == 0 { '?' } else { '&' });
@@ -200,28 +320,35 @@ impl Http {
         for (name, Secret(value)) in &self.settings.headers {
             request = request.header(*name, &**value);
         }
-        let timeout = finite(self.settings.request_timeout.saturating_add(call.long_poll));
         match &call.body {
-            None => self.run(request.body(())?, timeout),
+            None => self.run(request.body(())?, call, idle),
             Some(body) => {
                 let request = request.header("content-type", "application/json");
-                self.run(request.body(&body[..])?, timeout)
+                self.run(request.body(&body[..])?, call, idle)
             }
         }
     }
 
-    /// Runs `request` bounded by `timeout` (none: unbounded, `shutdown` still cuts it).
+    /// Runs `request` bounded as [`send`](Self::send) says (a bound of "forever" is
+    /// none; `shutdown` still cuts it).
     fn run<B: ureq::AsSendBody>(
         &self,
         request: Request<B>,
-        timeout: Option<Duration>,
+        call: &Call<'_>,
+        idle: Option<Duration>,
     ) -> Result<Response<Body>, ureq::Error> {
-        let request = self
-            .agent
-            .configure_request(request)
-            .timeout_per_call(timeout)
-            .build();
-        self.agent.run(request)
+        let request = self.agent.configure_request(request);
+        let request = match idle {
+            None => {
+                let whole = self.settings.request_timeout.saturating_add(call.long_poll);
+                request.timeout_per_call(finite(whole))
+            }
+            Some(idle) => request
+                .timeout_per_call(None)
+                .timeout_recv_response(finite(self.settings.request_timeout))
+                .timeout_per_read(finite(idle)),
+        };
+        self.agent.run(request.build())
     }
 
     fn read(&self, site: Site<'_>, mut response: Response<Body>) -> Result<Reply> {

@@ -382,3 +382,194 @@ fn encodes_path_segments() {
     assert_eq!(encode("a/b c?"), "a%2Fb%20c%3F");
     assert_eq!(encode("é"), "%C3%A9");
 }
+
+/// A server that answers one request with a streamed body: the head, then whatever the
+/// script writes, paced by the test.
+mod streaming {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use crossbeam_channel::{Receiver, Sender, unbounded};
+
+    pub(super) enum Step {
+        Write(&'static str),
+        /// Waits until the test says go (the client must have read what came before).
+        Wait,
+        Close,
+    }
+
+    pub(super) struct Server {
+        pub(super) base: String,
+        pub(super) go: Sender<()>,
+        _thread: std::thread::JoinHandle<()>,
+    }
+
+    pub(super) fn serve(status: &'static str, steps: Vec<Step>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (go, wait): (Sender<()>, Receiver<()>) = unbounded();
+        let thread = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            read_head(&mut conn);
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            for step in steps {
+                match step {
+                    Step::Write(text) => {
+                        if conn.write_all(text.as_bytes()).is_err() {
+                            return;
+                        }
+                        let _ = conn.flush();
+                    }
+                    Step::Wait => {
+                        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+                    }
+                    Step::Close => return,
+                }
+            }
+            // Hold the connection open (a stall) until the test ends.
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+        });
+        Server {
+            base,
+            go,
+            _thread: thread,
+        }
+    }
+
+    fn read_head(conn: &mut TcpStream) {
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            seen.push(byte[0]);
+        }
+        // The request bodies here are short and sent at once: read what is there.
+        conn.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let mut rest = [0u8; 4096];
+        let _ = conn.read(&mut rest);
+    }
+}
+
+fn stream_http(base: &str, idle_settings: Option<Duration>) -> Http {
+    let mut settings = HttpSettings::new("test", base);
+    settings.request_timeout = idle_settings.unwrap_or(Duration::from_secs(5));
+    Http::new(Arc::new(settings.validate().unwrap()))
+}
+
+#[test]
+fn a_stream_hands_each_object_over_as_it_arrives_and_ends_cleanly() {
+    use streaming::Step::*;
+    let server = streaming::serve(
+        "200 OK",
+        vec![
+            Write("{\"n\":1}\n"),
+            Wait,
+            Write("{\"n\":2}\n\n{\"n\":"),
+            Write("3}\n"),
+            Close,
+        ],
+    );
+    let http = stream_http(&server.base, None);
+    let mut call = Call::new("POST", "/v3/watch");
+    call.body = Some(br#"{"create_request":{}}"#.to_vec());
+    let mut got = Vec::new();
+    let go = server.go.clone();
+    http.stream(&call, Duration::from_secs(5), &mut |object| {
+        got.push(String::from_utf8(object.to_vec()).unwrap());
+        // The first object is handed over before the server writes the second.
+        if got.len() == 1 {
+            go.send(()).unwrap();
+        }
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(got, [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+}
+
+#[test]
+fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
+    use streaming::Step::*;
+    let call = Call::new("POST", "/v3/watch");
+    let collect = |http: &Http, idle| {
+        let mut got = 0;
+        let result = http.stream(&call, idle, &mut |_| {
+            got += 1;
+            Ok(true)
+        });
+        (got, result)
+    };
+
+    // Cut in the middle of the second object.
+    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n{\"n\":"), Close]);
+    let (got, result) = collect(&stream_http(&server.base, None), Duration::from_secs(5));
+    let err = result.unwrap_err();
+    assert_eq!(got, 1);
+    assert_eq!(
+        kind(&err),
+        (HttpErrorKind::Transport, Some(200), Some(r#"{"n":"#))
+    );
+    assert!(err.to_string().contains("POST /v3/watch"), "{err}");
+
+    // A stall after one object: the idle timeout, not a whole-call one.
+    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n")]);
+    let started = Instant::now();
+    let (got, result) = collect(&stream_http(&server.base, None), Duration::from_millis(300));
+    assert_eq!(got, 1);
+    assert_eq!(kind(&result.unwrap_err()).0, HttpErrorKind::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(server);
+
+    // shutdown() cuts a quiet stream at once.
+    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n")]);
+    let http = Arc::new(stream_http(&server.base, None));
+    let (entered_tx, entered) = crossbeam_channel::bounded(1);
+    let worker = {
+        let http = http.clone();
+        std::thread::spawn(move || {
+            http.stream(
+                &Call::new("POST", "/v3/watch"),
+                Duration::from_secs(60),
+                &mut |_| {
+                    let _ = entered_tx.try_send(());
+                    Ok(true)
+                },
+            )
+        })
+    };
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    let started = Instant::now();
+    http.shutdown();
+    let result = worker.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(kind(&result.unwrap_err()).0, HttpErrorKind::Cancelled);
+
+    // A 503 before the stream: the next server; the callback can end the stream.
+    let down = FakeHttp::start(|_| Answer::with_type(503, "text/plain", "unavailable"));
+    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n{\"n\":2}\n")]);
+    let mut settings = HttpSettings::new("test", "unused");
+    settings.servers = vec![down.base().into(), server.base.clone().into()];
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    let mut got = 0;
+    http.stream(&call, Duration::from_secs(5), &mut |_| {
+        got += 1;
+        Ok(false) // enough after the first
+    })
+    .unwrap();
+    assert_eq!(got, 1);
+    // A non-2xx answer that is not "unavailable" is an error.
+    let refused = streaming::serve(
+        "403 Forbidden",
+        vec![Write("{\"error\":\"denied\"}"), Close],
+    );
+    let err = collect(&stream_http(&refused.base, None), Duration::from_secs(5))
+        .1
+        .unwrap_err();
+    assert_eq!(kind(&err).1, Some(403));
+}
