@@ -16,6 +16,8 @@ pub(crate) struct Site<'a> {
     pub(crate) server: &'a str,
     /// The credential headers, whose values are masked in anything an error keeps.
     pub(crate) secrets: &'a [(&'static str, Secret)],
+    /// The renewable credential as it was sent, masked too.
+    pub(crate) token: Option<&'a Secret>,
     /// Decodes the backend's error bodies.
     pub(crate) hook: ErrorHook,
 }
@@ -45,8 +47,8 @@ impl Site<'_> {
             _ => Default::default(),
         };
         let excerpt = match &decoded.message {
-            Some(message) => excerpt(message.as_bytes(), self.secrets),
-            None => body.and_then(|b| excerpt(b, self.secrets)),
+            Some(message) => excerpt(message.as_bytes(), self.secrets, self.token),
+            None => body.and_then(|b| excerpt(b, self.secrets, self.token)),
         };
         Error::Http(Box::new(HttpError {
             backend: self.backend,
@@ -56,7 +58,7 @@ impl Site<'_> {
             status,
             excerpt,
             code: decoded.code,
-            source: source.map(|s| capped(s, self.secrets)),
+            source: source.map(|s| capped(s, self.secrets, self.token)),
         }))
     }
 
@@ -129,9 +131,13 @@ pub(crate) fn is_unavailable_status(status: u16) -> bool {
 
 /// `source` with its message masked and cut to [`SOURCE_CHARS`] when it quotes a
 /// credential or is long; kept as it is (its type and chain intact) otherwise.
-fn capped(source: crate::BoxError, secrets: &[(&'static str, Secret)]) -> crate::BoxError {
+fn capped(
+    source: crate::BoxError,
+    secrets: &[(&'static str, Secret)],
+    token: Option<&Secret>,
+) -> crate::BoxError {
     let message = source.to_string();
-    let masked = mask(&message, secrets);
+    let masked = mask(&message, secrets, token);
     if masked == message && message.chars().count() <= SOURCE_CHARS {
         return source;
     }
@@ -143,9 +149,9 @@ fn capped(source: crate::BoxError, secrets: &[(&'static str, Secret)]) -> crate:
 }
 
 /// `text` with every credential value replaced by [`MASK`].
-fn mask(text: &str, secrets: &[(&'static str, Secret)]) -> String {
+fn mask(text: &str, secrets: &[(&'static str, Secret)], token: Option<&Secret>) -> String {
     let mut out = text.to_owned();
-    for (_, Secret(value)) in secrets {
+    for Secret(value) in secrets.iter().map(|(_, s)| s).chain(token) {
         if !value.is_empty() && out.contains(&**value) {
             out = out.replace(&**value, MASK);
         }
@@ -155,15 +161,18 @@ fn mask(text: &str, secrets: &[(&'static str, Secret)]) -> String {
 
 /// The first characters of `body` as text, credentials masked, control characters
 /// replaced, trimmed.
-pub(crate) fn excerpt(body: &[u8], secrets: &[(&'static str, Secret)]) -> Option<Box<str>> {
+pub(crate) fn excerpt(
+    body: &[u8],
+    secrets: &[(&'static str, Secret)],
+    token: Option<&Secret>,
+) -> Option<Box<str>> {
     // Enough bytes that a credential cut by the window is still whole when masked.
-    let longest = secrets
-        .iter()
-        .map(|(_, Secret(v))| v.len())
+    let longest = (secrets.iter().map(|(_, s)| s).chain(token))
+        .map(|Secret(v)| v.len())
         .max()
         .unwrap_or(0);
     let window = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    let text = mask(&String::from_utf8_lossy(window), secrets);
+    let text = mask(&String::from_utf8_lossy(window), secrets, token);
     let mut out: String = text
         .chars()
         .take(EXCERPT_CHARS)
@@ -182,13 +191,13 @@ mod tests {
 
     #[test]
     fn excerpts_are_short_and_printable() {
-        assert_eq!(excerpt(b"  \n", &[]).as_deref(), None);
+        assert_eq!(excerpt(b"  \n", &[], None).as_deref(), None);
         assert_eq!(
-            excerpt(b"<html>\r\n502</html>", &[]).as_deref(),
+            excerpt(b"<html>\r\n502</html>", &[], None).as_deref(),
             Some("<html>  502</html>")
         );
         let long = vec![b'x'; 10_000];
-        let e = excerpt(&long, &[]).unwrap();
+        let e = excerpt(&long, &[], None).unwrap();
         assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
         assert!(e.ends_with('…'));
     }

@@ -44,7 +44,8 @@ use crate::{Error, HttpErrorKind, Result};
 use error::Site;
 
 pub(crate) use reply::{Reply, encode};
-pub(crate) use settings::{HttpSettings, Secret};
+#[allow(unused_imports)] // Renewable: the etcd backend's; tested here until it lands
+pub(crate) use settings::{HttpSettings, Renewable, Secret};
 
 /// One HTTP agent with its settings; see the module docs.
 pub(crate) struct Http {
@@ -65,6 +66,9 @@ pub(crate) struct Call<'a> {
     /// Added to the request timeout: a long poll's wait plus the server's jitter.
     pub(crate) long_poll: Duration,
 }
+
+/// gRPC's "unauthenticated", as etcd's gateway reports an expired token.
+const UNAUTHENTICATED: i64 = 16;
 
 /// What one server's response came to, in [`Http::exchange`].
 enum Outcome<T> {
@@ -143,6 +147,14 @@ impl Http {
     /// poll already in flight its wait plus jitter plus one request timeout, before the
     /// next server is asked.
     pub(crate) fn call(&self, call: &Call<'_>) -> Result<Reply> {
+        let reply = self.call_once(call)?;
+        if self.expired(reply.status(), reply.body()) && self.renew()? {
+            return self.call_once(call);
+        }
+        Ok(reply)
+    }
+
+    fn call_once(&self, call: &Call<'_>) -> Result<Reply> {
         self.exchange(call, None, |site, response, last| {
             let reply = self.read(site, response)?;
             Ok(match !last && self.unavailable(&reply) {
@@ -169,6 +181,20 @@ impl Http {
         idle: Duration,
         each: &mut dyn FnMut(&[u8]) -> Result<bool>,
     ) -> Result<()> {
+        match self.stream_once(call, idle, each) {
+            Err(Error::Http(h)) if self.renewable_error(&h) && self.renew()? => {
+                self.stream_once(call, idle, each)
+            }
+            other => other,
+        }
+    }
+
+    fn stream_once(
+        &self,
+        call: &Call<'_>,
+        idle: Duration,
+        each: &mut dyn FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<()> {
         self.exchange(call, Some(idle), |site, response, last| {
             if response.status().is_success() {
                 return self.read_stream(site, response, each).map(Outcome::Answer);
@@ -179,6 +205,44 @@ impl Http {
                 false => reply.status_error(),
             })
         })
+    }
+
+    /// Whether an answer says the renewable credential expired: 401, or the backend's
+    /// code 16 ("unauthenticated").
+    fn expired(&self, status: u16, body: &[u8]) -> bool {
+        self.settings.renewable.is_some()
+            && (status == 401
+                || (!(200..300).contains(&status)
+                    && (self.settings.error_hook)(status, body).code == Some(UNAUTHENTICATED)))
+    }
+
+    fn renewable_error(&self, err: &crate::HttpError) -> bool {
+        self.settings.renewable.is_some()
+            && (err.status == Some(401) || err.code == Some(UNAUTHENTICATED))
+    }
+
+    /// Gets a new credential through the backend's `renew`; false if there is none to
+    /// renew or this thread is renewing already (the renewal's own calls do not renew).
+    fn renew(&self) -> Result<bool> {
+        thread_local! {
+            static RENEWING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        let Some(renewable) = &self.settings.renewable else {
+            return Ok(false);
+        };
+        if RENEWING.with(|r| r.replace(true)) {
+            return Ok(false);
+        }
+        log::debug!(target: "waypost::http", "{}: the credential expired; renewing it", self.settings.backend);
+        let renewed = (renewable.renew)(self);
+        RENEWING.with(|r| r.set(false));
+        *renewable.current.write() = Some(renewed?);
+        Ok(true)
+    }
+
+    /// The renewable credential as it is now.
+    fn token(&self) -> Option<Secret> {
+        (self.settings.renewable.as_ref()).and_then(|r| r.current.read().clone())
     }
 
     /// Whether an answer says "this server cannot serve now": 502-504, or what the
@@ -206,6 +270,7 @@ impl Http {
     ) -> Result<T> {
         let servers = &self.settings.servers;
         let first = self.preferred.load(Ordering::Relaxed) % servers.len();
+        let token = self.token();
         let mut last_err = None;
         for k in 0..servers.len() {
             let i = (first + k) % servers.len();
@@ -215,6 +280,7 @@ impl Http {
                 path: call.path,
                 server: &servers[i],
                 secrets: &self.settings.headers,
+                token: token.as_ref(),
                 hook: self.settings.error_hook,
             };
             if self.cancelled.load(Ordering::SeqCst) {
@@ -320,6 +386,9 @@ impl Http {
         for (name, Secret(value)) in &self.settings.headers {
             request = request.header(*name, &**value);
         }
+        if let (Some(renewable), Some(Secret(value))) = (&self.settings.renewable, site.token) {
+            request = request.header(renewable.header, &**value);
+        }
         match &call.body {
             None => self.run(request.body(())?, call, idle),
             Some(body) => {
@@ -373,6 +442,7 @@ impl Http {
             path: site.path.into(),
             server: site.server.into(),
             settings: self.settings.clone(),
+            token: site.token.cloned(),
         })
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Reply {
     pub(super) server: Box<str>,
     /// Where the credential values to mask in errors are.
     pub(super) settings: std::sync::Arc<super::HttpSettings>,
+    /// The renewable credential the request carried, masked in errors too.
+    pub(super) token: Option<super::Secret>,
 }
 
 impl Error {
@@ -39,6 +41,7 @@ impl Reply {
             path: &self.path,
             server: &self.server,
             secrets: &self.settings.headers,
+            token: self.token.as_ref(),
             hook: self.settings.error_hook,
         }
     }

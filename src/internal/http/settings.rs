@@ -25,6 +25,26 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A credential the server can expire (etcd's auth token): sent in `header`, renewed
+/// by `renew` when an answer says it expired (status 401, or the backend's code 16,
+/// "unauthenticated"), after which the call is tried once more. Shared by every fork
+/// of the client, so one renewal serves them all.
+pub(crate) struct Renewable {
+    pub(crate) header: &'static str,
+    pub(crate) current: parking_lot::RwLock<Option<Secret>>,
+    /// Gets a new credential, through the `Http` given (with no renewal of its own).
+    #[allow(clippy::type_complexity)]
+    pub(crate) renew: Box<dyn Fn(&super::Http) -> Result<Secret> + Send + Sync>,
+}
+
+impl fmt::Debug for Renewable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renewable")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything an [`Http`](super::Http) needs; built by a backend's builder, checked by
 /// [`HttpSettings::validate`].
 #[derive(Clone, Debug)]
@@ -48,6 +68,8 @@ pub(crate) struct HttpSettings {
     pub(crate) body_limit: u64,
     /// Decodes the backend's error bodies (code, message, "unavailable").
     pub(crate) error_hook: super::backend_errors::ErrorHook,
+    /// A credential renewed when it expires, sent besides `headers`.
+    pub(crate) renewable: Option<Arc<Renewable>>,
 }
 
 /// Default connect (and resolve) timeout.
@@ -70,6 +92,7 @@ impl HttpSettings {
             request_timeout: REQUEST_TIMEOUT,
             body_limit: BODY_LIMIT,
             error_hook: super::backend_errors::plain,
+            renewable: None,
         }
     }
 

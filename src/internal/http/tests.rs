@@ -573,3 +573,89 @@ fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
         .unwrap_err();
     assert_eq!(kind(&err).1, Some(403));
 }
+
+#[test]
+fn an_expired_credential_is_renewed_once_and_the_call_retried() {
+    use std::sync::atomic::AtomicUsize;
+    // The server takes only the newest token; /auth hands out the next one.
+    let issued = Arc::new(AtomicUsize::new(1));
+    let server = {
+        let issued = issued.clone();
+        FakeHttp::start(move |seen| {
+            if seen.path == "/auth" {
+                let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                return Answer::with_type(200, "text/plain", format!("token-{n}"));
+            }
+            let want = format!("token-{}", issued.load(Ordering::SeqCst));
+            match seen.header("authorization") {
+                Some(t) if t == want => Answer::json(r#"{"name":"in"}"#),
+                // etcd's shape: gRPC 16 in a 401, echoing the stale token.
+                got => Answer::with_type(
+                    401,
+                    "application/json",
+                    format!(
+                        r#"{{"error":"invalid auth token {}","code":16}}"#,
+                        got.unwrap_or("")
+                    ),
+                ),
+            }
+        })
+    };
+    let renewals = Arc::new(AtomicUsize::new(0));
+    let mut settings = HttpSettings::new("etcd", &server.base());
+    settings.error_hook = backend_errors::etcd;
+    settings.renewable = Some(Arc::new(Renewable {
+        header: "Authorization",
+        current: parking_lot::RwLock::new(Some(Secret::new("token-0"))),
+        renew: Box::new({
+            let renewals = renewals.clone();
+            move |http| {
+                renewals.fetch_add(1, Ordering::SeqCst);
+                let reply = http.call(&Call::new("POST", "/auth"))?.success()?;
+                Ok(Secret::new(
+                    String::from_utf8_lossy(reply.body()).into_owned(),
+                ))
+            }
+        }),
+    }));
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    assert_eq!(get(&http).unwrap().json::<Thing>().unwrap().name, "in");
+    assert_eq!(renewals.load(Ordering::SeqCst), 1);
+    // The renewed token serves the next calls, forks included.
+    assert_eq!(get(&http.fork()).unwrap().status(), 200);
+    assert_eq!(renewals.load(Ordering::SeqCst), 1);
+
+    // Expired, and the renewal itself refused: the renewal's error comes back (a 401
+    // too), with the token masked in it.
+    issued.fetch_add(1, Ordering::SeqCst);
+    let stale = format!("token-{}", issued.load(Ordering::SeqCst) - 1);
+    let reply = {
+        let server = FakeHttp::start(|seen| {
+            let who = seen.header("authorization").unwrap_or("").to_owned();
+            Answer::with_type(
+                401,
+                "application/json",
+                format!(r#"{{"error":"invalid auth token {who}","code":16}}"#),
+            )
+        });
+        let mut settings = HttpSettings::new("etcd", &server.base());
+        settings.error_hook = backend_errors::etcd;
+        settings.renewable = Some(Arc::new(Renewable {
+            header: "Authorization",
+            current: parking_lot::RwLock::new(Some(Secret::new(stale.clone()))),
+            renew: Box::new(|http| {
+                let reply = http.call(&Call::new("POST", "/auth"))?.success()?;
+                Ok(Secret::new(
+                    String::from_utf8_lossy(reply.body()).into_owned(),
+                ))
+            }),
+        }));
+        let http = Http::new(Arc::new(settings.validate().unwrap()));
+        get(&http)
+    };
+    let err = reply.unwrap_err();
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains(&stale), "{text}");
+    }
+    assert_eq!(kind(&err).1, Some(401));
+}
