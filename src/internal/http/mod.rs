@@ -9,13 +9,21 @@
 //!   [`Http::shutdown`] cuts the request in flight (a long poll included) at once; the
 //!   `Http` is then dead, and a thread that goes on forks a new one.
 //! - [`Http::call`]: one request with fail-over to the next server when one cannot
-//!   answer (connect or lookup failure, timeout, 502-504), a whole-call timeout (a long poll adds its wait), the body read under a
-//!   limit; [`Reply::json`] decodes into a typed struct. Every failure is an
-//!   [`Error::Http`](crate::Error::Http) naming backend, method and path (never the query string or a
-//!   header), server, status and a short excerpt of a bad body.
+//!   answer (connect or lookup failure, timeout, 502-504, or what the backend's error
+//!   hook calls unavailable), a whole-call timeout (a long poll adds its wait), the
+//!   body read under a limit; [`Reply::json`] decodes into a typed struct. Every
+//!   failure is an [`Error::Http`](crate::Error::Http) naming backend, method and path
+//!   (never the query string or a header), server, status, the backend's own code and
+//!   message ([`backend_errors`]) or a short excerpt of a bad body.
+//! - [`Http::stream`]: the same for a body of newline-delimited JSON objects handed
+//!   over as they arrive, bounded by an idle timeout instead of a whole-call one.
+//! - A [`Renewable`] credential (etcd's token) is renewed when an answer says it
+//!   expired, and the call tried once more.
+//! - [`encoding`]: serde helpers for base64 bytes and int64-as-string fields.
 //!
-//! Credential headers are [`Secret`]s: their values are never formatted, logged or put
-//! in an error.
+//! Credential headers are [`Secret`]s: their values are never formatted or logged, and
+//! are masked wherever a server echoes them into a body an error keeps; what an error
+//! quotes is capped.
 //!
 //! Name resolution is ureq's own: it bounds each lookup by the resolve timeout with an
 //! unnamed, detached helper thread (for an IP literal too), which may outlive a stop by
