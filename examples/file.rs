@@ -6,7 +6,9 @@
 //!
 //! Runs until Ctrl-C, or for N seconds. Try it: in another terminal, change the file
 //! (`printf '10.0.0.1:80\n' > tmp && mv tmp PATH` for an atomic replace, or edit it in
-//! place), write a bad line, delete the file and put it back.
+//! place), write a bad line, delete the file and put it back. A change shows one to two
+//! poll intervals after it is written: it is published once two reads one interval
+//! apart agree, so a file caught mid-write never is.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
