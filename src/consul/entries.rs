@@ -1,13 +1,10 @@
-//! Health entries into instances: decoding an answer entry by entry (when it does not
-//! decode as a whole), the health and tag filters, and each entry's address through
-//! the strict parser. An entry that
-//! makes no instance is left out with a warning; the rest of the answer stands.
+//! Health entries into instances: the health and tag filters, and each entry's address
+//! through the strict parser. An entry that makes no instance is left out with a
+//! warning; the rest of the answer stands. [`Skipped`] records such entries, here and
+//! where an answer is decoded (`decode.rs`).
 
 use std::fmt;
 use std::net::Ipv6Addr;
-
-use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
 
 use super::client::ServiceEntry;
 use crate::{Instance, Result};
@@ -15,50 +12,6 @@ use crate::{Instance, Result};
 const LOG: &str = "waypost::consul";
 /// How many skipped entries of one answer are logged one by one; the rest are counted.
 const SHOWN: usize = 5;
-
-/// The entries of a health answer, decoded one at a time: an entry that does not fit
-/// [`ServiceEntry`] (Consul 1.8.7 accepts `Port: 70000` and `Port: -1` from any
-/// registrant) is left out and recorded, where decoding the answer as a whole would
-/// fail it for every watcher. A body that is not a JSON array still fails.
-#[derive(Debug, Default)]
-pub(super) struct Decoded {
-    pub(super) entries: Vec<ServiceEntry>,
-    pub(super) skipped: Skipped,
-}
-
-impl<'de> Deserialize<'de> for Decoded {
-    fn deserialize<D: de::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
-        de.deserialize_seq(DecodedVisitor)
-    }
-}
-
-struct DecodedVisitor;
-
-impl<'de> Visitor<'de> for DecodedVisitor {
-    type Value = Decoded;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of health entries")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Decoded, A::Error> {
-        let mut decoded = Decoded::default();
-        if let Some(n) = seq.size_hint() {
-            decoded.entries.reserve(n);
-        }
-        // Through a `Value`: a typed decode that fails part-way leaves the stream
-        // where it stopped, so the next entry could not be read.
-        while let Some(value) = seq.next_element::<serde_json::Value>()? {
-            match ServiceEntry::deserialize(&value) {
-                Ok(entry) => decoded.entries.push(entry),
-                Err(err) => decoded
-                    .skipped
-                    .add(|| format!("{}: {err}", EntryName::of_value(&value))),
-            }
-        }
-        Ok(decoded)
-    }
-}
 
 /// Entries of one answer that were left out: the first few described, the rest
 /// counted, so a fleet of bad registrations cannot flood the log.
@@ -69,12 +22,18 @@ pub(super) struct Skipped {
 }
 
 impl Skipped {
-    fn add(&mut self, describe: impl FnOnce() -> String) {
+    pub(super) fn add(&mut self, describe: impl FnOnce() -> String) {
         if self.shown.len() < SHOWN {
             self.shown.push(describe());
         } else {
             self.more += 1;
         }
+    }
+
+    /// The entries described so far.
+    #[cfg(test)]
+    pub(super) fn shown(&self) -> &[String] {
+        &self.shown
     }
 
     /// One `warn!` per described entry, one for the rest.
@@ -93,25 +52,24 @@ impl Skipped {
 }
 
 /// Names an entry in a warning: its service id and node, as far as they are known.
-struct EntryName<'a> {
+pub(super) struct EntryName<'a> {
     id: Option<&'a str>,
     node: Option<&'a str>,
 }
 
 impl<'a> EntryName<'a> {
-    fn of_value(value: &'a serde_json::Value) -> EntryName<'a> {
-        let text = |pointer| value.pointer(pointer).and_then(serde_json::Value::as_str);
-        EntryName {
-            id: text("/Service/ID"),
-            node: text("/Node/Node"),
-        }
+    /// An entry of which nothing is known (it is not even an object).
+    pub(super) const UNKNOWN: EntryName<'static> = EntryName {
+        id: None,
+        node: None,
+    };
+
+    pub(super) fn new(id: Option<&'a str>, node: Option<&'a str>) -> EntryName<'a> {
+        EntryName { id, node }
     }
 
     fn of_entry(entry: &'a ServiceEntry) -> EntryName<'a> {
-        EntryName {
-            id: Some(&entry.service.id),
-            node: Some(&entry.node.node),
-        }
+        EntryName::new(Some(&entry.service.id), Some(&entry.node.node))
     }
 }
 
@@ -241,23 +199,33 @@ mod tests {
     }
 
     #[test]
-    fn a_body_decodes_entry_by_entry() {
-        let body = r#"[{"Node":{},"Service":{"ID":"a","Address":"10.0.0.1","Port":80}},
-                       {"Node":{"Node":"n2"},"Service":{"ID":"b","Port":70000}},
-                       {"Node":{},"Service":{"ID":"c","Port":-1}},
-                       {"Node":5},
-                       {"Node":{},"Service":{"ID":"d","Port":81},"Checks":null}]"#;
-        let decoded: Decoded = serde_json::from_str(body).unwrap();
-        let ids: Vec<_> = decoded.entries.iter().map(|e| &*e.service.id).collect();
-        assert_eq!(ids, ["a", "d"]);
-        let shown = &decoded.skipped.shown;
-        assert_eq!(shown.len(), 3, "{shown:?}");
-        assert!(shown[0].contains(r#"entry "b" on node "n2""#) && shown[0].contains("70000"));
-        assert!(shown[1].contains(r#"entry "c" on node "?""#) && shown[1].contains("-1"));
-        assert!(shown[2].contains(r#"entry "?""#));
-
-        for not_an_array in [r#"{"Service":{}}"#, "null", r#"[{"Node":"#] {
-            assert!(serde_json::from_str::<Decoded>(not_an_array).is_err());
+    fn entries_whose_address_the_parser_refuses_are_skipped_and_named() {
+        let named = |id: &str, address: &str, port| {
+            let mut e = entry(address, "192.0.2.1", port);
+            e.service.id = id.into();
+            e
+        };
+        let entries = [
+            named("port-0", "10.0.0.1", 0),            // 10.0.0.1:0
+            named("bracketed", "[10.0.0.1:9999]", 80), // [10.0.0.1:9999]:80
+            named("space", "10.0.0.1 evil", 80),       // 10.0.0.1 evil:80
+            named("good", "10.0.0.1", 80),
+        ];
+        let mut skipped = Skipped::default();
+        let listed = instances(&entries, &[], false, &mut skipped);
+        let addrs: Vec<_> = listed.iter().map(Instance::addr).collect();
+        assert_eq!(addrs, ["10.0.0.1:80"]);
+        assert_eq!(skipped.shown.len(), 3, "{:?}", skipped.shown);
+        for (shown, (id, address)) in skipped.shown.iter().zip([
+            ("port-0", "10.0.0.1:0"),
+            ("bracketed", "[10.0.0.1:9999]:80"),
+            ("space", "10.0.0.1 evil:80"),
+        ]) {
+            assert!(
+                shown.starts_with(&format!("entry {id:?} on node \"n1\": ")),
+                "{shown}"
+            );
+            assert!(shown.contains(address), "names the address: {shown}");
         }
     }
 

@@ -58,14 +58,22 @@
 //!
 //! # Failure behaviour
 //!
+//! [`HttpClient`] decodes each answer entry by entry as it arrives: an entry keeps
+//! only the fields waypost reads, and the body is never held whole, so a large answer
+//! costs about what its entries and instances take, not several times its size (a
+//! 62 MiB answer shaped as Consul 1.8.7 sends it peaks at about 0.8 times its size).
+//! The [body limit](HttpClientBuilder::body_limit) applies as it is read.
+//!
 //! Consul lists whatever a registrant sent: 1.8.7 accepts `Port: 0`, `70000` or `-1`
 //! and any address text. An entry that makes no instance (a port outside 1..=65535, an
 //! address [`Instance::parse`](crate::Instance::parse) refuses such as
-//! `10.0.0.1 evil` or `[10.0.0.1:9999]`, no address at all, or an entry that does not
-//! decode) is left out of the set with a `warn!` (target `waypost::consul`) naming its
-//! service id, node and the reason; the other entries are published as usual. Each
-//! answer logs the first five such entries and counts the rest in one more line. A
-//! body that is not a JSON array of entries fails the whole answer, as below.
+//! `10.0.0.1 evil` or `[10.0.0.1:9999]`, no address at all, or a field of the wrong
+//! type) is left out of the set with a `warn!` (target `waypost::consul`) naming its
+//! service id, node and the reason (for a field, which one, e.g. `Service.Port` for a
+//! port of 70000); the other entries are published as usual. Each answer logs the
+//! first five such entries and counts the rest in one more line. A body that is not a
+//! JSON array of entries (broken JSON, a key twice in one object) fails the whole
+//! answer, as below.
 //!
 //! A failed query (agent down, TLS failure, 403, bad body, timeout) becomes an error
 //! event: subscribers keep the last set, which may now be stale. The watch retries with
@@ -122,10 +130,12 @@
 //! trait of the agent calls waypost makes), e.g. a fake in tests.
 
 mod client;
+mod decode;
 mod entries;
 #[cfg(test)]
 mod fake;
 mod instancer;
+mod lenient;
 mod registrar;
 mod shared;
 

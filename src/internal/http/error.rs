@@ -159,6 +159,16 @@ fn mask(text: &str, secrets: &[(&'static str, Secret)], token: Option<&Secret>) 
     out
 }
 
+/// How many bytes of a body [`excerpt`] reads: enough that a credential cut by the
+/// window is still whole when masked. One more byte tells that the body goes on.
+pub(crate) fn excerpt_window(secrets: &[(&'static str, Secret)], token: Option<&Secret>) -> usize {
+    let longest = (secrets.iter().map(|(_, s)| s).chain(token))
+        .map(|Secret(v)| v.len())
+        .max()
+        .unwrap_or(0);
+    EXCERPT_CHARS * 4 + longest
+}
+
 /// The first characters of `body` as text, credentials masked, control characters
 /// replaced, trimmed.
 pub(crate) fn excerpt(
@@ -166,12 +176,7 @@ pub(crate) fn excerpt(
     secrets: &[(&'static str, Secret)],
     token: Option<&Secret>,
 ) -> Option<Box<str>> {
-    // Enough bytes that a credential cut by the window is still whole when masked.
-    let longest = (secrets.iter().map(|(_, s)| s).chain(token))
-        .map(|Secret(v)| v.len())
-        .max()
-        .unwrap_or(0);
-    let window = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
+    let window = &body[..body.len().min(excerpt_window(secrets, token))];
     let text = mask(&String::from_utf8_lossy(window), secrets, token);
     let mut out: String = text
         .chars()

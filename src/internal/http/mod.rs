@@ -15,6 +15,8 @@
 //!   failure is an [`Error::Http`](crate::Error::Http) naming backend, method and path
 //!   (never the query string or a header), server, status, the backend's own code and
 //!   message ([`backend_errors`]) or a short excerpt of a bad body.
+//! - [`Http::call_json`]: the same for a JSON body decoded as it arrives, so that a
+//!   large answer is never held whole (the whole-call timeout then covers decoding).
 //! - [`Http::stream`]: the same for a body of newline-delimited JSON objects handed
 //!   over as they arrive, bounded by an idle timeout instead of a whole-call one.
 //! - A [`Renewable`] credential (etcd's token) is renewed when an answer says it
@@ -36,6 +38,7 @@ pub(crate) mod encoding;
 pub(crate) mod error;
 mod reply;
 mod settings;
+mod stream;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -429,29 +432,44 @@ impl Http {
     }
 
     fn read(&self, site: Site<'_>, mut response: Response<Body>) -> Result<Reply> {
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(self.settings.body_limit)
-            .read_to_vec()
-            .map_err(|err| {
-                site.transport_error(err, self.cancelled())
-                    .with_status(status)
-            })?;
-        log::trace!(target: "waypost::http", "{} {} {} -> {status}, {} bytes",
-            site.backend, site.method, site.path, body.len());
-        Ok(Reply {
-            status,
+        let mut reply = self.head(&site, &mut response);
+        reply.body = self.read_body(&site, &mut response)?;
+        Ok(reply)
+    }
+
+    /// Status and headers of `response`, taken out of it; the body is left to read.
+    fn head(&self, site: &Site<'_>, response: &mut Response<Body>) -> Reply {
+        Reply {
+            status: response.status().as_u16(),
             headers: std::mem::take(response.headers_mut()),
-            body,
+            body: Vec::new(),
             backend: site.backend,
             method: site.method,
             path: site.path.into(),
             server: site.server.into(),
             settings: self.settings.clone(),
             token: site.token.cloned(),
-        })
+        }
+    }
+
+    /// The whole body, under the limit.
+    fn read_body(&self, site: &Site<'_>, response: &mut Response<Body>) -> Result<Vec<u8>> {
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.settings.body_limit)
+            .read_to_vec()
+            .map_err(|err| self.body_error(site, err, status))?;
+        log::trace!(target: "waypost::http", "{} {} {} -> {status}, {} bytes",
+            site.backend, site.method, site.path, body.len());
+        Ok(body)
+    }
+
+    /// A failure while reading the body of an answer with `status`.
+    fn body_error(&self, site: &Site<'_>, err: ureq::Error, status: u16) -> Error {
+        site.transport_error(err, self.cancelled())
+            .with_status(status)
     }
 }
 

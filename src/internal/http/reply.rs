@@ -7,7 +7,9 @@ use ureq::http::HeaderMap;
 use super::error::Site;
 use crate::{Error, HttpErrorKind, Result};
 
-/// An answer: any status, with the body read under the limit.
+/// An answer: any status, with the body read under the limit (or, from
+/// [`Http::call_json`](super::Http::call_json), its head only: the body was decoded as
+/// it arrived).
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(super) status: u16,
@@ -84,22 +86,31 @@ impl Reply {
     /// Decodes a JSON body. A content type that is not JSON, or a body that does not
     /// decode into `T`, is an [`HttpErrorKind::Decode`] error with an excerpt.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        let decode_error = |source: Option<crate::BoxError>| {
-            self.site().error(
-                HttpErrorKind::Decode,
-                Some(self.status),
-                Some(&self.body),
-                source,
-            )
+        self.json_type()?;
+        serde_json::from_slice(&self.body).map_err(|e| self.decode_error(&self.body, Box::new(e)))
+    }
+
+    /// Ok unless the answer names a content type that is not JSON (none is taken as
+    /// JSON).
+    pub(super) fn json_type(&self) -> Result<()> {
+        let Some(content_type) = self.header("content-type") else {
+            return Ok(());
         };
-        if let Some(content_type) = self.header("content-type") {
-            if !content_type.to_ascii_lowercase().contains("json") {
-                return Err(decode_error(Some(
-                    format!("content type {content_type:?} is not JSON").into(),
-                )));
-            }
+        if content_type.to_ascii_lowercase().contains("json") {
+            return Ok(());
         }
-        serde_json::from_slice(&self.body).map_err(|e| decode_error(Some(Box::new(e))))
+        let why = format!("content type {content_type:?} is not JSON");
+        Err(self.decode_error(&self.body, why.into()))
+    }
+
+    /// An [`HttpErrorKind::Decode`] error quoting the start of `body`.
+    pub(super) fn decode_error(&self, body: &[u8], source: crate::BoxError) -> Error {
+        self.site().error(
+            HttpErrorKind::Decode,
+            Some(self.status),
+            Some(body),
+            Some(source),
+        )
     }
 }
 

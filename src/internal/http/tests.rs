@@ -48,10 +48,13 @@ fn decodes_json_and_sends_the_credential_header() {
     assert_eq!(reply.json::<Thing>().unwrap(), Thing { name: "x".into() });
 }
 
-#[test]
-fn bad_bodies_are_typed_errors_with_an_excerpt() {
+/// A server answering each path with one kind of body, and an `Http` reading it under
+/// a 64 KiB limit, with a credential header.
+fn bodies() -> (FakeHttp, Http) {
     let server = FakeHttp::start(|seen| match seen.path.as_str() {
+        "/ok" => Answer::json(r#"{"name":"x"}"#).header("X-Index", 7),
         "/bad-json" => Answer::json(r#"{"name": tru"#),
+        "/long-bad-json" => Answer::json(format!(r#"{{"name": tru{}"#, " ".repeat(2000))),
         "/html-error" => Answer::with_type(
             502,
             "text/html",
@@ -59,51 +62,109 @@ fn bad_bodies_are_typed_errors_with_an_excerpt() {
         ),
         "/html-ok" => Answer::with_type(200, "text/html", "<html>login</html>"),
         "/wrong-shape" => Answer::json(r#"{"other":1}"#),
-        _ => Answer::with_type(404, "text/plain", "no"),
+        "/trailing" => Answer::json(r#"{"name":"x"} {}"#),
+        "/echoed" => Answer::json(r#"{"name": "tok-123-secret", tru"#),
+        "/huge" => Answer::json(format!("[{}1]", "1,".repeat(100_000))),
+        _ => Answer::CutShort {
+            declared: 1000,
+            body: b"{\"name\":".to_vec(),
+        },
     });
-    let http = http(&[server.base()]);
-    let call = |path| http.call(&Call::new("GET", path)).and_then(Reply::success);
+    let mut settings = HttpSettings::new("test", &server.base());
+    settings.headers = vec![("X-Secret-Token", Secret::new("tok-123-secret"))];
+    settings.body_limit = 64 * 1024;
+    let http = Http::new(Arc::new(settings.validate().unwrap()));
+    (server, http)
+}
 
-    let err = call("/bad-json").unwrap().json::<Thing>().unwrap_err();
+/// `path` read whole, then decoded.
+fn whole<T: serde::de::DeserializeOwned>(http: &Http, path: &str) -> Result<T> {
+    http.call(&Call::new("GET", path))
+        .and_then(Reply::success)
+        .and_then(|reply| reply.json())
+}
+
+#[test]
+fn bad_bodies_are_typed_errors_with_an_excerpt() {
+    let (_server, http) = bodies();
+
+    let err = whole::<Thing>(&http, "/bad-json").unwrap_err();
     assert_eq!(
         kind(&err),
         (HttpErrorKind::Decode, Some(200), Some(r#"{"name": tru"#))
     );
     assert!(err.to_string().contains("GET /bad-json"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
+    let err = whole::<Thing>(&http, "/long-bad-json").unwrap_err();
+    assert!(kind(&err).2.unwrap().ends_with('…'), "{err}");
 
-    let err = call("/html-error").unwrap_err();
+    let err = whole::<Thing>(&http, "/html-error").unwrap_err();
     let (k, status, excerpt) = kind(&err);
     assert_eq!((k, status), (HttpErrorKind::Status, Some(502)));
     assert!(excerpt.unwrap().contains("502 Bad Gateway"));
 
-    let err = call("/html-ok").unwrap().json::<Thing>().unwrap_err();
+    let err = whole::<Thing>(&http, "/html-ok").unwrap_err();
     assert_eq!(kind(&err).0, HttpErrorKind::Decode);
     assert!(format!("{:?}", std::error::Error::source(&err)).contains("text/html"));
 
-    let err = call("/wrong-shape").unwrap().json::<Thing>().unwrap_err();
-    assert_eq!(kind(&err).0, HttpErrorKind::Decode);
+    for path in ["/wrong-shape", "/trailing"] {
+        let err = whole::<Thing>(&http, path).unwrap_err();
+        assert_eq!(kind(&err).0, HttpErrorKind::Decode, "{path}");
+    }
 }
 
 #[test]
 fn a_body_over_the_limit_and_a_cut_body_are_errors() {
-    let server = FakeHttp::start(|seen| match seen.path.as_str() {
-        "/huge" => Answer::json(format!("[{}1]", "1,".repeat(100_000))),
-        _ => Answer::CutShort {
-            declared: 1000,
-            body: b"[{\"name\":".to_vec(),
-        },
-    });
-    let mut settings = HttpSettings::new("test", &server.base());
-    settings.body_limit = 64 * 1024;
-    let http = Http::new(Arc::new(settings.validate().unwrap()));
-
+    let (_server, http) = bodies();
     let err = http.call(&Call::new("GET", "/huge")).unwrap_err();
     assert_eq!(kind(&err).0, HttpErrorKind::BodyTooLarge, "{err}");
     assert_eq!(kind(&err).1, Some(200));
 
     let err = http.call(&Call::new("GET", "/cut")).unwrap_err();
     assert_eq!(kind(&err).0, HttpErrorKind::Transport, "{err:?}");
+}
+
+#[test]
+fn a_body_decoded_as_it_arrives_fails_as_a_whole_body_does() {
+    let (_server, http) = bodies();
+    let streamed = |path| http.call_json::<Thing>(&Call::new("GET", path));
+
+    let (reply, thing) = streamed("/ok").unwrap();
+    assert_eq!(thing, Thing { name: "x".into() });
+    assert_eq!((reply.status(), reply.header("x-index")), (200, Some("7")));
+    // Twice on one connection: the first body was read to its end.
+    assert_eq!(streamed("/ok").unwrap().1.name, "x");
+
+    // Kind, status and excerpt as from the body read whole.
+    for path in [
+        "/bad-json",
+        "/long-bad-json",
+        "/html-error",
+        "/html-ok",
+        "/wrong-shape",
+        "/trailing",
+        "/echoed",
+        "/cut",
+    ] {
+        let (streamed, whole) = (streamed(path), whole::<Thing>(&http, path));
+        assert_eq!(
+            kind(&streamed.unwrap_err()),
+            kind(&whole.unwrap_err()),
+            "{path}"
+        );
+    }
+    let err = streamed("/echoed").unwrap_err();
+    let excerpt = kind(&err).2.unwrap();
+    assert!(
+        !excerpt.contains("tok-123-secret") && excerpt.contains("<redacted>"),
+        "{excerpt}"
+    );
+    // The limit applies as the body is read.
+    let huge = |path| http.call_json::<Vec<u8>>(&Call::new("GET", path));
+    let (streamed, whole) = (huge("/huge"), whole::<Vec<u8>>(&http, "/huge"));
+    let streamed = streamed.unwrap_err();
+    assert_eq!(kind(&streamed).0, HttpErrorKind::BodyTooLarge, "{streamed}");
+    assert_eq!(kind(&streamed), kind(&whole.unwrap_err()));
 }
 
 #[test]
