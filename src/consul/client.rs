@@ -44,6 +44,17 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// down affects nobody else.
     fn fork(&self) -> Arc<dyn Client>;
 
+    /// A [`fork`](Client::fork) whose calls each give up, with an error, after
+    /// `timeout` at most: the [`Registrar`](super::Registrar)'s heartbeat bounds every
+    /// call by TTL/3 this way, so that one call to a hung agent cannot outlast the
+    /// check's TTL. [`HttpClient`] lowers its request timeout to `timeout` (a blocking
+    /// health query still adds its wait). The default is `fork()`, with no bound of its
+    /// own: override it in a client whose calls can hang.
+    fn fork_with_timeout(&self, timeout: Duration) -> Arc<dyn Client> {
+        let _ = timeout;
+        self.fork()
+    }
+
     /// Cuts this client's calls short, now and later (they fail with
     /// [`HttpErrorKind::Cancelled`](crate::HttpErrorKind::Cancelled)). Idempotent.
     fn shutdown(&self);
@@ -554,6 +565,14 @@ impl Client for HttpClient {
     fn fork(&self) -> Arc<dyn Client> {
         Arc::new(HttpClient {
             http: Arc::new(self.http.fork()),
+            datacenter: self.datacenter.clone(),
+            watches: Arc::default(),
+        })
+    }
+
+    fn fork_with_timeout(&self, timeout: Duration) -> Arc<dyn Client> {
+        Arc::new(HttpClient {
+            http: Arc::new(self.http.fork_with_timeout(timeout)),
             datacenter: self.datacenter.clone(),
             watches: Arc::default(),
         })

@@ -85,11 +85,14 @@
 //! A [`Registrar`] registers with `PUT /v1/agent/service/register` and, for a TTL
 //! check, passes it once before `register()` returns (a new TTL check starts critical,
 //! and a re-registration keeps the old status). Its heartbeat passes the check every
-//! TTL/3. When a pass fails, it asks `GET /v1/agent/service/<id>`: a 404 means the agent
-//! lost the registration (Consul 1.8 answers the failed pass with HTTP 500, not 404),
-//! and the heartbeat registers again and passes the check, within one TTL. Heartbeat
-//! errors are logged (`warn`, target `waypost::consul`); `register()` and
-//! `deregister()` return theirs.
+//! TTL/3, counted from the start of the last pass, and each of its calls gives up after
+//! TTL/3 ([`Client::fork_with_timeout`]): a call to a hung agent fails in time for the
+//! next pass to be tried on a new connection, before the TTL runs out. When a pass
+//! fails, it asks `GET /v1/agent/service/<id>`: a 404 means the agent lost the
+//! registration (Consul 1.8 answers the failed pass with HTTP 500, not 404), and the
+//! heartbeat registers again and passes the check, within one TTL. Heartbeat errors
+//! are logged (`warn`, target `waypost::consul`); `register()` and `deregister()`
+//! return theirs.
 //!
 //! A panic in either thread (a bug in waypost, or in your own [`Client`]) does not end
 //! it silently. It is logged at `error!` and the loop starts again after its backoff

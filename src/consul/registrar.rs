@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -19,8 +19,10 @@ const LOG: &str = "waypost::consul";
 /// Registers one service instance with a Consul agent; see the [module docs](super).
 ///
 /// With a TTL check (the default) a `waypost-consul-heartbeat` thread passes the check
-/// every TTL/3 and registers the instance again if the agent lost it. With an HTTP or
-/// TCP check the agent probes the instance and there is no thread.
+/// every TTL/3 and registers the instance again if the agent lost it. Each of its calls
+/// gives up after TTL/3, so a hung agent connection cannot hold the next pass back
+/// until the check has expired. With an HTTP or TCP check the agent probes the
+/// instance and there is no thread.
 /// [`register`](crate::Registrar::register) returns the [`Registration`] guard:
 /// dropping it (or [`Registrar::deregister`](crate::Registrar::deregister)) stops the
 /// heartbeat (joined) and removes the service. Dropping the registrar itself does not
@@ -147,7 +149,8 @@ impl RegistrarBuilder {
     }
 
     /// A TTL check kept passing by the heartbeat thread every `ttl`/3 (the default,
-    /// 10 s). Shorter notices a dead process sooner, at the cost of more agent calls.
+    /// 10 s), each call bounded by `ttl`/3 (or the client's request timeout, if
+    /// shorter). Shorter notices a dead process sooner, at the cost of more agent calls.
     ///
     /// `build()` refuses, with [`Error::InvalidConfig`] (`ttl`), a TTL under 1 s
     /// (`Duration::ZERO` included: the check would expire between passes) and one of
@@ -292,6 +295,11 @@ impl Shared {
     /// The heartbeat loop: pass every TTL/3; after a failed pass ask the agent whether
     /// it still knows the service, and register again if not. A passed check is
     /// progress.
+    ///
+    /// Passes start TTL/3 apart, counted from the start of the last one, and every call
+    /// gives up after TTL/3 (`client` is a [`Client::fork_with_timeout`]): a call to a
+    /// hung agent fails in time for the next pass to be tried, on a new connection,
+    /// before the check's TTL runs out.
     fn heartbeat(
         &self,
         client: &dyn Client,
@@ -301,7 +309,9 @@ impl Shared {
     ) {
         let id = &self.registration.id;
         let check_id = self.check_id().unwrap_or_default();
-        while !stop.wait(ttl / 3) {
+        let mut due = Instant::now() + ttl / 3;
+        while !stop.wait(due.saturating_duration_since(Instant::now())) {
+            due = Instant::now() + ttl / 3;
             let Err(err) = client.pass_ttl(check_id) else {
                 progress.made();
                 continue;
@@ -354,7 +364,8 @@ impl Registrar {
             return Ok(registration);
         };
         if hb.worker.as_ref().is_none_or(Worker::is_finished) {
-            let client = self.shared.client.fork();
+            // Every heartbeat call gives up after TTL/3 (see `Shared::heartbeat`).
+            let client = self.shared.client.fork_with_timeout(ttl / 3);
             let cancel = client.clone();
             let shared = self.shared.clone();
             // A restarted heartbeat passes within TTL/3 + TTL/6 of its start, so the

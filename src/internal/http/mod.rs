@@ -129,7 +129,20 @@ impl Http {
     /// A new `Http` with the same settings and its own agent (its own pool), for a
     /// thread that must be stoppable on its own.
     pub(crate) fn fork(&self) -> Http {
-        let http = Http::new(self.settings.clone());
+        self.fork_with(self.settings.clone())
+    }
+
+    /// A [`fork`](Self::fork) whose calls each end within `timeout` at most: its request
+    /// timeout is the smaller of this one's and `timeout` (a long poll still adds its
+    /// wait).
+    pub(crate) fn fork_with_timeout(&self, timeout: Duration) -> Http {
+        let mut settings = HttpSettings::clone(&self.settings);
+        settings.request_timeout = settings.request_timeout.min(timeout);
+        self.fork_with(Arc::new(settings))
+    }
+
+    fn fork_with(&self, settings: Arc<HttpSettings>) -> Http {
+        let http = Http::new(settings);
         http.preferred
             .store(self.preferred.load(Ordering::Relaxed), Ordering::Relaxed);
         http

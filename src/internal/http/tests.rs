@@ -280,6 +280,16 @@ fn a_slow_server_times_out() {
     let err = get(&http).unwrap_err();
     assert_eq!(kind(&err).0, HttpErrorKind::Timeout, "{err:?}");
     assert!(err.is_timeout());
+
+    // A fork with a timeout: bounded by it, never longer than its own.
+    let patient = self::http(&[server.base()]);
+    let bounded = patient.fork_with_timeout(Duration::from_millis(200));
+    let timeout = |http: &Http| http.settings().request_timeout;
+    assert_eq!(timeout(&bounded), Duration::from_millis(200));
+    let unbounded = patient.fork_with_timeout(Duration::MAX);
+    assert_eq!(timeout(&unbounded), timeout(&patient));
+    let err = get(&bounded).unwrap_err();
+    assert_eq!(kind(&err).0, HttpErrorKind::Timeout, "{err:?}");
 }
 
 #[test]
