@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::consistency::Consistency;
 use super::decode::Decoded;
 use super::shared::WatchGroup;
 use crate::internal::http::{Call, Http, HttpSettings, Secret, encode};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::{Error, Result};
+
+const LOG: &str = "waypost::consul";
 
 /// The Consul agent calls waypost makes. [`HttpClient`] is the real one; tests give the
 /// instancer and registrar a fake.
@@ -23,9 +26,10 @@ use crate::{Error, Result};
 /// [`shutdown`](Client::shutdown) cuts that client's calls short, the one in flight
 /// included.
 pub trait Client: Send + Sync + fmt::Debug {
-    /// `GET /v1/health/service/<service>`: a blocking query when `query.index > 0`.
-    /// [`HttpClient`] decodes the answer entry by entry as it arrives and leaves out an
-    /// entry that does not decode (see [`Health::entries`]).
+    /// `GET /v1/health/service/<service>`: a blocking query when `query.index > 0`, from
+    /// the server `query.consistency` allows. [`HttpClient`] decodes the answer entry
+    /// by entry as it arrives and leaves out an entry that does not decode (see
+    /// [`Health::entries`]).
     fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health>;
 
     /// `PUT /v1/agent/service/register`.
@@ -89,17 +93,23 @@ pub struct HealthQuery<'a> {
     pub index: u64,
     /// How long Consul may hold the query.
     pub wait: Duration,
+    /// Which server may answer: the leader, or any server (`stale`), maybe within a
+    /// bound on its lag that [`HttpClient`] checks against `X-Consul-LastContact`,
+    /// asking again in default mode (same index and wait) when the answer is older.
+    pub consistency: Consistency,
 }
 
 impl Default for HealthQuery<'_> {
-    /// Passing instances only, no tag filter, index 0 (Consul answers at once), and a
-    /// wait of 5 minutes (Consul's default; used only once `index` is set).
+    /// Passing instances only, no tag filter, index 0 (Consul answers at once), a
+    /// wait of 5 minutes (Consul's default; used only once `index` is set), and the
+    /// leader answers ([`Consistency::Default`]).
     fn default() -> Self {
         HealthQuery {
             passing_only: true,
             tags: &[],
             index: 0,
             wait: Duration::from_secs(300),
+            consistency: Consistency::Default,
         }
     }
 }
@@ -499,8 +509,15 @@ impl HttpClientBuilder {
     }
 }
 
-impl Client for HttpClient {
-    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+impl HttpClient {
+    /// One health query, in stale mode if `stale`; the answer, and how long ago its
+    /// server last heard from the leader (`X-Consul-LastContact`), when it says.
+    fn health(
+        &self,
+        service: &str,
+        query: &HealthQuery<'_>,
+        stale: bool,
+    ) -> Result<(Health, Option<Duration>)> {
         let path = format!("/v1/health/service/{}", encode(service));
         let mut call = Call::new("GET", &path);
         if query.passing_only {
@@ -512,6 +529,9 @@ impl Client for HttpClient {
         if let Some(dc) = &self.datacenter {
             call.query.push(("dc", dc.to_string()));
         }
+        if stale {
+            call.query.push(("stale", String::new()));
+        }
         if query.index > 0 {
             call.query.push(("index", query.index.to_string()));
             call.query.push(("wait", go_duration(query.wait)));
@@ -520,14 +540,31 @@ impl Client for HttpClient {
         // Each entry is decoded as the body arrives: the body is never held whole.
         let (reply, decoded) = self.http.call_json::<Decoded>(&call)?;
         decoded.skipped.log(service);
-        let index = reply
-            .header("x-consul-index")
-            .and_then(|i| i.trim().parse().ok())
-            .unwrap_or(0);
-        Ok(Health {
+        let number = |name| {
+            reply
+                .header(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let health = Health {
             entries: decoded.entries,
-            index,
-        })
+            index: number("x-consul-index").unwrap_or(0),
+        };
+        let last_contact = number("x-consul-lastcontact").map(Duration::from_millis);
+        Ok((health, last_contact))
+    }
+}
+
+impl Client for HttpClient {
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        let consistency = query.consistency;
+        let (health, last_contact) = self.health(service, query, consistency.is_stale())?;
+        if consistency.too_stale(last_contact) {
+            log::debug!(target: LOG,
+                "{service:?}: the answering server last heard from the leader {last_contact:?} \
+                 ago, longer than max_stale; asking again in default mode");
+            return self.health(service, query, false).map(|(health, _)| health);
+        }
+        Ok(health)
     }
 
     fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {

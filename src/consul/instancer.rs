@@ -6,6 +6,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::client::{Client, HealthQuery, ServiceEntry};
+use super::consistency::Consistency;
 use super::entries::{self, Skipped};
 use super::shared::{Group, Key, Membership, Wanted};
 use crate::internal::publisher::Publisher;
@@ -22,9 +23,9 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 ///
 /// # Shared watches
 /// The instancers built on one [`HttpClient`](super::HttpClient) (or its clones) for
-/// the same service, tags, `include_warning`, `wait`, `min_interval`, `backoff` and
-/// clock share one watch and one thread: a thousand instancers of ten services make
-/// ten blocking queries, not a thousand. Each instancer still has its own subscribers;
+/// the same service, tags, `include_warning`, `wait`, `min_interval`, `backoff`,
+/// `consistency` and clock share one watch and one thread: a thousand instancers of
+/// ten services make ten blocking queries, not a thousand. Each instancer still has its own subscribers;
 /// one that joins a running watch gets its current state at once.
 ///
 /// Consul keeps a blocking query open until its `wait` ends, even after the client has
@@ -80,6 +81,7 @@ struct Watch {
     wait: Duration,
     min_interval: Duration,
     backoff: (Duration, Duration),
+    consistency: Consistency,
 }
 
 impl Instancer {
@@ -96,6 +98,7 @@ impl Instancer {
                 wait: Duration::from_secs(60),
                 min_interval: Duration::from_millis(100),
                 backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+                consistency: Consistency::Default,
             },
             first_fetch_timeout: Duration::from_secs(1),
             clock: crate::clock::system(),
@@ -186,6 +189,15 @@ impl InstancerBuilder {
         self
     }
 
+    /// Which Consul server may answer: the leader (the default), or any server, maybe
+    /// within a bound on how far it lags behind the leader. See [`Consistency`] for
+    /// the trade-off. `build()` refuses a `max_stale` of `Duration::ZERO` with
+    /// [`Error::InvalidConfig`] (`max_stale`); `Duration::MAX` bounds nothing.
+    pub fn consistency(mut self, consistency: Consistency) -> Self {
+        self.watch.consistency = consistency;
+        self
+    }
+
     /// The clock every wait of the watch reads (the min interval, the backoff, the
     /// restart after a panic). Default: [`SystemClock`](crate::SystemClock); tests pass a
     /// [`ManualClock`](crate::ManualClock) and move it instead of sleeping.
@@ -197,8 +209,8 @@ impl InstancerBuilder {
     /// Validates, starts the `waypost-consul-watch` thread and waits for the first
     /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
     /// empty service name or tag, a zero or over-10-minute wait, an over-10-minute min
-    /// interval, a backoff `max` below its `initial`; [`Error::Io`] if the thread
-    /// cannot start.
+    /// interval, a backoff `max` below its `initial`, a zero `max_stale`; [`Error::Io`]
+    /// if the thread cannot start.
     pub fn build(self) -> Result<Instancer> {
         let w = &self.watch;
         if w.service.is_empty() {
@@ -222,6 +234,7 @@ impl InstancerBuilder {
                 "max must be at least initial",
             ));
         }
+        w.consistency.validate()?;
         let publisher = Arc::new(Publisher::new());
         let watching = match self.group.clone() {
             Some(group) => {
@@ -232,6 +245,7 @@ impl InstancerBuilder {
                     wait: self.watch.wait,
                     min_interval: self.watch.min_interval,
                     backoff: self.watch.backoff,
+                    consistency: self.watch.consistency,
                     clock: Key::clock_id(&self.clock),
                 };
                 let timeout = self.first_fetch_timeout;
@@ -290,6 +304,7 @@ impl Source for Query {
             tags: &w.tags,
             index: self.index,
             wait: w.wait,
+            consistency: w.consistency,
         };
         match self.client.health_service(&w.service, &query) {
             Ok(health) => {

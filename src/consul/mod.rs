@@ -38,6 +38,14 @@
 //! waypost backend shares: errors back off with jitter, every wait reads the builder's
 //! [`clock`](InstancerBuilder::clock), and a panic restarts the watch.
 //!
+//! Which server answers: by default the agent forwards each query to the leader. With
+//! [`consistency`](InstancerBuilder::consistency) set to
+//! [`Consistency::Stale`], any server answers from its own copy (`?stale`): cheaper,
+//! spread over the servers, and still answering while the cluster has no leader, but
+//! possibly behind the leader. An optional `max_stale` bounds that lag, read from each
+//! answer's `X-Consul-LastContact`: an older answer is asked again of the leader, as
+//! consul-template's `max_stale` does. See [`Consistency`] for the trade-off.
+//!
 //! Which instances are listed:
 //! - passing only (`?passing`), or with [`include_warning`](InstancerBuilder::include_warning)
 //!   also those whose checks warn: Consul has no query flag for "not critical", so
@@ -133,6 +141,7 @@
 //! trait of the agent calls waypost makes), e.g. a fake in tests.
 
 mod client;
+mod consistency;
 mod decode;
 mod entries;
 #[cfg(test)]
@@ -146,6 +155,7 @@ pub use client::{
     CheckRegistration, Client, Health, HealthCheck, HealthQuery, HttpClient, HttpClientBuilder,
     Node, Service, ServiceEntry, ServiceRegistration, Weights,
 };
+pub use consistency::Consistency;
 pub use instancer::{Instancer, InstancerBuilder};
 pub use registrar::{Registrar, RegistrarBuilder};
 pub use shared::WatchGroup;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::bounded;
 use parking_lot::Mutex;
 
+use super::consistency::Consistency;
 use crate::internal::publisher::Publisher;
 use crate::internal::worker::Worker;
 use crate::{Clock, Result};
@@ -46,6 +47,7 @@ pub(crate) struct Key {
     pub(crate) wait: Duration,
     pub(crate) min_interval: Duration,
     pub(crate) backoff: (Duration, Duration),
+    pub(crate) consistency: Consistency,
     /// The clock, by address: two builders given the same `Arc`'d clock share.
     pub(crate) clock: usize,
 }

@@ -13,7 +13,7 @@ pub mod scratch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use waypost::{Event, Instance, Instancer};
 
@@ -27,6 +27,25 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::yield_now();
+    }
+}
+
+/// Waits, within `BOUND`, for an event listing exactly `want` (addresses, in order),
+/// skipping other events; panics with what came last when none does.
+pub fn wait_for_set(rx: &Receiver<Event>, want: &[&str]) {
+    let deadline = Instant::now() + BOUND;
+    let mut last = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::Instances(set))
+                if set.iter().map(Instance::addr).eq(want.iter().copied()) =>
+            {
+                return;
+            }
+            Ok(event) => last = Some(event),
+            Err(_) => panic!("no set {want:?} within {BOUND:?}; last event: {last:?}"),
+        }
     }
 }
 
