@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::consistency::Consistency;
-use super::decode::Decoded;
+use super::decode::{EntriesDecoder, ToInstances};
+use super::entries::Skipped;
 use super::shared::WatchGroup;
+use crate::internal::http::Decode;
 use crate::internal::http::{Call, Http, HttpSettings, Secret, encode};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
@@ -31,6 +33,25 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// by entry as it arrives and leaves out an entry that does not decode (see
     /// [`Health::entries`]).
     fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health>;
+
+    /// What an [`Instancer`](super::Instancer) lists from the same query: the instances
+    /// of the entries that carry every tag of `query` and pass its health filter (with
+    /// `passing_only` false, those whose checks warn too, but none critical), and the
+    /// answer's index. The default calls [`health_service`](Client::health_service)
+    /// and converts its entries; [`HttpClient`] turns each entry into its instance as
+    /// the answer is read, so a large answer is never held as entries.
+    fn health_instances(&self, service: &str, query: &HealthQuery<'_>) -> Result<HealthInstances> {
+        let health = self.health_service(service, query)?;
+        let mut skipped = super::entries::Skipped::default();
+        let include_warning = !query.passing_only;
+        let instances =
+            super::entries::instances(&health.entries, query.tags, include_warning, &mut skipped);
+        skipped.log(service);
+        Ok(HealthInstances {
+            instances,
+            index: health.index,
+        })
+    }
 
     /// `PUT /v1/agent/service/register`.
     fn register_service(&self, registration: &ServiceRegistration) -> Result<()>;
@@ -68,6 +89,23 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// a watch of its own. [`HttpClient`] and its clones share one group.
     fn watch_group(&self) -> Option<&WatchGroup> {
         None
+    }
+}
+
+/// What [`Client::health_instances`] answers.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default)]
+pub struct HealthInstances {
+    /// The instances listed, in the answer's order.
+    pub instances: Vec<crate::Instance>,
+    /// The `X-Consul-Index` header (0 when absent).
+    pub index: u64,
+}
+
+impl HealthInstances {
+    /// `instances` at `index`.
+    pub fn new(instances: Vec<crate::Instance>, index: u64) -> HealthInstances {
+        HealthInstances { instances, index }
     }
 }
 
@@ -512,12 +550,13 @@ impl HttpClientBuilder {
 impl HttpClient {
     /// One health query, in stale mode if `stale`; the answer, and how long ago its
     /// server last heard from the leader (`X-Consul-LastContact`), when it says.
-    fn health(
+    fn health<D: Decode>(
         &self,
         service: &str,
         query: &HealthQuery<'_>,
         stale: bool,
-    ) -> Result<(Health, Option<Duration>)> {
+        decoder: &mut D,
+    ) -> Result<(D::Value, u64, Option<Duration>)> {
         let path = format!("/v1/health/service/{}", encode(service));
         let mut call = Call::new("GET", &path);
         if query.passing_only {
@@ -538,33 +577,66 @@ impl HttpClient {
             call.long_poll = query.wait.saturating_add(query.wait / 16);
         }
         // Each entry is decoded as the body arrives: the body is never held whole.
-        let (reply, decoded) = self.http.call_json::<Decoded>(&call)?;
-        decoded.skipped.log(service);
+        let (reply, decoded) = self.http.call_decode(&call, decoder)?;
         let number = |name| {
             reply
                 .header(name)
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        let health = Health {
-            entries: decoded.entries,
-            index: number("x-consul-index").unwrap_or(0),
-        };
+        let index = number("x-consul-index").unwrap_or(0);
         let last_contact = number("x-consul-lastcontact").map(Duration::from_millis);
-        Ok((health, last_contact))
+        Ok((decoded, index, last_contact))
+    }
+
+    /// [`health`](Self::health) with the consistency of `query`: a stale answer older
+    /// than its `max_stale` is asked again in default mode. `log` tells what the
+    /// decoder left out of the answer that is kept.
+    fn health_consistent<D: Decode>(
+        &self,
+        service: &str,
+        query: &HealthQuery<'_>,
+        mut decoder: impl FnMut() -> D,
+        log: impl Fn(&D),
+    ) -> Result<(D::Value, u64)> {
+        let consistency = query.consistency;
+        let mut first = decoder();
+        let (value, index, last_contact) =
+            self.health(service, query, consistency.is_stale(), &mut first)?;
+        if consistency.too_stale(last_contact) {
+            log::debug!(target: LOG,
+                "{service:?}: the answering server last heard from the leader {last_contact:?} \
+                 ago, longer than max_stale; asking again in default mode");
+            let mut again = decoder();
+            let (value, index, _) = self.health(service, query, false, &mut again)?;
+            log(&again);
+            return Ok((value, index));
+        }
+        log(&first);
+        Ok((value, index))
     }
 }
 
 impl Client for HttpClient {
     fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
-        let consistency = query.consistency;
-        let (health, last_contact) = self.health(service, query, consistency.is_stale())?;
-        if consistency.too_stale(last_contact) {
-            log::debug!(target: LOG,
-                "{service:?}: the answering server last heard from the leader {last_contact:?} \
-                 ago, longer than max_stale; asking again in default mode");
-            return self.health(service, query, false).map(|(health, _)| health);
-        }
-        Ok(health)
+        let (entries, index) = self.health_consistent(
+            service,
+            query,
+            || EntriesDecoder(Skipped::default()),
+            |d| d.0.log(service),
+        )?;
+        Ok(Health { entries, index })
+    }
+
+    fn health_instances(&self, service: &str, query: &HealthQuery<'_>) -> Result<HealthInstances> {
+        let decoder = || ToInstances {
+            tags: query.tags,
+            include_warning: !query.passing_only,
+            skipped: Skipped::default(),
+            refused: Skipped::default(),
+        };
+        let (instances, index) =
+            self.health_consistent(service, query, decoder, |d| d.log(service))?;
+        Ok(HealthInstances { instances, index })
     }
 
     fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {

@@ -18,47 +18,133 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 
 use super::client::{HealthCheck, Node, Service, ServiceEntry, Weights};
 use super::entries::{EntryName, Skipped};
 use super::lenient::{Field, Fit, Misfit, Nested, Shape, field};
+use crate::Instance;
+use crate::internal::http::Decode;
 
-/// The entries of a health answer that fit, and those left out.
+/// The entries of a health answer that fit, and those left out (for the tests).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(super) struct Decoded {
     pub(super) entries: Vec<ServiceEntry>,
     pub(super) skipped: Skipped,
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Decoded {
     fn deserialize<D: de::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_seq(DecodedVisitor)
+        let (mut entries, mut skipped) = (Vec::new(), Skipped::default());
+        let each = EachEntry {
+            each: &mut |entry| entries.push(entry),
+            skipped: &mut skipped,
+        };
+        each.deserialize(de)?;
+        Ok(Decoded { entries, skipped })
     }
 }
 
-struct DecodedVisitor;
+/// Hands each entry that fits to `each` as soon as it is decoded (it is gone before
+/// the next is read), and records those left out in `skipped`.
+pub(super) struct EachEntry<'a> {
+    pub(super) each: &'a mut dyn FnMut(ServiceEntry),
+    pub(super) skipped: &'a mut Skipped,
+}
 
-impl<'de> Visitor<'de> for DecodedVisitor {
-    type Value = Decoded;
+impl<'de> DeserializeSeed<'de> for EachEntry<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EachEntry<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of health entries")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Decoded, A::Error> {
-        let mut decoded = Decoded::default();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(entry) = seq.next_element::<Nested<WireEntry>>()? {
             let fitted = match entry.0 {
                 Ok(entry) => entry.fit(),
                 Err(reason) => Err(format!("{}: {reason}", EntryName::UNKNOWN)),
             };
             match fitted {
-                Ok(entry) => decoded.entries.push(entry),
-                Err(described) => decoded.skipped.add(|| described),
+                Ok(entry) => (self.each)(entry),
+                Err(described) => self.skipped.add(|| described),
             }
         }
-        Ok(decoded)
+        Ok(())
+    }
+}
+
+/// A health answer decoded into its entries (those that fit), the ones left out
+/// recorded.
+pub(super) struct EntriesDecoder(pub(super) Skipped);
+
+impl Decode for EntriesDecoder {
+    type Value = Vec<ServiceEntry>;
+
+    fn decode<R: std::io::Read>(
+        &mut self,
+        json: &mut serde_json::Deserializer<serde_json::de::IoRead<R>>,
+    ) -> serde_json::Result<Vec<ServiceEntry>> {
+        let mut entries = Vec::new();
+        let each = EachEntry {
+            each: &mut |entry| entries.push(entry),
+            skipped: &mut self.0,
+        };
+        each.deserialize(json)?;
+        Ok(entries)
+    }
+}
+
+/// A health answer decoded straight into what the watch lists: each entry becomes its
+/// [`Instance`] (or nothing: filtered out, or refused and recorded) as it is read, so
+/// no entry outlives its own decoding.
+pub(super) struct ToInstances<'a> {
+    pub(super) tags: &'a [String],
+    pub(super) include_warning: bool,
+    /// Entries that did not decode.
+    pub(super) skipped: Skipped,
+    /// Entries whose address the parser refused.
+    pub(super) refused: Skipped,
+}
+
+impl ToInstances<'_> {
+    /// One `warn!` per entry left out (a few of each kind, then a count).
+    pub(super) fn log(&self, service: &str) {
+        self.skipped.log(service);
+        self.refused.log(service);
+    }
+}
+
+impl Decode for ToInstances<'_> {
+    type Value = Vec<Instance>;
+
+    fn decode<R: std::io::Read>(
+        &mut self,
+        json: &mut serde_json::Deserializer<serde_json::de::IoRead<R>>,
+    ) -> serde_json::Result<Vec<Instance>> {
+        let (tags, include_warning) = (self.tags, self.include_warning);
+        let mut instances = Vec::new();
+        let refused = &mut self.refused;
+        let each = EachEntry {
+            each: &mut |entry| {
+                if let Some(i) = super::entries::instance(&entry, tags, include_warning, refused) {
+                    instances.push(i);
+                }
+            },
+            skipped: &mut self.skipped,
+        };
+        each.deserialize(json)?;
+        Ok(instances)
     }
 }
 

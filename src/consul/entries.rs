@@ -94,19 +94,27 @@ pub(super) fn instances(
     include_warning: bool,
     skipped: &mut Skipped,
 ) -> Vec<Instance> {
-    entries
-        .iter()
-        .filter(|e| {
-            tags.iter()
-                .all(|t| e.service.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
-        })
-        .filter_map(|e| {
-            let warning = health(e, include_warning)?;
-            to_instance(e, warning)
-                .map_err(|err| skipped.add(|| format!("{}: {err}", EntryName::of_entry(e))))
-                .ok()
-        })
+    (entries.iter())
+        .filter_map(|e| instance(e, tags, include_warning, skipped))
         .collect()
+}
+
+/// [`instances`] for one entry: its instance, or `None` when it is filtered out or its
+/// address is refused (then recorded in `skipped`).
+pub(super) fn instance(
+    e: &ServiceEntry,
+    tags: &[String],
+    include_warning: bool,
+    skipped: &mut Skipped,
+) -> Option<Instance> {
+    let tagged = (tags.iter()).all(|t| e.service.tags.iter().any(|s| s.eq_ignore_ascii_case(t)));
+    if !tagged {
+        return None;
+    }
+    let warning = health(e, include_warning)?;
+    to_instance(e, warning)
+        .map_err(|err| skipped.add(|| format!("{}: {err}", EntryName::of_entry(e))))
+        .ok()
 }
 
 /// `Some(warning)` when the entry is listed: every check passes, or (when warnings

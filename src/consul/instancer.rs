@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::client::{Client, HealthQuery, ServiceEntry};
+use super::client::{Client, HealthQuery};
 use super::consistency::Consistency;
-use super::entries::{self, Skipped};
 use super::shared::{Group, Key, Membership, Wanted};
 use crate::internal::publisher::Publisher;
 use crate::internal::watch::{self, Due, Fetched, Source, Spec};
 use crate::internal::worker::{StopSignal, Worker};
-use crate::{Clock, Error, Instance, Result};
+use crate::{Clock, Error, Result};
 
 const LOG: &str = "waypost::consul";
 /// The longest `wait` Consul takes, and the longest min interval waypost takes.
@@ -306,10 +305,11 @@ impl Source for Query {
             wait: w.wait,
             consistency: w.consistency,
         };
-        match self.client.health_service(&w.service, &query) {
-            Ok(health) => {
-                self.index = next_index(self.index, health.index);
-                Ok(Fetched::Instances(w.instances(&health.entries), Due::Now))
+        // Each entry becomes its instance as the answer is read (HttpClient).
+        match self.client.health_instances(&w.service, &query) {
+            Ok(listed) => {
+                self.index = next_index(self.index, listed.index);
+                Ok(Fetched::Instances(listed.instances, Due::Now))
             }
             Err(err) => {
                 // After an error start over: the agent may have restarted with a lower
@@ -322,17 +322,6 @@ impl Source for Query {
 
     fn reset(&mut self) {
         self.index = 0;
-    }
-}
-
-impl Watch {
-    /// The entries that pass the health and tag filters, as instances; an entry the
-    /// address parser refuses is left out with a `warn!` naming it.
-    fn instances(&self, entries: &[ServiceEntry]) -> Vec<Instance> {
-        let mut skipped = Skipped::default();
-        let instances = entries::instances(entries, &self.tags, self.include_warning, &mut skipped);
-        skipped.log(&self.service);
-        instances
     }
 }
 

@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, unbounded};
 use super::*;
 use crate::consul::client::{Health, HealthCheck, Node, Service, ServiceEntry, Weights};
 use crate::consul::fake::{Op, Script, fake, http_error};
-use crate::{Event, HttpErrorKind, InstanceSet};
+use crate::{Event, HttpErrorKind, Instance, InstanceSet};
 
 const BOUND: Duration = Duration::from_secs(10);
 

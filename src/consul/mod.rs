@@ -152,8 +152,8 @@ mod registrar;
 mod shared;
 
 pub use client::{
-    CheckRegistration, Client, Health, HealthCheck, HealthQuery, HttpClient, HttpClientBuilder,
-    Node, Service, ServiceEntry, ServiceRegistration, Weights,
+    CheckRegistration, Client, Health, HealthCheck, HealthInstances, HealthQuery, HttpClient,
+    HttpClientBuilder, Node, Service, ServiceEntry, ServiceRegistration, Weights,
 };
 pub use consistency::Consistency;
 pub use instancer::{Instancer, InstancerBuilder};

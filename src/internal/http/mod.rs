@@ -39,6 +39,7 @@ pub(crate) mod error;
 mod reply;
 mod settings;
 mod stream;
+pub(crate) use stream::Decode;
 #[cfg(feature = "tls")]
 mod tls;
 

@@ -3,6 +3,7 @@
 //! decoding a large answer holds what it decodes into, never the body itself.
 
 use std::io::{self, BufReader, Read};
+use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use ureq::Body;
@@ -24,20 +25,36 @@ impl Http {
     /// from [`Reply::success`] and [`Reply::json`]. A body that does not decode is a
     /// `Decode` error quoting its first bytes; one over the body limit, cut short or
     /// timed out while it is read is the same error as from `call`.
+    #[cfg_attr(not(test), allow(dead_code))] // Consul decodes with state; etcd will not
     pub(crate) fn call_json<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<(Reply, T)> {
-        match self.call_json_once(call) {
+        self.call_decode(call, &mut PhantomData::<T>)
+    }
+
+    /// [`call_json`](Self::call_json) with a decoder that keeps state across the
+    /// answer (e.g. turns each element of an array into something smaller as it is
+    /// read).
+    pub(crate) fn call_decode<D: Decode>(
+        &self,
+        call: &Call<'_>,
+        decoder: &mut D,
+    ) -> Result<(Reply, D::Value)> {
+        match self.call_json_once(call, decoder) {
             Err(Error::Http(h)) if self.renewable_error(&h) && self.renew()? => {
-                self.call_json_once(call)
+                self.call_json_once(call, decoder)
             }
             other => other,
         }
     }
 
-    fn call_json_once<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<(Reply, T)> {
+    fn call_json_once<D: Decode>(
+        &self,
+        call: &Call<'_>,
+        decoder: &mut D,
+    ) -> Result<(Reply, D::Value)> {
         self.exchange(call, None, |site, mut response, last| {
             let mut reply = self.head(&site, &mut response);
             if reply.is_success() && reply.json_type().is_ok() {
-                return self.decode(&site, response, reply).map(Outcome::Answer);
+                return (self.decode(&site, response, reply, decoder)).map(Outcome::Answer);
             }
             // Read whole (under the limit) for the error's excerpt.
             reply.body = self.read_body(&site, &mut response)?;
@@ -51,12 +68,13 @@ impl Http {
         })
     }
 
-    fn decode<T: DeserializeOwned>(
+    fn decode<D: Decode>(
         &self,
         site: &Site<'_>,
         mut response: Response<Body>,
         reply: Reply,
-    ) -> Result<(Reply, T)> {
+        decoder: &mut D,
+    ) -> Result<(Reply, D::Value)> {
         let body = response
             .body_mut()
             .with_config()
@@ -67,7 +85,9 @@ impl Http {
         let mut json = serde_json::Deserializer::from_reader(buffered);
         // `end` reads to the end of the body: only whitespace may follow, and the
         // connection goes back to the pool.
-        let decoded = T::deserialize(&mut json).and_then(|value| json.end().map(|()| value));
+        let decoded = decoder
+            .decode(&mut json)
+            .and_then(|value| json.end().map(|()| value));
         drop(json);
         log::trace!(target: "waypost::http", "{} {} {} -> {}, {} bytes decoded as read",
             site.backend, site.method, site.path, reply.status, start.read);
@@ -79,6 +99,27 @@ impl Http {
             }
             Err(err) => Err(reply.decode_error(&start.bytes, Box::new(err))),
         }
+    }
+}
+
+/// How [`Http::call_decode`] turns a JSON body into a value, reading it from the
+/// stream: [`PhantomData<T>`] decodes a `T`; a stateful decoder may consume the answer
+/// piece by piece.
+pub(crate) trait Decode {
+    type Value;
+    fn decode<R: io::Read>(
+        &mut self,
+        json: &mut serde_json::Deserializer<serde_json::de::IoRead<R>>,
+    ) -> serde_json::Result<Self::Value>;
+}
+
+impl<T: DeserializeOwned> Decode for PhantomData<T> {
+    type Value = T;
+    fn decode<R: io::Read>(
+        &mut self,
+        json: &mut serde_json::Deserializer<serde_json::de::IoRead<R>>,
+    ) -> serde_json::Result<T> {
+        T::deserialize(json)
     }
 }
 
