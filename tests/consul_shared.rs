@@ -54,7 +54,7 @@ fn agent_connections(port: u16) -> usize {
 #[test]
 fn three_hundred_stops_within_one_wait_leave_the_agent_serving() {
     let Some(agent) = shared() else { return };
-    register(agent, "cycled", 7001);
+    register(&agent, "cycled", 7001);
     let client = client(&agent.http_base());
     for cycle in 0..300 {
         let instancer = Instancer::builder(&client, "cycled").build().unwrap();
@@ -88,7 +88,7 @@ fn three_hundred_stops_within_one_wait_leave_the_agent_serving() {
 fn a_thousand_instancers_of_ten_services_each_get_their_set() {
     let Some(agent) = shared() else { return };
     for s in 0..10u16 {
-        register(agent, &format!("many-{s}"), 8000 + s);
+        register(&agent, &format!("many-{s}"), 8000 + s);
     }
     let client = client(&agent.http_base());
     let mut watching = Vec::new();
@@ -113,7 +113,7 @@ fn a_thousand_instancers_of_ten_services_each_get_their_set() {
     );
 
     // A change reaches every one of them.
-    register(agent, "many-3", 9003);
+    register(&agent, "many-3", 9003);
     for (s, _instancer, rx) in watching.iter().filter(|(s, ..)| *s == 3) {
         let got = rx.recv_timeout(BOUND).expect("the change");
         let Event::Instances(set) = got else {
@@ -126,7 +126,7 @@ fn a_thousand_instancers_of_ten_services_each_get_their_set() {
 #[test]
 fn instancers_sharing_a_watch_keep_their_own_subscribers() {
     let Some(agent) = shared() else { return };
-    register(agent, "pair", 7101);
+    register(&agent, "pair", 7101);
     let client = client(&agent.http_base());
     let first = Instancer::builder(&client, "pair").build().unwrap();
     let second = Instancer::builder(&client.clone(), "pair").build().unwrap();
@@ -138,7 +138,7 @@ fn instancers_sharing_a_watch_keep_their_own_subscribers() {
     assert_eq!(first_set(&rx2), ["127.0.0.1:7101".to_owned()].into());
 
     first.stop();
-    register(agent, "pair", 7102);
+    register(&agent, "pair", 7102);
     let want: BTreeSet<String> = ["127.0.0.1:7101".into(), "127.0.0.1:7102".into()].into();
     assert_eq!(first_set(&rx2), want, "the other instancer goes on");
     // Were the stopped one still attached, its copy would have come first.

@@ -8,7 +8,9 @@ pub mod fake_consul;
 pub mod fake_http;
 pub mod http;
 pub mod logs;
+pub mod ports;
 pub mod scratch;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
