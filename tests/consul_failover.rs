@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::unbounded;
 use support::consul::{ConsulAgent, require_consul};
+use support::events::{next, subscribe};
 use waypost::Event;
 use waypost::consul::{HttpClient, Instancer, Registrar};
 
@@ -45,9 +45,8 @@ fn a_hung_agent_is_left_for_the_next_within_the_documented_bound() {
         .wait(WAIT)
         .build()
         .unwrap();
-    let (tx, events) = unbounded();
-    instancer.subscribe(tx);
-    let first = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    let events = subscribe(&instancer);
+    let first = next(&events);
     assert!(
         matches!(&first, Event::Instances(set) if set.is_empty()),
         "the hung agent answers first, without the service: {first:?}"
