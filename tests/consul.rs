@@ -13,7 +13,7 @@ use support::events::{
     addr_endpointer, addrs, endpoints, is_error, is_set, next, next_addrs, subscribe, wait_event,
 };
 use support::fake_consul::spy;
-use support::{BOUND, stop_promptly, unique, wait_until};
+use support::{BOUND, stop_promptly, unique};
 #[cfg(feature = "tls")]
 use waypost::TlsConfig;
 use waypost::consul::{HttpClient, Instancer, Registrar};
@@ -31,29 +31,6 @@ fn http_kind(event: &Event) -> Option<(HttpErrorKind, Option<u16>)> {
         },
         Event::Instances(_) => None,
     }
-}
-
-#[test]
-fn two_registrars_seen_through_an_endpointer_then_one_goes() {
-    let Some(agent) = shared() else { return };
-    let client = client(&agent.http_base());
-    let service = unique("pair");
-    let a = Registrar::builder(&client, &service, "127.0.0.1", 7101)
-        .build()
-        .unwrap();
-    let b = Registrar::builder(&client, &service, "127.0.0.1", 7102)
-        .build()
-        .unwrap();
-    let _a_registration = a.register().unwrap();
-    let _b_registration = b.register().unwrap();
-    let endpointer = addr_endpointer(Instancer::builder(&client, &service).build().unwrap());
-    endpointer.wait_ready(BOUND).unwrap();
-    let both = ["127.0.0.1:7101", "127.0.0.1:7102"];
-    assert_eq!(endpoints(&endpointer), both, "both passing at once");
-    b.deregister().unwrap();
-    wait_until("b to go", || endpoints(&endpointer) == ["127.0.0.1:7101"]);
-    a.deregister().unwrap();
-    wait_until("a to go", || endpoints(&endpointer).is_empty());
 }
 
 #[test]
