@@ -13,8 +13,8 @@
 //!    answers at once, each time with a newer index, for 3 s; and against the real agent
 //!    while a service flaps (registered, deregistered) every 5 ms for 10 s.
 //!
-//! Run: `cargo bench --bench consul` (the agent comes from the test harness: see
-//! scripts/fetch-consul.sh). Prints median, p99 and max; figures go in benches/README.md.
+//! Run: `cargo bench --bench consul` (the agent comes from the test harness; the
+//! README's test command, scripts/test.sh, installs it). Prints median, p99 and max; figures go in benches/README.md.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
