@@ -1,6 +1,8 @@
 //! Tests of the test-server launcher (`tests/support/server.rs`) and the Consul harness
 //! on it (`tests/support/consul.rs`) against a real agent: ports, readiness, ACLs, TLS,
-//! restarts, pause and resume, and that nothing outlives a test.
+//! restarts, pause and resume, and that nothing outlives a test. Built with the
+//! `consul` feature only, as the tests that use the harness are.
+#![cfg(feature = "consul")]
 
 mod support;
 
