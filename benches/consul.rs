@@ -13,8 +13,8 @@
 //!    answers at once, each time with a newer index, for 3 s; and against the real agent
 //!    while a service flaps (registered, deregistered) every 5 ms for 10 s.
 //!
-//! Run: `cargo bench --bench consul` (the agent comes from the test harness: see
-//! scripts/fetch-consul.sh). Prints median, p99 and max; figures go in benches/README.md.
+//! Run: `cargo bench --bench consul` (the agent comes from the test harness; the
+//! README's test command, scripts/test.sh, installs it). Prints median, p99 and max; figures go in benches/README.md.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -23,11 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use support::events::{addr_endpointer, next, subscribe};
+use support::fake_consul::spy;
 use support::fake_http::{Answer, FakeHttp};
-use waypost::consul::{
-    Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
-};
-use waypost::{DefaultEndpointer, Endpointer, Instance, Result};
+use support::wait_until;
+use waypost::Endpointer;
+use waypost::consul::{Client, HttpClient, Instancer, Registrar};
 
 fn main() {
     // criterion-style flags (`--bench`) are passed by cargo; nothing to parse.
@@ -51,8 +52,7 @@ fn propagation(client: &HttpClient, what: &str, spacing: Option<Duration>, n: u1
     let instancer = Instancer::builder(client, service.as_str())
         .build()
         .expect("instancer");
-    let endpointer = DefaultEndpointer::new(instancer, |i: &Instance| Ok(i.addr().to_owned()))
-        .expect("endpointer");
+    let endpointer = addr_endpointer(instancer);
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
@@ -68,12 +68,14 @@ fn propagation(client: &HttpClient, what: &str, spacing: Option<Duration>, n: u1
             .expect("registrar");
         space();
         let registration = registrar.register().expect("register");
-        added.push(until(|| {
+        added.push(wait_until("the registration", || {
             endpointer.endpoints().is_ok_and(|e| e.contains(&want))
         }));
         space();
         registration.deregister().expect("deregister");
-        removed.push(until(|| endpointer.endpoints().is_ok_and(|e| e.is_empty())));
+        removed.push(wait_until("the deregistration", || {
+            endpointer.endpoints().is_ok_and(|e| e.is_empty())
+        }));
     }
     report(
         &format!("{what}: register() returned -> in endpoints()"),
@@ -86,7 +88,7 @@ fn propagation(client: &HttpClient, what: &str, spacing: Option<Duration>, n: u1
 }
 
 fn stop_latency(client: &HttpClient, base: &str) {
-    let own = Spy::new(Arc::new(client.clone()));
+    let (own, _spied) = spy(client.clone()); // a client of its own: no shared watches
     let mut stops = Vec::new();
     for _ in 0..50 {
         let instancer = held_query(&own);
@@ -123,10 +125,7 @@ fn held_query(client: &dyn Client) -> Instancer {
     let instancer = Instancer::builder(client, "latency")
         .build()
         .expect("instancer");
-    let (tx, rx) = crossbeam_channel::unbounded();
-    instancer.subscribe(tx);
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("first state");
+    next(&subscribe(&instancer));
     // The first answer came back; the next query is a blocking one with the answer's
     // index. Give it a moment to reach the agent (this is a measurement, not a test: a
     // stop before it is sent would only flatter the figure slightly).
@@ -162,7 +161,7 @@ fn load_on_a_fake_agent() {
 
 /// One watch on the real agent while a service flaps every 5 ms for 10 s.
 fn load_while_flapping(agent: &support::consul::ConsulAgent, client: &HttpClient) {
-    let spy = Spy::new(Arc::new(client.clone()));
+    let (spy, spied) = spy(client.clone());
     let instancer = Instancer::builder(&spy, "flapping")
         .build()
         .expect("instancer");
@@ -186,9 +185,10 @@ fn load_while_flapping(agent: &support::consul::ConsulAgent, client: &HttpClient
             flaps
         })
     };
-    let (before, started) = (spy.queries.load(Ordering::SeqCst), Instant::now());
+    spied.queries.try_iter().for_each(drop); // the queries before the window
+    let started = Instant::now();
     std::thread::sleep(Duration::from_secs(10)); // the measuring window
-    let queries = spy.queries.load(Ordering::SeqCst) - before;
+    let queries = spied.queries.try_iter().count();
     let secs = started.elapsed().as_secs_f64();
     done.store(true, Ordering::SeqCst);
     let flaps = flapper.join().expect("flapper");
@@ -197,63 +197,6 @@ fn load_while_flapping(agent: &support::consul::ConsulAgent, client: &HttpClient
         queries as f64 / secs
     );
     drop(instancer);
-}
-
-/// Forwards to a real client and counts health queries; shares no watches.
-#[derive(Debug, Clone)]
-struct Spy {
-    inner: Arc<dyn Client>,
-    queries: Arc<AtomicU64>,
-}
-
-impl Spy {
-    fn new(inner: Arc<dyn Client>) -> Spy {
-        Spy {
-            inner,
-            queries: Arc::default(),
-        }
-    }
-}
-
-impl Client for Spy {
-    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
-        self.queries.fetch_add(1, Ordering::SeqCst);
-        self.inner.health_service(service, query)
-    }
-    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
-        self.inner.register_service(registration)
-    }
-    fn deregister_service(&self, service_id: &str) -> Result<()> {
-        self.inner.deregister_service(service_id)
-    }
-    fn pass_ttl(&self, check_id: &str) -> Result<()> {
-        self.inner.pass_ttl(check_id)
-    }
-    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
-        self.inner.agent_service(service_id)
-    }
-    fn fork(&self) -> Arc<dyn Client> {
-        Arc::new(Spy {
-            inner: self.inner.fork(),
-            queries: self.queries.clone(),
-        })
-    }
-    fn shutdown(&self) {
-        self.inner.shutdown()
-    }
-}
-
-/// Spins until `done` holds; the time it took. Bounded at 10 s.
-fn until(mut done: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no change in 10 s"
-        );
-        std::thread::yield_now();
-    }
-    started.elapsed()
 }
 
 fn report(what: &str, samples: &mut [Duration]) {

@@ -10,9 +10,10 @@
 #   ./scripts/test.sh -- --nocapture  # arguments for the test binaries
 #
 # Server binaries are found on PATH, or taken from WAYPOST_<NAME>_BIN (for example
-# WAYPOST_CONSUL_BIN=/opt/consul/bin/consul). When neither has one, its ensure_<name>
-# step installs it with Debian's apt, which needs root or sudo. The tests read the same
-# variables, so a binary outside PATH is found by both.
+# WAYPOST_CONSUL_BIN=/opt/consul/bin/consul). When neither has one, its line in
+# ensure_servers installs it with Debian's apt (root or sudo), or unpacks an older
+# release's package into a cache folder. The tests read the same variables, so a binary
+# outside PATH is found by both.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,7 +45,7 @@ have_bin() {
 }
 
 # Installs Debian packages with apt-get; `apt-get update` runs at most once per call of
-# this script. Used by the ensure_<name> steps below.
+# this script. Used by the server lines below.
 apt_updated=false
 ensure_apt_packages() {
     command -v apt-get >/dev/null 2>&1 \
@@ -58,30 +59,41 @@ ensure_apt_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
-# One ensure_<name> step per backend whose tests start a real server. Each returns at
-# once when the binary is already there (have_bin), else installs it. Backends add
-# their step here and a call to it in ensure_servers, for example:
+# One line per backend whose tests start a real server, in ensure_servers below:
 #
-#   ensure_etcd() {
-#       have_bin etcd etcd && return 0
-#       ensure_apt_packages etcd-server etcd-client
-#   }
+#   server NAME COMMAND apt PACKAGE...      a package of this machine's release
+#   server NAME COMMAND deb PACKAGE RELEASE an older release's package, unpacked into
+#                                           ${WAYPOST_CACHE:-~/.cache/waypost}/NAME
+#
+# NAME names the variable (WAYPOST_<NAME>_BIN) and the cache folder; COMMAND is the
+# binary. A step returns at once when the binary is there (have_bin), so a server on
+# PATH or named by its variable is never installed. The tests find an unpacked one in
+# the cache. For example, etcd from Debian 12 itself:
+#
+#   server etcd etcd apt etcd-server etcd-client
 #
 # The memory and file backends need no server.
-
-# Consul 1.8.7 is not packaged for Debian 12: fetch-consul.sh unpacks Debian 11's
-# package into a cache folder (the machine's apt state is left alone). The tests look
-# for it there, so only WAYPOST_CONSUL_BIN or a consul on PATH skips the fetch.
-ensure_consul() {
-    have_bin consul consul && return 0
-    local cache=${WAYPOST_CACHE:-$HOME/.cache/waypost}
-    log "fetching consul into $cache/consul"
-    WAYPOST_CONSUL_BIN=$(scripts/fetch-consul.sh "$cache/consul")
-    export WAYPOST_CONSUL_BIN
+server() {
+    local name=$1 command=$2 how=$3
+    shift 3
+    have_bin "$name" "$command" && return 0
+    case $how in
+        apt) ensure_apt_packages "$@" ;;
+        deb)
+            local cache=${WAYPOST_CACHE:-$HOME/.cache/waypost} var="WAYPOST_${name^^}_BIN" bin
+            [[ -x $cache/$name/usr/bin/$command ]] \
+                || log "fetching $1 from Debian $2 into $cache/$name"
+            bin=$(scripts/fetch-deb.sh "$1" "$2" "$cache/$name" "$command")
+            printf -v "$var" '%s' "$bin"
+            export "${var?}"
+            ;;
+        *) die "server $name: unknown install method $how (apt or deb)" ;;
+    esac
 }
 
 ensure_servers() {
-    ensure_consul
+    # Consul 1.8.7 is not packaged for Debian 12: Debian 11's package.
+    server consul consul deb consul bullseye
 }
 
 ensure_servers

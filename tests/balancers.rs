@@ -1,12 +1,15 @@
 //! The balancers and `Retry` through the public API: fairness, uniformity, errors,
 //! stopping rules, and no allocation on a first-try success.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::wait_until;
 use waypost::lb::{AttemptError, Balancer, Random, Retry, RetryError, RetryStop, RoundRobin};
 use waypost::{
     DefaultEndpointer, Endpointer, Endpoints, Error, FixedEndpointer, Instance, ManualClock,
@@ -200,7 +203,9 @@ fn round_robin_follows_a_changing_endpointer() {
     let lb = RoundRobin::new(endpointer);
     assert_eq!(lb.pick().unwrap().clone(), "10.0.0.1:80");
     a.deregister().unwrap();
-    wait_for(|| lb.pick().is_err_and(|e| e.is_no_endpoints()));
+    wait_until("no endpoints", || {
+        lb.pick().is_err_and(|e| e.is_no_endpoints())
+    });
 }
 
 // ---- random ----
@@ -483,7 +488,9 @@ fn retry_does_not_hold_the_endpointer_during_a_call() {
         .unwrap();
     let out = retry.call(|_: &String, _| {
         let _second_registration = second.register()?;
-        wait_for(|| endpointer.endpoints().is_ok_and(|e| e.len() == 2));
+        wait_until("two endpoints", || {
+            endpointer.endpoints().is_ok_and(|e| e.len() == 2)
+        });
         Ok::<_, Error>(())
     });
     out.unwrap();
@@ -521,15 +528,6 @@ fn retry_error_displays_and_chains() {
     );
     let last = err.source().expect("source is the last attempt");
     assert_eq!(last.source().unwrap().to_string(), "refused");
-}
-
-/// Polls `done` until it holds, failing the test after 10 s.
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let limit = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < limit, "condition not reached within 10 s");
-        std::thread::yield_now();
-    }
 }
 
 // ---- the pick handle, call feedback, dyn balancers, transient errors ----

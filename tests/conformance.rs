@@ -1,76 +1,327 @@
-//! The conformance suite, run against every backend this build has.
+//! The conformance suite (tests/support/conformance.rs), run against every backend this
+//! build has: one test per check that applies to the backend, named
+//! `<backend>::<check>`. A backend is a `Source` (instancers, and a way to add and
+//! remove instances) and, where it has them, an `Outage`, a `HeldAnswer` and a
+//! `Registry`; each check asks for what it needs, so a check a backend cannot run
+//! does not compile for it.
 
 mod support;
 
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use support::conformance::{self, Backend};
-use waypost::{Instance, Instancer, MemoryRegistry, Registrar};
+use parking_lot::Mutex;
+use support::conformance::{self, HeldAnswer, Outage, Registry, Source};
+use support::scratch::Scratch;
+use waypost::file::FileInstancer;
+use waypost::{Instance, Instancer, ManualClock, MemoryRegistry, Registrar, Registration};
 
-struct Memory(MemoryRegistry);
+/// `checks!(backend { source => check, check; source => check; })`: a module of tests,
+/// one per check, each on a fresh source (an `Option`: `None` skips, as for a missing
+/// server binary).
+macro_rules! checks {
+    ($backend:ident { $($source:expr => $($check:ident),+;)+ }) => {
+        mod $backend {
+            use super::*;
+            $($(
+                #[test]
+                fn $check() {
+                    if let Some(source) = $source {
+                        conformance::$check(&source);
+                    }
+                }
+            )+)+
+        }
+    };
+}
 
-impl Backend for Memory {
+checks!(memory {
+    Some(Memory::default()) =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        a_registration_is_visible, deregistration_removes_it,
+        dropping_the_registration_deregisters, the_calls_are_idempotent;
+});
+
+checks!(file {
+    Some(File::new()) =>
+        two_instances_are_seen, a_removed_instance_goes, an_error_keeps_the_last_set,
+        nothing_is_sent_before_the_first_answer, stop_joins_promptly;
+});
+
+#[cfg(feature = "consul")]
+checks!(consul {
+    Consul::shared() =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        a_registration_is_visible, deregistration_removes_it,
+        dropping_the_registration_deregisters, the_calls_are_idempotent;
+    // These stop or pause the agent: one of their own each.
+    Consul::own() => an_error_keeps_the_last_set, nothing_is_sent_before_the_first_answer;
+});
+
+// ---- memory: the registry's own registrars; nothing can fail, the state is at once ----
+
+#[derive(Default)]
+struct Memory {
+    registry: MemoryRegistry,
+    added: Mutex<HashMap<(String, String), Registration>>,
+}
+
+impl Source for Memory {
     fn name(&self) -> &str {
         "memory"
     }
     fn instancer(&self, service: &str) -> Arc<dyn Instancer> {
-        Arc::new(self.0.instancer(service))
+        Arc::new(self.registry.instancer(service))
     }
+    fn add(&self, service: &str, addr: &str) {
+        let registration = self.registrar(service, addr).register().expect("register");
+        let key = (service.to_owned(), addr.to_owned());
+        self.added.lock().insert(key, registration);
+    }
+    fn remove(&self, service: &str, addr: &str) {
+        let key = (service.to_owned(), addr.to_owned());
+        drop(self.added.lock().remove(&key));
+    }
+}
+
+impl Registry for Memory {
     fn registrar(&self, service: &str, addr: &str) -> Box<dyn Registrar> {
-        Box::new(
-            self.0
-                .registrar(service, Instance::parse(addr).expect("address")),
-        )
-    }
-    fn watch_thread(&self) -> Option<&str> {
-        None
+        let instance = Instance::parse(addr).expect("an address");
+        Box::new(self.registry.registrar(service, instance))
     }
 }
 
-#[test]
-fn memory() {
-    conformance::run(&Memory(MemoryRegistry::new()));
+// ---- file: one file per service, polled on a manual clock that ticks as checks wait ----
+
+struct File {
+    scratch: Scratch,
+    clock: ManualClock,
+    sets: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
-#[cfg(feature = "consul")]
-struct Consul(waypost::consul::HttpClient);
+const POLL: Duration = Duration::from_secs(1);
 
-#[cfg(feature = "consul")]
-impl Backend for Consul {
+impl File {
+    fn new() -> File {
+        File {
+            scratch: Scratch::new(),
+            clock: ManualClock::new(),
+            sets: Mutex::default(),
+        }
+    }
+
+    /// Writes `service`'s file (renamed into place, as a writer should).
+    fn write(&self, service: &str, text: &str) -> PathBuf {
+        self.scratch.replace_named(&format!("{service}.txt"), text)
+    }
+
+    fn write_set(&self, service: &str) -> PathBuf {
+        let sets = self.sets.lock();
+        let lines: String = sets
+            .get(service)
+            .into_iter()
+            .flatten()
+            .map(|addr| format!("{addr}\n"))
+            .collect();
+        self.write(service, &lines)
+    }
+
+    fn change(&self, service: &str, change: impl FnOnce(&mut BTreeSet<String>)) {
+        change(self.sets.lock().entry(service.to_owned()).or_default());
+        self.write_set(service);
+    }
+}
+
+impl Source for File {
     fn name(&self) -> &str {
-        "consul"
+        "file"
     }
+    /// A service nothing was added to is an empty file.
     fn instancer(&self, service: &str) -> Arc<dyn Instancer> {
-        Arc::new(
-            waypost::consul::Instancer::builder(&self.0, service)
-                .build()
-                .expect("instancer"),
-        )
+        let path = self.write_set(service);
+        let instancer = FileInstancer::builder(path)
+            .poll_interval(POLL)
+            .clock(self.clock.clone())
+            .build()
+            .expect("a file instancer");
+        Arc::new(instancer)
     }
-    fn registrar(&self, service: &str, addr: &str) -> Box<dyn Registrar> {
-        let instance = Instance::parse(addr).expect("address");
-        let (host, port) = (instance.host().unwrap(), instance.port().unwrap());
-        Box::new(
-            waypost::consul::Registrar::builder(&self.0, service, host, port)
-                .build()
-                .expect("registrar"),
-        )
+    fn add(&self, service: &str, addr: &str) {
+        self.change(service, |set| {
+            set.insert(addr.to_owned());
+        });
+    }
+    fn remove(&self, service: &str, addr: &str) {
+        self.change(service, |set| {
+            set.remove(addr);
+        });
+    }
+    fn tick(&self) {
+        self.clock.advance(POLL);
     }
     fn watch_thread(&self) -> Option<&str> {
-        Some("waypost-consul-watch")
+        Some("waypost-file-watch")
     }
 }
 
-/// The suite on a real Consul agent (skipped loudly when the binary is missing).
+impl Outage for File {
+    fn fail(&self, service: &str) {
+        self.write(service, "not an address\n");
+    }
+    fn recover(&self, service: &str) {
+        self.write_set(service);
+    }
+}
+
+impl HeldAnswer for File {
+    /// `build()` returns after the first read; a set is published when a second read,
+    /// one poll interval later on the clock that only `release` moves, agrees.
+    fn held_instancer(&self, service: &str) -> Arc<dyn Instancer> {
+        self.instancer(service)
+    }
+    fn release(&self) {
+        self.tick();
+    }
+}
+
+// ---- consul: the agent's HTTP API adds and removes; waypost's registrar registers ----
+
 #[cfg(feature = "consul")]
-#[test]
-fn consul() {
-    let Some(agent) = support::consul::shared() else {
-        return;
-    };
-    let client = waypost::consul::HttpClient::builder()
-        .address(agent.http_base())
-        .build()
-        .expect("client");
-    conformance::run(&Consul(client));
+use consul_source::Consul;
+
+#[cfg(feature = "consul")]
+mod consul_source {
+    use super::*;
+    use parking_lot::MutexGuard;
+    use support::consul::{ConsulAgent, shared};
+    use support::fake_consul::spy;
+    use support::http::http_request;
+    use support::server::Shared;
+    use waypost::consul::{HttpClient, Instancer, Registrar};
+
+    pub(super) struct Consul {
+        http_port: u16,
+        client: HttpClient,
+        /// For the checks that stop or pause the agent.
+        own: Option<Mutex<ConsulAgent>>,
+        _shared: Option<Shared<ConsulAgent>>,
+    }
+
+    impl Consul {
+        /// On the test binary's shared agent.
+        pub(super) fn shared() -> Option<Consul> {
+            let agent = shared()?;
+            Some(Consul::on(agent.http_port(), None, Some(agent)))
+        }
+
+        /// On an agent of its own.
+        pub(super) fn own() -> Option<Consul> {
+            let agent = ConsulAgent::new()?;
+            Some(Consul::on(agent.http_port(), Some(Mutex::new(agent)), None))
+        }
+
+        fn on(
+            port: u16,
+            own: Option<Mutex<ConsulAgent>>,
+            shared: Option<Shared<ConsulAgent>>,
+        ) -> Consul {
+            let client = HttpClient::builder()
+                .address(format!("http://127.0.0.1:{port}"))
+                .build()
+                .expect("a client");
+            Consul {
+                http_port: port,
+                client,
+                own,
+                _shared: shared,
+            }
+        }
+
+        fn agent(&self) -> MutexGuard<'_, ConsulAgent> {
+            self.own.as_ref().expect("an agent of its own").lock()
+        }
+
+        fn put(&self, path: &str, body: &str) {
+            let reply = http_request(self.http_port, "PUT", path, &[], body).expect("the agent");
+            assert_eq!(reply.status, 200, "PUT {path}: {}", reply.body);
+        }
+    }
+
+    fn id(service: &str, addr: &str) -> String {
+        format!("{service}-{}", addr.replace(':', "-"))
+    }
+
+    impl Source for Consul {
+        fn name(&self) -> &str {
+            "consul"
+        }
+        fn instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            let instancer = Instancer::builder(&self.client, service)
+                .backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .build()
+                .expect("a consul instancer");
+            Arc::new(instancer)
+        }
+        /// A registration without a check: passing at once.
+        fn add(&self, service: &str, addr: &str) {
+            let (host, port) = addr.rsplit_once(':').expect("host:port");
+            let id = id(service, addr);
+            let body =
+                format!(r#"{{"ID":"{id}","Name":"{service}","Address":"{host}","Port":{port}}}"#);
+            self.put("/v1/agent/service/register", &body);
+        }
+        fn remove(&self, service: &str, addr: &str) {
+            self.put(
+                &format!("/v1/agent/service/deregister/{}", id(service, addr)),
+                "",
+            );
+        }
+        // No watch thread to count: the instancers of one client share a watch that
+        // lingers after the last stop until its query returns, and is joined when the
+        // client's last clone drops (tests/consul_stop.rs checks that).
+    }
+
+    impl Outage for Consul {
+        fn fail(&self, _service: &str) {
+            self.agent().stop();
+        }
+        /// Same data dir: the registrations are back.
+        fn recover(&self, _service: &str) {
+            self.agent().start();
+        }
+    }
+
+    impl HeldAnswer for Consul {
+        /// The agent is paused (the kernel takes the connection, nothing answers) and
+        /// the instancer's client tells when its first query has started.
+        fn held_instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            self.agent().pause();
+            let (spy, spied) = spy(self.client.clone());
+            let instancer = Instancer::builder(&spy, service)
+                .first_fetch_timeout(Duration::ZERO)
+                .build()
+                .expect("a consul instancer");
+            spied
+                .queries
+                .recv_timeout(support::BOUND)
+                .expect("the first query");
+            Arc::new(instancer)
+        }
+        fn release(&self) {
+            self.agent().resume();
+        }
+    }
+
+    impl Registry for Consul {
+        fn registrar(&self, service: &str, addr: &str) -> Box<dyn waypost::Registrar> {
+            let instance = Instance::parse(addr).expect("an address");
+            let (host, port) = (instance.host().unwrap(), instance.port().unwrap());
+            let registrar = Registrar::builder(&self.client, service, host, port)
+                .build()
+                .expect("a consul registrar");
+            Box::new(registrar)
+        }
+    }
 }

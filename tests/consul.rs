@@ -6,62 +6,21 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
 use support::consul::{ConsulAgent, shared};
-use support::{BOUND, wait_until};
+use support::events::{
+    addr_endpointer, addrs, endpoints, is_error, is_set, next, next_addrs, subscribe, wait_event,
+};
+use support::fake_consul::spy;
+use support::{BOUND, stop_promptly, unique};
 #[cfg(feature = "tls")]
 use waypost::TlsConfig;
-use waypost::consul::{
-    Client, Health, HealthQuery, HttpClient, Instancer, Registrar, Service, ServiceRegistration,
-};
-use waypost::{DefaultEndpointer, Endpointer, Event, HttpErrorKind, Instance, Result};
+use waypost::consul::{HttpClient, Instancer, Registrar};
+use waypost::{Event, HttpErrorKind};
 
 fn client(base: &str) -> HttpClient {
     HttpClient::builder().address(base).build().unwrap()
-}
-
-fn unique(name: &str) -> String {
-    use std::sync::atomic::AtomicUsize;
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn subscribe(instancer: &Instancer) -> Receiver<Event> {
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    rx
-}
-
-/// Waits for an event that satisfies `want`, skipping others; panics after `BOUND`.
-fn wait_event(rx: &Receiver<Event>, what: &str, want: impl Fn(&Event) -> bool) -> Event {
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(event) if want(&event) => return event,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
-}
-
-fn addrs(event: &Event) -> Vec<String> {
-    match event {
-        Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
-        Event::Error(_) => vec!["<error>".into()],
-    }
-}
-
-fn is_set<'a>(want: &'a [&'a str]) -> impl Fn(&Event) -> bool + 'a {
-    move |e| matches!(e, Event::Instances(_)) && addrs(e) == want
 }
 
 fn http_kind(event: &Event) -> Option<(HttpErrorKind, Option<u16>)> {
@@ -74,104 +33,10 @@ fn http_kind(event: &Event) -> Option<(HttpErrorKind, Option<u16>)> {
     }
 }
 
-/// Forwards to a real client; tells when a blocking query starts and can make TTL
-/// passes fail (a process too busy to heartbeat).
-#[derive(Debug)]
-struct Spy {
-    inner: Arc<dyn Client>,
-    blocking: Sender<u64>,
-    hold_passes: Arc<AtomicBool>,
-}
-
-impl Spy {
-    fn new(inner: Arc<dyn Client>) -> (Spy, Receiver<u64>, Arc<AtomicBool>) {
-        let (tx, rx) = unbounded();
-        let hold = Arc::new(AtomicBool::new(false));
-        (
-            Spy {
-                inner,
-                blocking: tx,
-                hold_passes: hold.clone(),
-            },
-            rx,
-            hold,
-        )
-    }
-}
-
-impl Client for Spy {
-    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
-        if query.index > 0 {
-            let _ = self.blocking.send(query.index);
-        }
-        self.inner.health_service(service, query)
-    }
-    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
-        self.inner.register_service(registration)
-    }
-    fn deregister_service(&self, service_id: &str) -> Result<()> {
-        self.inner.deregister_service(service_id)
-    }
-    fn pass_ttl(&self, check_id: &str) -> Result<()> {
-        if self.hold_passes.load(Ordering::SeqCst) {
-            return Err(waypost::Error::invalid_config("test", "passes held"));
-        }
-        self.inner.pass_ttl(check_id)
-    }
-    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
-        self.inner.agent_service(service_id)
-    }
-    fn fork(&self) -> Arc<dyn Client> {
-        Arc::new(Spy {
-            inner: self.inner.fork(),
-            blocking: self.blocking.clone(),
-            hold_passes: self.hold_passes.clone(),
-        })
-    }
-    fn shutdown(&self) {
-        self.inner.shutdown()
-    }
-}
-
-#[test]
-fn two_registrars_seen_through_an_endpointer_then_one_goes() {
-    let Some(agent) = shared() else { return };
-    let client = client(&agent.http_base());
-    let service = unique("pair");
-    let a = Registrar::builder(&client, &service, "127.0.0.1", 7101)
-        .build()
-        .unwrap();
-    let b = Registrar::builder(&client, &service, "127.0.0.1", 7102)
-        .build()
-        .unwrap();
-    let _a_registration = a.register().unwrap();
-    let _b_registration = b.register().unwrap();
-    let instancer = Instancer::builder(&client, &service).build().unwrap();
-    let endpointer =
-        DefaultEndpointer::new(Arc::new(instancer), |i: &Instance| Ok(i.addr().to_owned()))
-            .unwrap();
-    endpointer.wait_ready(BOUND).unwrap();
-    let eps = || {
-        endpointer
-            .endpoints()
-            .map(|e| e.to_vec())
-            .unwrap_or_default()
-    };
-    assert_eq!(
-        eps(),
-        ["127.0.0.1:7101", "127.0.0.1:7102"],
-        "both passing at once"
-    );
-    b.deregister().unwrap();
-    wait_until("b to go", || eps() == ["127.0.0.1:7101"]);
-    a.deregister().unwrap();
-    wait_until("a to go", || eps().is_empty());
-}
-
 #[test]
 fn an_unpassed_ttl_check_drops_the_instance_until_heartbeats_resume() {
     let Some(agent) = shared() else { return };
-    let (spy, _blocking, hold) = Spy::new(Arc::new(client(&agent.http_base())));
+    let (spy, spied) = spy(client(&agent.http_base()));
     let service = unique("ttl");
     let registrar = Registrar::builder(&spy, &service, "127.0.0.1", 7201)
         .ttl(Duration::from_secs(1))
@@ -181,14 +46,14 @@ fn an_unpassed_ttl_check_drops_the_instance_until_heartbeats_resume() {
     let instancer = Instancer::builder(&spy, &service).build().unwrap();
     let rx = subscribe(&instancer);
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7201"]));
-    hold.store(true, Ordering::SeqCst);
+    spied.hold_passes(true);
     let held = Instant::now();
     wait_event(&rx, "the TTL to lapse", is_set(&[]));
     println!(
         "instance left the passing set {:?} after heartbeats stopped (TTL 1 s)",
         held.elapsed()
     );
-    hold.store(false, Ordering::SeqCst);
+    spied.hold_passes(false);
     wait_event(&rx, "the instance to return", is_set(&["127.0.0.1:7201"]));
 }
 
@@ -216,9 +81,7 @@ fn several_tags_must_all_match() {
             .tags(tags.iter().copied())
             .build()
             .unwrap();
-        let rx = subscribe(&instancer);
-        let event = rx.recv_timeout(BOUND).expect("first state");
-        assert_eq!(addrs(&event), want, "tags {tags:?}");
+        assert_eq!(next_addrs(&subscribe(&instancer)), want, "tags {tags:?}");
     };
     expect(&["a", "b"], &["127.0.0.1:7301"]);
     expect(&["a"], &["127.0.0.1:7301", "127.0.0.1:7303"]); // case-insensitive
@@ -240,7 +103,7 @@ fn metadata_reaches_the_instance() {
         .unwrap();
     let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&client, &service).build().unwrap();
-    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
+    let event = next(&subscribe(&instancer));
     let Event::Instances(set) = event else {
         panic!("{event:?}")
     };
@@ -282,9 +145,7 @@ fn acl_tokens_decide_what_is_seen() {
     );
     let first = |client: &HttpClient| {
         let instancer = Instancer::builder(client, "db").build().unwrap();
-        subscribe(&instancer)
-            .recv_timeout(BOUND)
-            .expect("first state")
+        next(&subscribe(&instancer))
     };
     assert_eq!(addrs(&first(&with(None))), Vec::<String>::new());
     let wrong = first(&with(Some("00000000-0000-0000-0000-000000000001")));
@@ -333,26 +194,22 @@ fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_tls_error() {
         .unwrap();
     let _registrar_registration = registrar.register().unwrap();
     let instancer = Instancer::builder(&good, "secure").build().unwrap();
-    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
-    assert_eq!(addrs(&event), ["127.0.0.1:7601"]);
+    assert_eq!(next_addrs(&subscribe(&instancer)), ["127.0.0.1:7601"]);
 
     // stop() over TLS, during a blocking query.
-    let (spy, blocking, _hold) = Spy::new(Arc::new(good.clone()));
+    let (spy, spied) = spy(good.clone());
     let watching = Instancer::builder(&spy, "secure").build().unwrap();
     // The spy reports the blocking query as it starts: stop() may find it connecting,
     // sending or held by the agent, and must be prompt in every case (the held case
     // alone is pinned down deterministically by tests/consul_stop.rs).
-    blocking.recv_timeout(BOUND).expect("a blocking query");
-    let started = Instant::now();
-    watching.stop();
-    let took = started.elapsed();
+    spied.blocking_query();
+    let took = stop_promptly(&watching);
     println!("stop() during a blocking query over TLS took {took:?}");
-    assert!(took < Duration::from_secs(1), "stop took {took:?}");
 
     let instancer = Instancer::builder(&over_https(agent.other_ca_pem_path()), "secure")
         .build()
         .unwrap();
-    let event = subscribe(&instancer).recv_timeout(BOUND).unwrap();
+    let event = next(&subscribe(&instancer));
     assert_eq!(
         http_kind(&event).map(|k| k.0),
         Some(HttpErrorKind::Tls),
@@ -377,7 +234,7 @@ fn tls_with_a_client_certificate() {
             .build()
             .unwrap();
         let instancer = Instancer::builder(&client, "consul").build().unwrap();
-        subscribe(&instancer).recv_timeout(BOUND).unwrap()
+        next(&subscribe(&instancer))
     };
     let with = build(true);
     assert_eq!(addrs(&with).len(), 1, "the agent's own service: {with:?}");
@@ -398,10 +255,9 @@ fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
         .build()
         .unwrap();
     let _registrar_registration = registrar.register().unwrap();
-    let instancer = Arc::new(Instancer::builder(&client, "phoenix").build().unwrap());
-    let rx = subscribe(&instancer);
-    let endpointer =
-        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
+    let instancer = std::sync::Arc::new(Instancer::builder(&client, "phoenix").build().unwrap());
+    let rx = subscribe(&*instancer);
+    let endpointer = addr_endpointer(instancer.clone());
     endpointer.wait_ready(BOUND).unwrap();
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7701"]));
 
@@ -411,9 +267,8 @@ fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
     // empty set, which the endpointer must follow.)
     let restarted = Instant::now();
     agent.stop();
-    wait_event(&rx, "an error event", |e| matches!(e, Event::Error(_)));
-    let error_seen = endpointer.endpoints().unwrap().to_vec();
-    assert_eq!(error_seen, ["127.0.0.1:7701"], "last set kept");
+    wait_event(&rx, "an error event", is_error);
+    assert_eq!(endpoints(&endpointer), ["127.0.0.1:7701"], "last set kept");
     agent.restart_fresh(); // wipes the data dir and starts on the same port
     wait_event(&rx, "the instance back", is_set(&["127.0.0.1:7701"]));
     println!(
@@ -429,14 +284,11 @@ fn a_fresh_agent_restart_is_survived_by_watch_and_registration() {
 #[test]
 fn stop_cuts_a_blocking_query_short() {
     let Some(agent) = shared() else { return };
-    let (spy, blocking, _hold) = Spy::new(Arc::new(client(&agent.http_base())));
+    let (spy, spied) = spy(client(&agent.http_base()));
     let instancer = Instancer::builder(&spy, "consul").build().unwrap();
     // As in the TLS test: stop() lands somewhere in the query's life, and must be
     // prompt wherever (tests/consul_stop.rs holds the request deterministically).
-    blocking.recv_timeout(BOUND).expect("a blocking query");
-    let started = Instant::now();
-    instancer.stop();
-    let took = started.elapsed();
+    spied.blocking_query();
+    let took = stop_promptly(&instancer);
     println!("stop() during a blocking query (wait 5 min) took {took:?}");
-    assert!(took < Duration::from_secs(1), "stop took {took:?}");
 }

@@ -9,10 +9,10 @@ mod support;
 
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Sender, bounded};
 use support::BOUND;
+use support::events::{is_set, next_addrs, subscribe, wait_event};
 use support::fake_http::{Answer, FakeHttp};
-use waypost::Event;
 use waypost::consul::{HttpClient, Instancer};
 
 /// Warnings of the Consul backend that mention `needle`.
@@ -55,23 +55,6 @@ fn serve(entries: Vec<String>) -> (FakeHttp, Sender<()>) {
     (server, release)
 }
 
-fn first_event(instancer: &Instancer) -> Event {
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    next(&rx)
-}
-
-fn next(rx: &Receiver<Event>) -> Event {
-    rx.recv_timeout(BOUND).expect("an event within the bound")
-}
-
-fn addrs(event: &Event) -> Vec<String> {
-    match event {
-        Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
-        Event::Error(err) => panic!("expected a set, got error: {err}"),
-    }
-}
-
 #[test]
 fn entries_that_make_no_valid_instance_are_skipped_with_a_warning() {
     support::logs::capture();
@@ -109,7 +92,7 @@ fn entries_that_make_no_valid_instance_are_skipped_with_a_warning() {
 
     // The service's address, else the node's; IPv6 in canonical form, in brackets.
     assert_eq!(
-        addrs(&first_event(&instancer)),
+        next_addrs(&subscribe(&instancer)),
         [
             "10.0.0.1:80",
             "192.0.2.9:81",
@@ -152,7 +135,7 @@ fn a_flood_of_bad_entries_logs_a_few_lines_and_a_count() {
         .first_fetch_timeout(BOUND)
         .build()
         .unwrap();
-    assert_eq!(addrs(&first_event(&instancer)), ["10.0.0.1:80"]);
+    assert_eq!(next_addrs(&subscribe(&instancer)), ["10.0.0.1:80"]);
     instancer.stop();
     let lines = warnings_naming("\"flood");
     assert!(
@@ -199,17 +182,9 @@ fn a_real_agent_lists_what_a_registrant_sent_and_the_watch_skips_the_bad_ones() 
         .first_fetch_timeout(BOUND)
         .build()
         .unwrap();
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let event = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the set within the bound");
-        if addrs(&event) == ["10.0.0.1:80", "[2001:db8::1]:443"] {
-            break;
-        }
-    }
+    let rx = subscribe(&instancer);
+    let good = ["10.0.0.1:80", "[2001:db8::1]:443"];
+    wait_event(&rx, "the good entries", is_set(&good));
     instancer.stop();
     for (id, _) in registrations
         .iter()

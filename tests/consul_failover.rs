@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::unbounded;
 use support::consul::{ConsulAgent, require_consul};
+use support::events::{next, subscribe};
 use waypost::Event;
 use waypost::consul::{HttpClient, Instancer, Registrar};
 
@@ -17,21 +16,6 @@ const WAIT: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Scheduling slack on top of the documented bounds.
 const SLACK: Duration = Duration::from_secs(3);
-
-fn signal(agent: &ConsulAgent, sig: &str) {
-    let pid = agent.pid().expect("a running agent").to_string();
-    let status = Command::new("kill").args([sig, &pid]).status().unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
-/// Resumes the agent when dropped, so the harness can stop it.
-struct Stopped<'a>(&'a ConsulAgent);
-
-impl Drop for Stopped<'_> {
-    fn drop(&mut self) {
-        signal(self.0, "-CONT");
-    }
-}
 
 fn client(hung: &ConsulAgent, good: &ConsulAgent) -> HttpClient {
     HttpClient::builder()
@@ -61,9 +45,8 @@ fn a_hung_agent_is_left_for_the_next_within_the_documented_bound() {
         .wait(WAIT)
         .build()
         .unwrap();
-    let (tx, events) = unbounded();
-    instancer.subscribe(tx);
-    let first = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    let events = subscribe(&instancer);
+    let first = next(&events);
     assert!(
         matches!(&first, Event::Instances(set) if set.is_empty()),
         "the hung agent answers first, without the service: {first:?}"
@@ -79,8 +62,7 @@ fn a_hung_agent_is_left_for_the_next_within_the_documented_bound() {
 
     // The agent hangs with a blocking query in flight and heartbeats due.
     let stopped_at = Instant::now();
-    signal(&hung, "-STOP");
-    let _resume = Stopped(&hung);
+    hung.pause();
 
     // Instancer: the query in flight costs wait + wait/16 + one request timeout.
     // Registrar: the next heartbeat (within TTL/3) costs one request timeout, then the
@@ -113,4 +95,7 @@ fn a_hung_agent_is_left_for_the_next_within_the_documented_bound() {
     println!(
         "after the stop, the instancer reached the good agent in {watch_took:?}, the registrar in {heartbeat_took:?}"
     );
+    // Thawed before the guards drop: a deregistration may ask the first address first,
+    // and a hung one costs it a request timeout.
+    hung.resume();
 }

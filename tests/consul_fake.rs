@@ -5,12 +5,11 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, unbounded};
 use parking_lot::Mutex;
-use support::BOUND;
-use support::fake_http::{Answer, FakeHttp, Seen, refused_base};
+use support::events::{is_error, subscribe, wait_event};
+use support::fake_http::{Answer, FakeHttp, refused_base};
 use waypost::consul::{Client, HealthQuery, HttpClient, Instancer, Registrar};
 use waypost::{Event, HttpErrorKind};
 
@@ -38,27 +37,7 @@ fn answer(mode: Mode) -> Answer {
         }
         Mode::WrongType => Answer::with_type(200, "text/html", "<html>proxy login</html>"),
         Mode::Huge => Answer::json(format!("[{}]", vec!["{}"; 200_000].join(","))),
-        Mode::Cut => Answer::CutShort {
-            declared: 5000,
-            body: ENTRY.as_bytes()[..40].to_vec(),
-        },
-    }
-}
-
-fn events(instancer: &Instancer) -> Receiver<Event> {
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    rx
-}
-
-fn wait_for(rx: &Receiver<Event>, what: &str, want: impl Fn(&Event) -> bool) -> Event {
-    let deadline = Instant::now() + BOUND;
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(e) if want(&e) => return e,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
+        Mode::Cut => Answer::cut(ENTRY, 40),
     }
 }
 
@@ -95,8 +74,8 @@ fn bad_answers_become_typed_error_events_and_the_watch_recovers() {
         .backoff(Duration::from_millis(1), Duration::from_millis(20))
         .build()
         .unwrap();
-    let rx = events(&instancer);
-    wait_for(&rx, "the first set", is_web1);
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "the first set", is_web1);
     let cases = [
         (
             Mode::BadJson,
@@ -121,9 +100,7 @@ fn bad_answers_become_typed_error_events_and_the_watch_recovers() {
     ];
     for (bad, kind, status, excerpt) in cases {
         *mode.lock() = bad;
-        let event = wait_for(&rx, &format!("an error for {bad:?}"), |e| {
-            matches!(e, Event::Error(_))
-        });
+        let event = wait_event(&rx, &format!("an error for {bad:?}"), is_error);
         let (k, s, e) = error_kind(&event).unwrap();
         assert_eq!((k, s), (kind, status), "{bad:?}: {event:?}");
         if let Some(excerpt) = excerpt {
@@ -133,7 +110,7 @@ fn bad_answers_become_typed_error_events_and_the_watch_recovers() {
             );
         }
         *mode.lock() = Mode::Good;
-        wait_for(&rx, "recovery", is_web1);
+        wait_event(&rx, "recovery", is_web1);
     }
 }
 
@@ -145,8 +122,8 @@ fn fails_over_to_the_second_address() {
         .build()
         .unwrap();
     let instancer = Instancer::builder(&client, "web").build().unwrap();
-    wait_for(
-        &events(&instancer),
+    wait_event(
+        &subscribe(&instancer),
         "the set through the second agent",
         is_web1,
     );
@@ -154,17 +131,10 @@ fn fails_over_to_the_second_address() {
 
 #[test]
 fn the_client_sends_what_consul_expects() {
-    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
-    let server = {
-        let seen = seen.clone();
-        FakeHttp::start(move |request| {
-            seen.lock().push(request.clone());
-            match request.path.as_str() {
-                "/v1/agent/service/gone" => Answer::with_type(404, "text/plain", "unknown service"),
-                _ => Answer::json(ENTRY).header("X-Consul-Index", 42),
-            }
-        })
-    };
+    let server = FakeHttp::start(|request| match request.path.as_str() {
+        "/v1/agent/service/gone" => Answer::with_type(404, "text/plain", "unknown service"),
+        _ => Answer::json(ENTRY).header("X-Consul-Index", 42),
+    });
     let client = HttpClient::builder()
         .address(server.base())
         .token("the-token")
@@ -185,7 +155,7 @@ fn the_client_sends_what_consul_expects() {
     );
     assert_eq!(client.agent_service("gone").unwrap().map(|s| s.id), None);
 
-    let seen = seen.lock();
+    let seen = server.requests();
     let q = &seen[0];
     assert_eq!(
         (q.method.as_str(), q.path.as_str()),
@@ -202,14 +172,7 @@ fn the_client_sends_what_consul_expects() {
 
 #[test]
 fn the_registrar_speaks_the_agent_api() {
-    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
-    let server = {
-        let seen = seen.clone();
-        FakeHttp::start(move |request| {
-            seen.lock().push(request.clone());
-            Answer::with_type(200, "text/plain", "")
-        })
-    };
+    let server = FakeHttp::start(|_| Answer::with_type(200, "text/plain", ""));
     let client = HttpClient::builder()
         .address(server.base())
         .build()
@@ -220,7 +183,7 @@ fn the_registrar_speaks_the_agent_api() {
         .unwrap();
     let _registrar_registration = registrar.register().unwrap();
     registrar.deregister().unwrap();
-    let seen = seen.lock();
+    let seen = server.requests();
     let calls: Vec<(&str, &str)> = seen
         .iter()
         .map(|s| (s.method.as_str(), s.path.as_str()))

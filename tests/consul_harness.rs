@@ -1,14 +1,19 @@
-//! Tests of the Consul test harness itself (`tests/support/consul.rs`) against a real
-//! agent: ports, readiness, ACLs, TLS, restarts, and that nothing outlives a test.
+//! Tests of the test-server launcher (`tests/support/server.rs`) and the Consul harness
+//! on it (`tests/support/consul.rs`) against a real agent: ports, readiness, ACLs, TLS,
+//! restarts, pause and resume, and that nothing outlives a test. Built with the
+//! `consul` feature only, as the tests that use the harness are.
+#![cfg(feature = "consul")]
 
 mod support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use support::consul::{self, ConsulAgent, process_gone};
+use support::consul::{self, ConsulAgent};
+use support::http::http_request_timeout;
+use support::server::{process_gone, process_paused};
 use support::wait_until;
 
 /// Waits (bounded) until the agent's process is gone or a zombie.
@@ -35,7 +40,7 @@ fn shared_agent_is_ready_and_answers() {
     };
     let again = consul::shared().expect("second call");
     assert!(
-        std::ptr::eq(agent, again),
+        std::ptr::eq(&*agent, &*again),
         "one shared agent per test binary"
     );
     let leader = agent.get("/v1/status/leader").expect("leader");
@@ -244,6 +249,38 @@ fn stop_and_start_keep_the_port_and_registrations() {
 }
 
 #[test]
+fn a_paused_agent_answers_nothing_until_resumed_and_stop_kills_it() {
+    let Some(mut agent) = ConsulAgent::new() else {
+        return;
+    };
+    let pid = agent.pid().unwrap();
+    agent.pause();
+    assert!(process_paused(pid));
+    // The kernel still accepts the connection; nothing answers it.
+    let frozen = http_request_timeout(
+        agent.http_port(),
+        "GET",
+        "/v1/agent/self",
+        &[],
+        "",
+        Duration::from_millis(200),
+    );
+    assert!(frozen.is_err(), "a paused agent answered: {frozen:?}");
+    agent.resume();
+    assert_eq!(agent.get("/v1/agent/self").unwrap().status, 200);
+
+    // SIGTERM does not end a stopped process: stop() must not wait for it.
+    agent.pause();
+    let t = Instant::now();
+    agent.stop();
+    eprintln!("stop of a paused agent took {:?}", t.elapsed());
+    assert!(process_gone(pid));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    agent.start();
+    assert_eq!(agent.get("/v1/agent/self").unwrap().status, 200);
+}
+
+#[test]
 fn a_port_taken_during_a_stop_fails_loudly_then_start_recovers() {
     let Some(mut agent) = ConsulAgent::new() else {
         return;
@@ -283,7 +320,8 @@ fn drop_ends_the_agent_and_removes_its_dir() {
 }
 
 /// Run only by [`agent_never_outlives_the_test_process`], in a child process: starts an
-/// agent, prints its pid and dir, and exits without dropping it.
+/// agent, pauses it (so only SIGKILL ends it), prints its pid and dir, and exits
+/// without dropping it.
 #[test]
 #[ignore = "helper: run by agent_never_outlives_the_test_process"]
 fn child_leaves_an_agent_behind() {
@@ -291,6 +329,7 @@ fn child_leaves_an_agent_behind() {
         return;
     }
     let agent = ConsulAgent::new().expect("consul in child");
+    agent.pause();
     println!("pid={} dir={}", agent.pid().unwrap(), agent.dir().display());
     std::process::exit(0);
 }
@@ -321,7 +360,7 @@ fn agent_never_outlives_the_test_process() {
         !Path::new(dir).exists()
     });
     eprintln!(
-        "orphaned agent gone {:?} after its test process",
+        "orphaned paused agent gone {:?} after its test process",
         t.elapsed()
     );
 }

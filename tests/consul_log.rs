@@ -67,8 +67,7 @@ fn the_token_never_appears_in_a_log_record() {
         .build()
         .unwrap();
     let instancer = Instancer::builder(&client, "web").build().unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    instancer.subscribe(tx);
+    let rx = support::events::subscribe(&instancer);
     match rx.recv_timeout(BOUND).unwrap() {
         Event::Error(err) => assert_eq!(err.status(), Some(403)),
         other => panic!("{other:?}"),

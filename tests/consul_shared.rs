@@ -9,32 +9,20 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
-use crossbeam_channel::{Receiver, unbounded};
-use support::BOUND;
-use support::consul::shared;
-use waypost::Event;
+use support::consul::{ConsulAgent, shared};
+use support::events::{next_addrs, subscribe};
 use waypost::consul::{HttpClient, Instancer};
 
 fn client(base: &str) -> HttpClient {
     HttpClient::builder().address(base).build().unwrap()
 }
 
-fn register(agent: &support::consul::ConsulAgent, service: &str, port: u16) {
+fn register(agent: &ConsulAgent, service: &str, port: u16) {
     let body = format!(
         r#"{{"ID":"{service}-{port}","Name":"{service}","Address":"127.0.0.1","Port":{port}}}"#
     );
     let reply = agent.put("/v1/agent/service/register", &body).unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
-}
-
-/// The addresses of the first set `rx` receives.
-fn first_set(rx: &Receiver<Event>) -> BTreeSet<String> {
-    match rx.recv_timeout(BOUND).expect("a first event") {
-        Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
-        Event::Error(err) => panic!("error event: {err}"),
-    }
 }
 
 /// Established connections on the agent's side of its HTTP port, from /proc/net/tcp.
@@ -54,15 +42,13 @@ fn agent_connections(port: u16) -> usize {
 #[test]
 fn three_hundred_stops_within_one_wait_leave_the_agent_serving() {
     let Some(agent) = shared() else { return };
-    register(agent, "cycled", 7001);
+    register(&agent, "cycled", 7001);
     let client = client(&agent.http_base());
     for cycle in 0..300 {
         let instancer = Instancer::builder(&client, "cycled").build().unwrap();
-        let (tx, rx) = unbounded();
-        instancer.subscribe(tx);
         assert_eq!(
-            first_set(&rx),
-            ["127.0.0.1:7001".to_owned()].into(),
+            next_addrs(&subscribe(&instancer)),
+            ["127.0.0.1:7001"],
             "cycle {cycle}"
         );
         instancer.stop();
@@ -75,9 +61,7 @@ fn three_hundred_stops_within_one_wait_leave_the_agent_serving() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let fresh = self::client(&agent.http_base());
     let instancer = Instancer::builder(&fresh, "cycled").build().unwrap();
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    assert_eq!(first_set(&rx), ["127.0.0.1:7001".to_owned()].into());
+    assert_eq!(next_addrs(&subscribe(&instancer)), ["127.0.0.1:7001"]);
     assert!(
         connections < 50,
         "{connections} connections on the agent after 300 cycles"
@@ -88,7 +72,7 @@ fn three_hundred_stops_within_one_wait_leave_the_agent_serving() {
 fn a_thousand_instancers_of_ten_services_each_get_their_set() {
     let Some(agent) = shared() else { return };
     for s in 0..10u16 {
-        register(agent, &format!("many-{s}"), 8000 + s);
+        register(&agent, &format!("many-{s}"), 8000 + s);
     }
     let client = client(&agent.http_base());
     let mut watching = Vec::new();
@@ -97,13 +81,15 @@ fn a_thousand_instancers_of_ten_services_each_get_their_set() {
         let instancer = Instancer::builder(&client, format!("many-{s}"))
             .build()
             .unwrap();
-        let (tx, rx) = unbounded();
-        instancer.subscribe(tx);
+        let rx = subscribe(&instancer);
         watching.push((s, instancer, rx));
     }
     for (s, _instancer, rx) in &watching {
-        let want: BTreeSet<String> = [format!("127.0.0.1:{}", 8000 + s)].into();
-        assert_eq!(first_set(rx), want, "many-{s}");
+        assert_eq!(
+            next_addrs(rx),
+            [format!("127.0.0.1:{}", 8000 + s)],
+            "many-{s}"
+        );
     }
     let connections = agent_connections(agent.http_port());
     println!("agent connections with 1,000 instancers of 10 services: {connections}");
@@ -113,34 +99,27 @@ fn a_thousand_instancers_of_ten_services_each_get_their_set() {
     );
 
     // A change reaches every one of them.
-    register(agent, "many-3", 9003);
+    register(&agent, "many-3", 9003);
     for (s, _instancer, rx) in watching.iter().filter(|(s, ..)| *s == 3) {
-        let got = rx.recv_timeout(BOUND).expect("the change");
-        let Event::Instances(set) = got else {
-            panic!("error event for many-{s}")
-        };
-        assert_eq!(set.len(), 2);
+        assert_eq!(next_addrs(rx).len(), 2, "many-{s}");
     }
 }
 
 #[test]
 fn instancers_sharing_a_watch_keep_their_own_subscribers() {
     let Some(agent) = shared() else { return };
-    register(agent, "pair", 7101);
+    register(&agent, "pair", 7101);
     let client = client(&agent.http_base());
     let first = Instancer::builder(&client, "pair").build().unwrap();
     let second = Instancer::builder(&client.clone(), "pair").build().unwrap();
-    let (tx1, rx1) = unbounded();
-    let (tx2, rx2) = unbounded();
-    first.subscribe(tx1);
-    second.subscribe(tx2);
-    assert_eq!(first_set(&rx1), ["127.0.0.1:7101".to_owned()].into());
-    assert_eq!(first_set(&rx2), ["127.0.0.1:7101".to_owned()].into());
+    let (rx1, rx2) = (subscribe(&first), subscribe(&second));
+    assert_eq!(next_addrs(&rx1), ["127.0.0.1:7101"]);
+    assert_eq!(next_addrs(&rx2), ["127.0.0.1:7101"]);
 
     first.stop();
-    register(agent, "pair", 7102);
-    let want: BTreeSet<String> = ["127.0.0.1:7101".into(), "127.0.0.1:7102".into()].into();
-    assert_eq!(first_set(&rx2), want, "the other instancer goes on");
+    register(&agent, "pair", 7102);
+    let want = ["127.0.0.1:7101", "127.0.0.1:7102"];
+    assert_eq!(next_addrs(&rx2), want, "the other instancer goes on");
     // Were the stopped one still attached, its copy would have come first.
     assert!(
         rx1.try_recv().is_err(),

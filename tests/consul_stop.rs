@@ -63,8 +63,7 @@ fn stop_during_a_held_blocking_query_is_prompt_and_joins() {
 
     // An instancer built meanwhile takes the watch over: its state at once, no query.
     let again = Instancer::builder(&client, "web").build().unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    again.subscribe(tx);
+    let rx = support::events::subscribe(&again);
     assert!(
         matches!(rx.recv_timeout(BOUND).unwrap(), waypost::Event::Instances(s) if s.is_empty())
     );

@@ -7,9 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, unbounded};
-use support::{BOUND, stop_promptly};
-use waypost::{Clock, Error, Event, ManualClock};
+use support::events::{next_addrs, subscribe};
+use support::stop_promptly;
+use waypost::{Clock, Error, ManualClock};
 
 const ZERO: Duration = Duration::ZERO;
 const MAX: Duration = Duration::MAX;
@@ -19,19 +19,6 @@ fn refused<T: std::fmt::Debug>(result: waypost::Result<T>) -> &'static str {
     match result {
         Err(Error::InvalidConfig { field, .. }) => field,
         other => panic!("expected InvalidConfig, got {other:?}"),
-    }
-}
-
-fn subscribe(instancer: &dyn waypost::Instancer) -> Receiver<Event> {
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    rx
-}
-
-fn next_addrs(rx: &Receiver<Event>) -> Result<Vec<String>, String> {
-    match rx.recv_timeout(BOUND).expect("an event within the bound") {
-        Event::Instances(set) => Ok(set.iter().map(|i| i.addr().to_owned()).collect()),
-        Event::Error(err) => Err(err.to_string()),
     }
 }
 
@@ -76,15 +63,19 @@ fn file_poll_interval() {
     assert!(rx.try_recv().is_err(), "not yet confirmed");
     support::wait_until("the first read", || clock.pending_timers() > 0);
     clock.advance(years_99);
-    assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
+    assert_eq!(next_addrs(&rx), ["10.0.0.1:80"]);
     stop_promptly(&instancer);
 }
 
 #[cfg(feature = "consul")]
 mod consul {
     use super::*;
+    use crossbeam_channel::{Receiver, unbounded};
+    use support::BOUND;
+    use support::events::{is_error, next};
     use support::fake_consul::{Op, Script, Step, scripted};
     use support::fake_http::{Answer, FakeHttp, refused_base};
+    use waypost::Event;
     use waypost::consul::{
         Client, HealthQuery, HttpClient, Instancer, InstancerBuilder, Registrar,
     };
@@ -122,7 +113,7 @@ mod consul {
             script.next_query();
             script.answer(7, &["10.0.0.1:80"]);
         }
-        assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
+        assert_eq!(next_addrs(&rx), ["10.0.0.1:80"]);
         assert_eq!(script.next_query(), 7);
         stop_promptly(&instancer);
     }
@@ -141,10 +132,10 @@ mod consul {
                 script.next_query();
                 script.send(Step::Fail);
             }
-            assert!(next_addrs(&rx).is_err());
+            assert!(is_error(&next(&rx)));
             script.next_query();
             script.answer(1, &["10.0.0.1:80"]);
-            assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
+            assert_eq!(next_addrs(&rx), ["10.0.0.1:80"]);
             stop_promptly(&instancer);
         }
 
@@ -154,7 +145,7 @@ mod consul {
         let rx = subscribe(&instancer);
         script.next_query();
         script.send(Step::Fail);
-        assert!(next_addrs(&rx).is_err());
+        assert!(is_error(&next(&rx)));
         stop_promptly(&instancer);
         let ops: Vec<Op> = script.ops.try_iter().collect();
         assert!(ops.is_empty(), "retried: {ops:?}");
@@ -169,7 +160,7 @@ mod consul {
         assert!(rx.try_recv().is_err(), "no state yet");
         script.next_query();
         script.answer(3, &["10.0.0.1:80"]);
-        assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
+        assert_eq!(next_addrs(&rx), ["10.0.0.1:80"]);
         stop_promptly(&instancer);
 
         // MAX: build() waits for the first answer, however late.
@@ -280,7 +271,7 @@ mod consul {
                 .unwrap();
             let instancer = Instancer::builder(&client, "web").build().unwrap();
             let rx = subscribe(&instancer);
-            assert_eq!(next_addrs(&rx).unwrap(), ["10.0.0.1:80"]);
+            assert_eq!(next_addrs(&rx), ["10.0.0.1:80"]);
             entered.recv_timeout(BOUND).expect("a blocking query");
             stop_promptly(&instancer);
             assert!(

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, unbounded};
+use support::events::endpoints;
 use support::{BOUND, ScriptedInstancer, wait_until};
 use waypost::{
     DefaultEndpointer, Endpointer, EndpointerOptions, Error, FixedInstancer, Instance, Made,
@@ -94,10 +95,6 @@ fn ready_on_a_with_b_gated() -> (
     (instancer, e, gate)
 }
 
-fn current(e: &DefaultEndpointer<String>) -> Vec<String> {
-    e.endpoints().map(|eps| eps.to_vec()).unwrap_or_default()
-}
-
 /// The next `n` items, each waited for with a bound (closers run just after the
 /// snapshot without their endpoint is served), sorted.
 fn collect(rx: &Receiver<String>, n: usize) -> Vec<String> {
@@ -117,7 +114,7 @@ fn serves_the_full_set_sorted_once_ready() {
     let instancer = Arc::new(FixedInstancer::new(["c:1", "a:1", "b:1"]));
     let e = DefaultEndpointer::new(instancer, |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
-    assert_eq!(current(&e), ["a:1", "b:1", "c:1"]);
+    assert_eq!(endpoints(&e), ["a:1", "b:1", "c:1"]);
 }
 
 #[test]
@@ -131,7 +128,7 @@ fn nothing_before_the_first_state() {
     assert!(made.try_recv().is_err());
     instancer.set(&["a:1"]);
     e.wait_ready(BOUND).unwrap();
-    assert_eq!(current(&e), ["a:1"]);
+    assert_eq!(endpoints(&e), ["a:1"]);
 }
 
 #[test]
@@ -144,7 +141,7 @@ fn factory_once_per_new_instance_and_closer_once_per_removed() {
     assert_eq!(drain(&made), ["a:1", "b:1"]);
 
     instancer.set(&["a:1", "b:1", "c:1"]);
-    wait_until("c", || current(&e).len() == 3);
+    wait_until("c", || endpoints(&e).len() == 3);
     assert_eq!(
         drain(&made),
         ["c:1"],
@@ -152,7 +149,7 @@ fn factory_once_per_new_instance_and_closer_once_per_removed() {
     );
 
     instancer.set(&["a:1", "c:1"]);
-    wait_until("b to go", || current(&e) == ["a:1", "c:1"]);
+    wait_until("b to go", || endpoints(&e) == ["a:1", "c:1"]);
     // The closer runs once no snapshot holds b: just after the removal is served.
     assert_eq!(closed.recv_timeout(BOUND).unwrap(), "b:1");
     assert!(made.try_recv().is_err());
@@ -160,7 +157,7 @@ fn factory_once_per_new_instance_and_closer_once_per_removed() {
     // The same set again changes nothing.
     instancer.set(&["c:1", "a:1"]);
     instancer.set(&["a:1", "c:1", "d:1"]);
-    wait_until("d", || current(&e).len() == 3);
+    wait_until("d", || endpoints(&e).len() == 3);
     assert_eq!(drain(&made), ["d:1"]);
     assert!(closed.try_recv().is_err());
 
@@ -183,10 +180,10 @@ fn factory_errors_leave_the_instance_out_and_are_retried_on_change() {
     let (factory, made, _) = recording();
     let e = DefaultEndpointer::new(instancer.clone(), factory).unwrap();
     e.wait_ready(BOUND).unwrap();
-    assert_eq!(current(&e), ["a:1"]);
+    assert_eq!(endpoints(&e), ["a:1"]);
     assert_eq!(drain(&made), ["a:1", "bad:1"]);
     instancer.set(&["a:1", "b:1", "bad:1"]);
-    wait_until("b", || current(&e).len() == 2);
+    wait_until("b", || endpoints(&e).len() == 2);
     assert_eq!(drain(&made), ["b:1", "bad:1"]);
 }
 
@@ -202,9 +199,9 @@ fn a_panicking_factory_is_an_error_not_a_dead_thread() {
     })
     .unwrap();
     e.wait_ready(BOUND).unwrap();
-    assert_eq!(current(&e), ["a:1"]);
+    assert_eq!(endpoints(&e), ["a:1"]);
     instancer.set(&["a:1", "b:1"]);
-    wait_until("the thread to go on", || current(&e) == ["a:1", "b:1"]);
+    wait_until("the thread to go on", || endpoints(&e) == ["a:1", "b:1"]);
 }
 
 #[test]
@@ -218,7 +215,7 @@ fn error_events_keep_the_last_set() {
         instancer.fail(&format!("registry down {i}"));
     }
     instancer.set(&["a:1", "b:1", "c:1"]); // a marker that the errors were handled
-    wait_until("the marker", || current(&e).len() == 3);
+    wait_until("the marker", || endpoints(&e).len() == 3);
     assert!(closed.try_recv().is_err(), "errors close nothing");
 }
 
@@ -239,7 +236,7 @@ fn invalidate_on_error_after_the_timeout_and_recover() {
     wait_until("the timer to be armed", || clock.pending_timers() == 1);
     instancer.fail("still down"); // does not restart the timer
     clock.advance(Duration::from_secs(29));
-    assert_eq!(current(&e), ["a:1", "b:1"], "kept until the timeout");
+    assert_eq!(endpoints(&e), ["a:1", "b:1"], "kept until the timeout");
 
     clock.advance(Duration::from_secs(1));
     wait_until("invalidation", || e.endpoints().is_err());
@@ -255,17 +252,17 @@ fn invalidate_on_error_after_the_timeout_and_recover() {
     assert_eq!(collect(&closed, 2), ["a:1", "b:1"]);
 
     instancer.set(&["b:1"]);
-    wait_until("recovery", || current(&e) == ["b:1"]);
+    wait_until("recovery", || endpoints(&e) == ["b:1"]);
     assert_eq!(drain(&made), ["b:1"]);
 
     // A good event before the timeout disarms it.
     instancer.fail("blip");
     wait_until("a second timer", || clock.pending_timers() == 1);
     instancer.set(&["b:1", "c:1"]);
-    wait_until("c", || current(&e).len() == 2);
+    wait_until("c", || endpoints(&e).len() == 2);
     clock.advance(Duration::from_secs(60));
     instancer.set(&["b:1", "c:1", "d:1"]);
-    wait_until("d", || current(&e).len() == 3);
+    wait_until("d", || endpoints(&e).len() == 3);
     assert!(
         e.endpoints().is_ok(),
         "a disarmed timer must not invalidate"
@@ -296,7 +293,7 @@ fn a_backlog_is_coalesced_to_the_newest_event() {
     instancer.set(&["a:1", "b:1", "y:1"]);
     instancer.set(&["a:1", "b:1", "z:1"]);
     release_tx.send(()).unwrap();
-    wait_until("z", || current(&e) == ["a:1", "b:1", "z:1"]);
+    wait_until("z", || endpoints(&e) == ["a:1", "b:1", "z:1"]);
     assert_eq!(calls.load(Ordering::SeqCst), 3, "x and y were skipped");
 }
 
@@ -482,7 +479,7 @@ fn derived_data_is_built_per_snapshot_from_the_previous_one() {
     state["a:1"].fetch_add(5, Ordering::SeqCst);
 
     instancer.set(&["a:1", "c:1"]);
-    wait_until("c", || current(&e) == ["a:1", "c:1"]);
+    wait_until("c", || endpoints(&e) == ["a:1", "c:1"]);
     let snap = e.endpoints().unwrap();
     let state = snap.derived(&derived).unwrap();
     assert_eq!(
@@ -591,7 +588,7 @@ fn an_update_made_within_the_removal_grace_is_one_snapshot() {
         (before, &["a:1".to_owned()][..])
     );
     gate.release();
-    wait_until("b and c served", || current(&e) == ["b:1", "c:1"]);
+    wait_until("b and c served", || endpoints(&e) == ["b:1", "c:1"]);
     assert_eq!(
         e.status().version,
         before + 1,
@@ -600,7 +597,7 @@ fn an_update_made_within_the_removal_grace_is_one_snapshot() {
 
     // Blocked again in the grace (b removed, then added back), and closed meanwhile.
     instancer.publish_instances(vec![Instance::new("c:1")]);
-    wait_until("c alone", || current(&e) == ["c:1"]);
+    wait_until("c alone", || endpoints(&e) == ["c:1"]);
     instancer.publish_instances(vec![Instance::new("b:1")]);
     gate.wait_entered();
     let (done_tx, done) = crossbeam_channel::bounded(1);
@@ -609,7 +606,11 @@ fn an_update_made_within_the_removal_grace_is_one_snapshot() {
         other.close();
         done_tx.send(()).unwrap();
     });
-    assert_eq!(current(&e), ["c:1"], "the removal of c waits for b's call");
+    assert_eq!(
+        endpoints(&e),
+        ["c:1"],
+        "the removal of c waits for b's call"
+    );
     gate.release(); // close() waits for the call in progress, not longer
     done.recv_timeout(BOUND).expect("close() returned");
     assert!(e.endpoints().unwrap_err().is_closed());
@@ -624,9 +625,9 @@ fn a_held_snapshot_keeps_its_endpoints_open_until_dropped() {
     e.wait_ready(BOUND).unwrap();
     let held = e.endpoints().unwrap();
     instancer.set(&["a:1"]);
-    wait_until("b to go", || current(&e) == ["a:1"]);
+    wait_until("b to go", || endpoints(&e) == ["a:1"]);
     instancer.set(&["a:1", "c:1"]);
-    wait_until("c", || current(&e).len() == 2);
+    wait_until("c", || endpoints(&e).len() == 2);
     assert!(
         closed.try_recv().is_err(),
         "b stays open while a snapshot holds it"
@@ -649,7 +650,7 @@ fn a_backlog_of_set_then_error_applies_the_set_with_the_error_state() {
     instancer.publish_instances(vec![Instance::new("b:1"), Instance::new("c:1")]);
     instancer.publish_error(Error::invalid_instance("x", "registry down"));
     gate.release();
-    wait_until("the newest set", || current(&e) == ["b:1", "c:1"]);
+    wait_until("the newest set", || endpoints(&e) == ["b:1", "c:1"]);
     let status = e.status();
     assert!(
         status.last_error.is_some(),
@@ -666,7 +667,7 @@ fn a_subscriber_joining_during_an_outage_starts_from_the_last_set() {
     let e =
         DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
     e.wait_ready(BOUND).unwrap();
-    assert_eq!(current(&e), ["a:1", "b:1"]);
+    assert_eq!(endpoints(&e), ["a:1", "b:1"]);
     assert!(e.status().last_error.is_some());
     // A plain subscriber too: the set, then the error.
     let (tx, rx) = unbounded();
@@ -782,11 +783,11 @@ fn extreme_invalidation_timeouts_never_panic() {
     e.wait_ready(Duration::MAX).unwrap();
     instancer.fail("down");
     instancer.set(&["a:1", "b:1"]); // a marker: the error was handled
-    wait_until("the marker", || current(&e).len() == 2);
+    wait_until("the marker", || endpoints(&e).len() == 2);
     instancer.fail("down again");
     clock.advance(Duration::from_secs(1 << 32));
     instancer.set(&["a:1", "b:1", "c:1"]);
-    wait_until("the second marker", || current(&e).len() == 3);
+    wait_until("the second marker", || endpoints(&e).len() == 3);
     assert!(e.status().state == waypost::EndpointerState::Ready);
 
     // ZERO: invalidates on the first error.
@@ -975,6 +976,6 @@ fn an_update_cut_short_by_an_error_still_makes_the_rest() {
     // error, and then makes c and d, though no newer set follows.
     instancer.publish_error(Error::invalid_instance("x", "registry down"));
     gate.release();
-    wait_until("c and d", || current(&e) == ["a:1", "b:1", "c:1", "d:1"]);
+    wait_until("c and d", || endpoints(&e) == ["a:1", "b:1", "c:1", "d:1"]);
     assert!(e.status().last_error.is_some());
 }

@@ -6,29 +6,19 @@
 mod support;
 
 use std::fs;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::events::{addr_endpointer, addrs, describe, endpoints, subscribe};
 use support::scratch::Scratch;
 use support::{BOUND, stop_promptly, threads_named, wait_until};
-use waypost::crossbeam_channel::{Receiver, bounded, unbounded};
+use support::{counting_threads as exclusive, starting_threads as shared};
+use waypost::crossbeam_channel::{Receiver, bounded};
 use waypost::file::{FileInstancer, FileInstancerBuilder};
 use waypost::{Clock, Error, Event, Instancer, ManualClock};
 
 /// The poll interval on the manual clock.
 const POLL: Duration = Duration::from_secs(1);
-
-/// Tests that count watch threads hold this exclusively; every other test that starts an
-/// instancer holds it shared, for as long as its instancer lives.
-static THREADS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    THREADS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    THREADS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// An instancer polling on a manual clock, and a subscriber.
 struct Watched {
@@ -47,8 +37,7 @@ fn watch_with(
         .poll_interval(POLL)
         .clock(clock.clone());
     let instancer = Arc::new(configure(builder).build().unwrap());
-    let (tx, events) = unbounded();
-    instancer.subscribe(tx);
+    let events = subscribe(&*instancer);
     let watched = Watched {
         instancer,
         events,
@@ -111,16 +100,6 @@ impl Watched {
     }
 }
 
-fn describe(event: &Event) -> String {
-    match event {
-        Event::Instances(set) => {
-            let addrs: Vec<_> = set.iter().map(|i| i.addr()).collect();
-            addrs.join(" ")
-        }
-        Event::Error(err) => format!("error: {err}"),
-    }
-}
-
 /// The I/O error under an `Error::File` for `path`.
 fn file_error<'a>(err: &'a Error, path: &std::path::Path) -> &'a std::io::Error {
     match err {
@@ -144,19 +123,17 @@ fn build_returns_after_the_first_read_and_the_set_follows_one_interval_later() {
         "read once, not yet confirmed"
     );
     w.poll();
-    match w.events.try_recv().expect("the second read agreed") {
-        Event::Instances(set) => {
-            let addrs: Vec<_> = set.iter().map(|i| i.addr()).collect();
-            assert_eq!(addrs, ["10.0.0.1:80", "10.0.0.2:80"]);
-            assert_eq!(
-                set[1].metadata().unwrap().weight(),
-                Some(3),
-                "first line wins"
-            );
-            assert!(set[0].metadata().unwrap().has_tag("x"));
-        }
-        Event::Error(err) => panic!("{err}"),
-    }
+    let event = w.events.try_recv().expect("the second read agreed");
+    assert_eq!(addrs(&event), ["10.0.0.1:80", "10.0.0.2:80"]);
+    let Event::Instances(set) = event else {
+        unreachable!("addrs() took it for a set")
+    };
+    assert_eq!(
+        set[1].metadata().unwrap().weight(),
+        Some(3),
+        "first line wins"
+    );
+    assert!(set[0].metadata().unwrap().has_tag("x"));
     assert!(format!("{:?}", w.instancer).contains("instances.txt"));
 }
 
@@ -402,9 +379,7 @@ mod not_regular {
             let started = Instant::now();
             let instancer = FileInstancer::new(&path).unwrap();
             let built = started.elapsed();
-            let (tx, rx) = unbounded();
-            instancer.subscribe(tx);
-            let state = rx.try_recv();
+            let state = subscribe(&instancer).try_recv();
             let started = Instant::now();
             instancer.stop();
             done_tx.send((built, state, started.elapsed())).unwrap();
@@ -476,8 +451,7 @@ mod threads {
         w.instancer.stop(); // idempotent
 
         // Stopped: subscribing still gets the last state, and no more.
-        let (tx, rx) = unbounded();
-        w.instancer.subscribe(tx);
+        let rx = subscribe(&*w.instancer);
         assert!(matches!(rx.try_recv(), Ok(Event::Instances(_))));
     }
 
@@ -510,14 +484,9 @@ fn an_endpointer_made_after_a_typo_starts_from_the_last_good_set() {
     w.poll_twice();
     w.error();
     // Made during the outage, it starts where the others are: the last good set.
-    let endpointer =
-        waypost::DefaultEndpointer::new(w.instancer.clone(), |i: &waypost::Instance| {
-            Ok(i.addr().to_owned())
-        })
-        .unwrap();
+    let endpointer = addr_endpointer(w.instancer.clone());
     endpointer.wait_ready(BOUND).unwrap();
-    let endpoints = waypost::Endpointer::endpoints(&endpointer).unwrap();
-    assert_eq!(&endpoints[..], ["a:1", "b:2"]);
+    assert_eq!(endpoints(&endpointer), ["a:1", "b:2"]);
     assert!(
         endpointer.status().last_error.is_some(),
         "and knows it may be stale"

@@ -4,20 +4,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, bounded, unbounded};
-use support::BOUND;
-use waypost::{Event, Instance, MemoryRegistry};
-
-fn addrs(event: Event) -> Vec<String> {
-    match event {
-        Event::Instances(set) => set.iter().map(|i| i.addr().to_owned()).collect(),
-        Event::Error(e) => panic!("unexpected error event: {e}"),
-    }
-}
-
-fn next(rx: &Receiver<Event>) -> Vec<String> {
-    addrs(rx.recv_timeout(BOUND).expect("an event"))
-}
+use crossbeam_channel::{bounded, unbounded};
+use support::events::{addrs, next_addrs, subscribe};
+use waypost::{Instance, MemoryRegistry};
 
 #[test]
 fn the_full_set_is_sent_at_once_on_register() {
@@ -27,10 +16,9 @@ fn the_full_set_is_sent_at_once_on_register() {
     let _a_registration = a.register().unwrap();
     let _b_registration = b.register().unwrap();
     let instancer = registry.instancer("svc");
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
+    let rx = subscribe(&instancer);
     assert_eq!(
-        addrs(rx.try_recv().expect("sent during register")),
+        addrs(&rx.try_recv().expect("sent during register")),
         ["a:1", "b:1"]
     );
     assert!(rx.try_recv().is_err());
@@ -40,19 +28,18 @@ fn the_full_set_is_sent_at_once_on_register() {
 fn identical_states_are_not_sent_again() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    assert!(next(&rx).is_empty());
+    let rx = subscribe(&instancer);
+    assert!(next_addrs(&rx).is_empty());
     let first = registry.registrar("svc", Instance::new("a:1"));
     let _first_registration = first.register().unwrap();
-    assert_eq!(next(&rx), ["a:1"]);
+    assert_eq!(next_addrs(&rx), ["a:1"]);
     // A second registration of the same address leaves the set as it was.
     let second = registry.registrar("svc", Instance::new("a:1"));
     let _second_registration = second.register().unwrap();
     first.deregister().unwrap();
     assert!(rx.try_recv().is_err(), "no event for an unchanged set");
     second.deregister().unwrap();
-    assert!(next(&rx).is_empty());
+    assert!(next_addrs(&rx).is_empty());
 }
 
 #[test]
@@ -60,9 +47,8 @@ fn a_subscriber_that_never_reads_blocks_nobody() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
     let (stuck_tx, stuck_rx) = bounded(1);
-    let (tx, rx) = unbounded();
     instancer.subscribe(stuck_tx);
-    instancer.subscribe(tx);
+    let rx = subscribe(&instancer);
     let started = Instant::now();
     let registrars: Vec<_> = (0..200)
         .map(|i| {
@@ -79,7 +65,7 @@ fn a_subscriber_that_never_reads_blocks_nobody() {
     // Once it reads, the stuck subscriber gets the newest state at the next publish.
     stuck_rx.recv().unwrap();
     drop(registrars);
-    let latest = stuck_rx.try_iter().last().map(addrs);
+    let latest = stuck_rx.try_iter().last().map(|e| addrs(&e));
     assert_eq!(latest.map(|v| v.len()), Some(199));
 }
 
@@ -92,10 +78,10 @@ fn deregister_stops_delivery_and_dropped_receivers_are_harmless() {
     instancer.subscribe(tx.clone());
     instancer.subscribe(gone_tx);
     drop(gone_rx);
-    assert!(next(&rx).is_empty());
+    assert!(next_addrs(&rx).is_empty());
     let r = registry.registrar("svc", Instance::new("a:1"));
     let _r_registration = r.register().unwrap();
-    assert_eq!(next(&rx), ["a:1"]);
+    assert_eq!(next_addrs(&rx), ["a:1"]);
     instancer.unsubscribe(&tx);
     r.deregister().unwrap();
     assert!(rx.try_recv().is_err());
@@ -105,20 +91,14 @@ fn deregister_stops_delivery_and_dropped_receivers_are_harmless() {
 fn many_subscribers_each_get_every_change() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
-    let subscribers: Vec<_> = (0..50)
-        .map(|_| {
-            let (tx, rx) = unbounded();
-            instancer.subscribe(tx);
-            rx
-        })
-        .collect();
+    let subscribers: Vec<_> = (0..50).map(|_| subscribe(&instancer)).collect();
     let mut held = Vec::new();
     for i in 0..20 {
         let r = registry.registrar("svc", Instance::new(format!("h{i:02}:1")));
         held.push(r.register().unwrap());
     }
     for rx in &subscribers {
-        let sizes: Vec<usize> = rx.try_iter().map(|e| addrs(e).len()).collect();
+        let sizes: Vec<usize> = rx.try_iter().map(|e| addrs(&e).len()).collect();
         assert_eq!(sizes, (0..=20).collect::<Vec<_>>());
     }
 }
@@ -127,9 +107,8 @@ fn many_subscribers_each_get_every_change() {
 fn a_stopped_instancer_gets_no_more_changes() {
     let registry = MemoryRegistry::new();
     let instancer = registry.instancer("svc");
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
-    assert!(next(&rx).is_empty());
+    let rx = subscribe(&instancer);
+    assert!(next_addrs(&rx).is_empty());
     instancer.stop();
     let _registration = registry
         .registrar("svc", Instance::new("a:1"))

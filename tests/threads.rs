@@ -4,16 +4,12 @@
 
 mod support;
 
-use std::sync::Arc;
-
+use support::events::addr_endpointer;
 use support::{BOUND, threads_named, wait_until};
-use waypost::{DefaultEndpointer, FixedInstancer, Instance, MemoryRegistry};
+use waypost::{DefaultEndpointer, FixedInstancer, MemoryRegistry};
 
 fn endpointer() -> DefaultEndpointer<String> {
-    let e = DefaultEndpointer::new(Arc::new(FixedInstancer::new(["a:1"])), |i: &Instance| {
-        Ok(i.addr().to_owned())
-    })
-    .unwrap();
+    let e = addr_endpointer(FixedInstancer::new(["a:1"]));
     e.wait_ready(BOUND).unwrap();
     e
 }
@@ -25,10 +21,7 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     let closed = endpointer();
     let dropped = endpointer();
     let registry = MemoryRegistry::new();
-    let on_memory = DefaultEndpointer::new(Arc::new(registry.instancer("svc")), |i: &Instance| {
-        Ok(i.addr().to_owned())
-    })
-    .unwrap();
+    let on_memory = addr_endpointer(registry.instancer("svc"));
     // A thread names itself as it starts: wait for the third to get that far.
     wait_until("three named threads", || {
         threads_named("waypost-endpointer") == 3 && threads_named("waypost-factory") == 3
@@ -49,8 +42,7 @@ fn no_thread_is_left_after_close_stop_or_drop() {
     wait_until("the file watch thread", || {
         threads_named("waypost-file-watch") == 1
     });
-    let watched =
-        DefaultEndpointer::new(Arc::new(file), |i: &Instance| Ok(i.addr().to_owned())).unwrap();
+    let watched = addr_endpointer(file);
     drop(watched); // drops the last handle of the instancer: its drop stops and joins
 
     assert_eq!(

@@ -15,21 +15,20 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, unbounded};
-use parking_lot::{Mutex, MutexGuard};
+use crossbeam_channel::Receiver;
+use support::events::subscribe;
 use support::fake_consul::{Op, Script, Step, scripted};
-use support::{BOUND, threads_named, wait_until};
+use support::{counting_threads, threads_named, wait_until};
 use waypost::consul::{Instancer, Registrar};
 use waypost::{Error, Event};
 
 const WATCH: &str = "waypost-consul-watch";
 const HEARTBEAT: &str = "waypost-consul-heartbeat";
 
-static SERIAL: Mutex<()> = Mutex::new(());
 /// Takes this binary's turn and installs the capture logger (once).
-fn serial() -> MutexGuard<'static, ()> {
+fn serial() -> std::sync::RwLockWriteGuard<'static, ()> {
     support::logs::capture();
-    let turn = SERIAL.lock();
+    let turn = counting_threads();
     support::logs::records().clear();
     turn
 }
@@ -46,15 +45,14 @@ fn watch(backoff: Duration) -> (Instancer, Script, Receiver<Event>) {
         .first_fetch_timeout(Duration::ZERO)
         .build()
         .unwrap();
-    let (tx, rx) = unbounded();
-    instancer.subscribe(tx);
+    let rx = subscribe(&instancer);
     (instancer, script, rx)
 }
 
 /// The next event as `Ok(addresses)` or `Err(the Panicked error's message)`.
 fn next(rx: &Receiver<Event>) -> Result<Vec<String>, String> {
-    match rx.recv_timeout(BOUND).expect("an event within the bound") {
-        Event::Instances(set) => Ok(set.iter().map(|i| i.addr().to_owned()).collect()),
+    match support::events::next(rx) {
+        event @ Event::Instances(_) => Ok(support::events::addrs(&event)),
         Event::Error(err) => match &*err {
             Error::Panicked { component, message } => {
                 assert_eq!(*component, "consul watch");

@@ -1,12 +1,13 @@
-//! A scripted Consul [`Client`] for integration tests: the test feeds health answers
-//! through a channel, scripts TTL passes that panic, and reads every call made. A
-//! scripted panic is what a buggy `Client` of a user's own does on the watch or
-//! heartbeat thread.
+//! Consul [`Client`]s for integration tests. A scripted one: the test feeds health
+//! answers through a channel, scripts TTL passes that panic, and reads every call made
+//! (a scripted panic is what a buggy `Client` of a user's own does on the watch or
+//! heartbeat thread). And a [`Spy`] around a real client, telling when each health
+//! query starts.
 #![cfg(feature = "consul")]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use parking_lot::Mutex;
@@ -203,5 +204,88 @@ impl Client for ScriptedClient {
 
     fn shutdown(&self) {
         self.cancel.lock().take();
+    }
+}
+
+/// A client that forwards to another, reports each health query's index as the query
+/// starts, and can make TTL passes fail (a process too busy to heartbeat).
+#[derive(Debug)]
+pub struct Spy {
+    inner: Arc<dyn Client>,
+    queries: Sender<u64>,
+    hold_passes: Arc<AtomicBool>,
+}
+
+/// The test's side of a [`Spy`].
+#[derive(Debug)]
+pub struct Spied {
+    /// The index of every health query, as it starts.
+    pub queries: Receiver<u64>,
+    hold_passes: Arc<AtomicBool>,
+}
+
+/// A spy around `inner`, and what it reports.
+pub fn spy(inner: impl Client + 'static) -> (Spy, Spied) {
+    let (queries, rx) = unbounded();
+    let hold_passes = Arc::new(AtomicBool::new(false));
+    let spied = Spied {
+        queries: rx,
+        hold_passes: hold_passes.clone(),
+    };
+    let spy = Spy {
+        inner: Arc::new(inner),
+        queries,
+        hold_passes,
+    };
+    (spy, spied)
+}
+
+impl Spied {
+    /// Waits (bounded) until a blocking query (one with an index) starts.
+    pub fn blocking_query(&self) {
+        let deadline = Instant::now() + BOUND;
+        while self
+            .queries
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a blocking query within the bound")
+            == 0
+        {}
+    }
+
+    /// While `hold` is true every TTL pass fails.
+    pub fn hold_passes(&self, hold: bool) {
+        self.hold_passes.store(hold, Ordering::SeqCst);
+    }
+}
+
+impl Client for Spy {
+    fn health_service(&self, service: &str, query: &HealthQuery<'_>) -> Result<Health> {
+        let _ = self.queries.send(query.index);
+        self.inner.health_service(service, query)
+    }
+    fn register_service(&self, registration: &ServiceRegistration) -> Result<()> {
+        self.inner.register_service(registration)
+    }
+    fn deregister_service(&self, service_id: &str) -> Result<()> {
+        self.inner.deregister_service(service_id)
+    }
+    fn pass_ttl(&self, check_id: &str) -> Result<()> {
+        if self.hold_passes.load(Ordering::SeqCst) {
+            return Err(Error::invalid_config("test", "passes held"));
+        }
+        self.inner.pass_ttl(check_id)
+    }
+    fn agent_service(&self, service_id: &str) -> Result<Option<Service>> {
+        self.inner.agent_service(service_id)
+    }
+    fn fork(&self) -> Arc<dyn Client> {
+        Arc::new(Spy {
+            inner: self.inner.fork(),
+            queries: self.queries.clone(),
+            hold_passes: self.hold_passes.clone(),
+        })
+    }
+    fn shutdown(&self) {
+        self.inner.shutdown()
     }
 }

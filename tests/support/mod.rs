@@ -1,16 +1,21 @@
-//! Shared test helpers: waiting with a bound, counting threads, a scriptable instancer.
+//! Shared test helpers: waiting with a bound, counting threads, unique names, a
+//! scriptable instancer; events and endpoints in `events`, servers in `server`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
 pub mod conformance;
 pub mod consul;
+pub mod events;
 pub mod fake_consul;
 pub mod fake_http;
 pub mod http;
 pub mod logs;
+pub mod ports;
 pub mod scratch;
+pub mod server;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -20,14 +25,22 @@ use waypost::{Event, Instance, Instancer};
 /// Generous upper bound for anything a test waits for.
 pub const BOUND: Duration = Duration::from_secs(10);
 
-/// Spins (yielding) until `cond` holds; panics with `what` after `BOUND`.
-/// An upper bound, not a sleep: it returns as soon as the condition holds.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
+/// Spins (yielding) until `cond` holds; panics with `what` after `BOUND`; returns how
+/// long it took. An upper bound, not a sleep: it returns as soon as the condition holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(started.elapsed() < BOUND, "timed out waiting for {what}");
         std::thread::yield_now();
     }
+    started.elapsed()
+}
+
+/// `name` made unique in this process and run: `name-PID-N`.
+pub fn unique(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{name}-{}-{n}", std::process::id())
 }
 
 /// Waits, within `BOUND`, for an event listing exactly `want` (addresses, in order),
@@ -50,12 +63,28 @@ pub fn wait_for_set(rx: &Receiver<Event>, want: &[&str]) {
 }
 
 /// Stops `instancer` and checks that the stop (which joins its thread) took well under
-/// a second.
-pub fn stop_promptly(instancer: &dyn Instancer) {
+/// a second; returns how long it took.
+pub fn stop_promptly(instancer: &dyn Instancer) -> Duration {
     let started = Instant::now();
     instancer.stop();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "stop() took {took:?}");
+    took
+}
+
+/// Tests of one binary that count threads take turns with those that start threads:
+/// a counting test holds [`counting_threads`], every other test that starts a waypost
+/// thread holds [`starting_threads`] for as long as its threads live.
+static THREADS: RwLock<()> = RwLock::new(());
+
+/// The exclusive turn, for a test that counts threads.
+pub fn counting_threads() -> RwLockWriteGuard<'static, ()> {
+    THREADS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A shared turn, for a test whose threads a counting test must not see.
+pub fn starting_threads() -> RwLockReadGuard<'static, ()> {
+    THREADS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How many threads of this process have a name starting with `prefix` (Linux: names

@@ -29,9 +29,15 @@ impl Scratch {
 
     /// Writes the file the recommended way: a temporary file renamed over it.
     pub fn replace(&self, text: &str) {
-        let tmp = self.dir.join(".instances.txt.tmp");
+        self.replace_named("instances.txt", text);
+    }
+
+    /// Writes the file `name` in `dir` as [`replace`](Self::replace) does; its path.
+    pub fn replace_named(&self, name: &str, text: &str) -> PathBuf {
+        let (tmp, path) = (self.dir.join(format!(".{name}.tmp")), self.dir.join(name));
         fs::write(&tmp, text).unwrap();
-        fs::rename(&tmp, &self.file).unwrap();
+        fs::rename(&tmp, &path).unwrap();
+        path
     }
 
     /// Writes the file in place (same inode).

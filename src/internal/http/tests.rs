@@ -8,7 +8,7 @@ use crate::Error;
 
 #[path = "../../../tests/support/fake_http.rs"]
 mod fake_http;
-use fake_http::{Answer, FakeHttp, refused_base};
+use fake_http::{Answer, FakeHttp, Pacer, paced, refused_base};
 
 #[derive(serde::Deserialize, Debug, PartialEq)]
 struct Thing {
@@ -215,11 +215,7 @@ fn an_unresolvable_name_a_hung_server_and_5xx_gateways_are_failed_over() {
 
     // A hung server: one request timeout, then the good one; the next call starts
     // there, with no timeout.
-    let (_release, held) = crossbeam_channel::bounded::<()>(0);
-    let hung = FakeHttp::start(move |_| {
-        let _ = held.recv_timeout(Duration::from_secs(10));
-        Answer::json("{}")
-    });
+    let hung = FakeHttp::silent();
     let mut settings = HttpSettings::new("test", "unused");
     settings.servers = vec![hung.base().into(), good.base().into()];
     settings.request_timeout = Duration::from_millis(300);
@@ -269,11 +265,7 @@ fn shutdown_cuts_a_held_request_at_once() {
 
 #[test]
 fn a_slow_server_times_out() {
-    let (_release, held) = crossbeam_channel::bounded::<()>(0);
-    let server = FakeHttp::start(move |_| {
-        let _ = held.recv_timeout(Duration::from_secs(10));
-        Answer::json("{}")
-    });
+    let server = FakeHttp::silent();
     let mut settings = HttpSettings::new("test", &server.base());
     settings.request_timeout = Duration::from_millis(200);
     let http = Http::new(Arc::new(settings.validate().unwrap()));
@@ -460,115 +452,54 @@ fn encodes_path_segments() {
     assert_eq!(encode("é"), "%C3%A9");
 }
 
-/// A server that answers one request with a streamed body: the head, then whatever the
-/// script writes, paced by the test.
-mod streaming {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-
-    use crossbeam_channel::{Receiver, Sender, unbounded};
-
-    pub(super) enum Step {
-        Write(&'static str),
-        /// Waits until the test says go (the client must have read what came before).
-        Wait,
-        Close,
-    }
-
-    pub(super) struct Server {
-        pub(super) base: String,
-        pub(super) go: Sender<()>,
-        _thread: std::thread::JoinHandle<()>,
-    }
-
-    pub(super) fn serve(status: &'static str, steps: Vec<Step>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (go, wait): (Sender<()>, Receiver<()>) = unbounded();
-        let thread = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            read_head(&mut conn);
-            let head = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
-            );
-            conn.write_all(head.as_bytes()).unwrap();
-            for step in steps {
-                match step {
-                    Step::Write(text) => {
-                        if conn.write_all(text.as_bytes()).is_err() {
-                            return;
-                        }
-                        let _ = conn.flush();
-                    }
-                    Step::Wait => {
-                        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
-                    }
-                    Step::Close => return,
-                }
-            }
-            // Hold the connection open (a stall) until the test ends.
-            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
-        });
-        Server {
-            base,
-            go,
-            _thread: thread,
-        }
-    }
-
-    fn read_head(conn: &mut TcpStream) {
-        let mut seen = Vec::new();
-        let mut byte = [0u8; 1];
-        while !seen.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-            seen.push(byte[0]);
-        }
-        // The request bodies here are short and sent at once: read what is there.
-        conn.set_read_timeout(Some(std::time::Duration::from_millis(50)))
-            .unwrap();
-        let mut rest = [0u8; 4096];
-        let _ = conn.read(&mut rest);
-    }
-}
-
 fn stream_http(base: &str, idle_settings: Option<Duration>) -> Http {
     let mut settings = HttpSettings::new("test", base);
     settings.request_timeout = idle_settings.unwrap_or(Duration::from_secs(5));
     Http::new(Arc::new(settings.validate().unwrap()))
 }
 
+/// A server whose every request gets a streamed body, `chunked` or ended by a close,
+/// paced by the returned pacer; dropping the pacer ends the body.
+fn streaming(chunked: bool) -> (FakeHttp, Pacer) {
+    let (pacer, pieces) = paced();
+    let server = FakeHttp::start(move |_| match chunked {
+        true => Answer::chunked(pieces.clone()),
+        false => Answer::streamed(pieces.clone()),
+    });
+    (server, pacer)
+}
+
 #[test]
 fn a_stream_hands_each_object_over_as_it_arrives_and_ends_cleanly() {
-    use streaming::Step::*;
-    let server = streaming::serve(
-        "200 OK",
-        vec![
-            Write("{\"n\":1}\n"),
-            Wait,
-            Write("{\"n\":2}\n\n{\"n\":"),
-            Write("3}\n"),
-            Close,
-        ],
-    );
-    let http = stream_http(&server.base, None);
-    let mut call = Call::new("POST", "/v3/watch");
-    call.body = Some(br#"{"create_request":{}}"#.to_vec());
-    let mut got = Vec::new();
-    let go = server.go.clone();
-    http.stream(&call, Duration::from_secs(5), &mut |object| {
-        got.push(String::from_utf8(object.to_vec()).unwrap());
-        // The first object is handed over before the server writes the second.
-        if got.len() == 1 {
-            go.send(()).unwrap();
-        }
-        Ok(true)
-    })
-    .unwrap();
-    assert_eq!(got, [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+    for chunked in [true, false] {
+        let (server, pacer) = streaming(chunked);
+        let http = stream_http(&server.base(), None);
+        let mut call = Call::new("POST", "/v3/watch");
+        call.body = Some(br#"{"create_request":{}}"#.to_vec());
+        pacer.send("{\"n\":1}\n");
+        let mut pacer = Some(pacer);
+        let mut got = Vec::new();
+        http.stream(&call, Duration::from_secs(5), &mut |object| {
+            got.push(String::from_utf8(object.to_vec()).unwrap());
+            // The first object is handed over before the server writes the second; the
+            // third comes in two pieces, and then the body ends.
+            if let Some(pacer) = pacer.take() {
+                pacer.send("{\"n\":2}\n\n{\"n\":");
+                pacer.send("3}\n");
+            }
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#],
+            "chunked: {chunked}"
+        );
+    }
 }
 
 #[test]
 fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
-    use streaming::Step::*;
     let call = Call::new("POST", "/v3/watch");
     let collect = |http: &Http, idle| {
         let mut got = 0;
@@ -579,21 +510,32 @@ fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
         (got, result)
     };
 
-    // Cut in the middle of the second object.
-    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n{\"n\":"), Close]);
-    let (got, result) = collect(&stream_http(&server.base, None), Duration::from_secs(5));
-    let err = result.unwrap_err();
-    assert_eq!(got, 1);
-    assert_eq!(
-        kind(&err),
-        (HttpErrorKind::Transport, Some(200), Some(r#"{"n":"#))
-    );
-    assert!(err.to_string().contains("POST /v3/watch"), "{err}");
+    // Cut in the middle of the second object, by a close or a chunked body cut short.
+    // (Only the close leaves the cut object for the excerpt: a chunked body cut short
+    // is a read error of its own.)
+    for (chunked, excerpt) in [(false, Some(r#"{"n":"#)), (true, None)] {
+        let (server, pacer) = streaming(chunked);
+        pacer.send("{\"n\":1}\n{\"n\":");
+        pacer.cut();
+        let (got, result) = collect(&stream_http(&server.base(), None), Duration::from_secs(5));
+        let err = result.unwrap_err();
+        assert_eq!(got, 1);
+        assert_eq!(
+            kind(&err),
+            (HttpErrorKind::Transport, Some(200), excerpt),
+            "chunked: {chunked}"
+        );
+        assert!(err.to_string().contains("POST /v3/watch"), "{err}");
+    }
 
     // A stall after one object: the idle timeout, not a whole-call one.
-    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n")]);
+    let (server, pacer) = streaming(true);
+    pacer.send("{\"n\":1}\n");
     let started = Instant::now();
-    let (got, result) = collect(&stream_http(&server.base, None), Duration::from_millis(300));
+    let (got, result) = collect(
+        &stream_http(&server.base(), None),
+        Duration::from_millis(300),
+    );
     assert_eq!(got, 1);
     assert_eq!(kind(&result.unwrap_err()).0, HttpErrorKind::Timeout);
     assert!(
@@ -601,11 +543,12 @@ fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
         "{:?}",
         started.elapsed()
     );
-    drop(server);
+    drop((server, pacer));
 
     // shutdown() cuts a quiet stream at once.
-    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n")]);
-    let http = Arc::new(stream_http(&server.base, None));
+    let (server, pacer) = streaming(true);
+    pacer.send("{\"n\":1}\n");
+    let http = Arc::new(stream_http(&server.base(), None));
     let (entered_tx, entered) = crossbeam_channel::bounded(1);
     let worker = {
         let http = http.clone();
@@ -629,9 +572,10 @@ fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
 
     // A 503 before the stream: the next server; the callback can end the stream.
     let down = FakeHttp::start(|_| Answer::with_type(503, "text/plain", "unavailable"));
-    let server = streaming::serve("200 OK", vec![Write("{\"n\":1}\n{\"n\":2}\n")]);
+    let (server, pacer) = streaming(true);
+    pacer.send("{\"n\":1}\n{\"n\":2}\n");
     let mut settings = HttpSettings::new("test", "unused");
-    settings.servers = vec![down.base().into(), server.base.clone().into()];
+    settings.servers = vec![down.base().into(), server.base().into()];
     let http = Http::new(Arc::new(settings.validate().unwrap()));
     let mut got = 0;
     http.stream(&call, Duration::from_secs(5), &mut |_| {
@@ -641,11 +585,9 @@ fn a_stream_cut_mid_object_a_stall_and_a_stop_are_errors() {
     .unwrap();
     assert_eq!(got, 1);
     // A non-2xx answer that is not "unavailable" is an error.
-    let refused = streaming::serve(
-        "403 Forbidden",
-        vec![Write("{\"error\":\"denied\"}"), Close],
-    );
-    let err = collect(&stream_http(&refused.base, None), Duration::from_secs(5))
+    let refused =
+        FakeHttp::start(|_| Answer::with_type(403, "application/json", r#"{"error":"denied"}"#));
+    let err = collect(&stream_http(&refused.base(), None), Duration::from_secs(5))
         .1
         .unwrap_err();
     assert_eq!(kind(&err).1, Some(403));

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Usage: fetch-consul.sh DEST_DIR
+# Usage: fetch-deb.sh PACKAGE RELEASE DEST_DIR [BINARY]
 #
-# Puts a Consul 1.8.7 binary at DEST_DIR/usr/bin/consul and prints that path (stdout
-# carries nothing else). Debian 12 has no consul package, so this takes Debian 11's
-# (bullseye) .deb: apt runs under a throw-away configuration in a temp dir, so the
-# machine's own package lists, cache and locks are left alone, and the package is
-# unpacked with dpkg-deb -x (nothing is installed). Returns at once when the binary is
-# already there.
+# Unpacks the Debian package PACKAGE of release RELEASE (a suite name: bullseye,
+# bookworm, ...) under DEST_DIR, and prints DEST_DIR/usr/bin/BINARY (BINARY defaults to
+# PACKAGE; stdout carries nothing else). For a registry server this machine's release
+# does not package, such as Consul 1.8.7, which only Debian 11 (bullseye) has:
+#
+#   scripts/fetch-deb.sh consul bullseye ~/.cache/waypost/consul
+#
+# apt runs under a throw-away configuration in a temp dir, so the machine's own package
+# lists, cache and locks are left alone, and the package is unpacked with dpkg-deb -x
+# (nothing is installed; the package's dependencies are not fetched). Returns at once
+# when the binary is already there.
 #
 # The mirror is whatever this machine's apt already uses: the first URIs: line of
 # /etc/apt/sources.list.d/debian.sources, or the first deb line of /etc/apt/sources.list.
 set -euo pipefail
 
-dest=${1:?usage: fetch-consul.sh DEST_DIR}
-bin="$dest/usr/bin/consul"
+usage="usage: fetch-deb.sh PACKAGE RELEASE DEST_DIR [BINARY]"
+package=${1:?$usage}
+release=${2:?$usage}
+dest=${3:?$usage}
+binary=${4:-$package}
+bin="$dest/usr/bin/$binary"
 if [ -x "$bin" ]; then
     printf '%s\n' "$bin"
     exit 0
@@ -37,15 +46,15 @@ mirror_from_apt() {
 
 mirror=$(mirror_from_apt)
 if [ -z "$mirror" ]; then
-    echo "fetch-consul.sh: no mirror found in this machine's apt configuration" >&2
+    echo "fetch-deb.sh: no mirror found in this machine's apt configuration" >&2
     exit 1
 fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/lists/partial" "$scratch/cache/archives/partial" "$scratch/root"
-printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bullseye main\n' \
-    "$mirror" >"$scratch/sources.list"
+printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
+    "$mirror" "$release" >"$scratch/sources.list"
 
 # Every path apt would write to points into the scratch dir. The sandbox user is root
 # because mktemp's 0700 dir is not readable by _apt (apt warns otherwise).
@@ -59,18 +68,20 @@ apt_private=(
     -o "APT::Sandbox::User=root"
 )
 apt-get "${apt_private[@]}" -qq update >&2
-(cd "$scratch" && apt-get "${apt_private[@]}" -qq download consul >&2)
+(cd "$scratch" && apt-get "${apt_private[@]}" -qq download "$package" >&2)
 
-debs=("$scratch"/consul_*.deb)
-[ -f "${debs[0]}" ] || { echo "fetch-consul.sh: apt did not download consul" >&2; exit 1; }
+debs=("$scratch/${package}"_*.deb)
+[ -f "${debs[0]}" ] || { echo "fetch-deb.sh: apt did not download $package" >&2; exit 1; }
 dpkg-deb -x "${debs[0]}" "$scratch/root"
-"$scratch/root/usr/bin/consul" version | head -n 1 >&2
+[ -x "$scratch/root/usr/bin/$binary" ] \
+    || { echo "fetch-deb.sh: $package has no usr/bin/$binary" >&2; exit 1; }
+echo "fetch-deb.sh: $package $(dpkg-deb -f "${debs[0]}" Version) from $release" >&2
 
 # Copy the tree, then move the binary in last with a rename, so a concurrent caller that
-# sees DEST_DIR/usr/bin/consul sees a complete file.
+# sees DEST_DIR/usr/bin/BINARY sees a complete file.
 mkdir -p "$dest/usr/bin"
-mv "$scratch/root/usr/bin/consul" "$scratch/consul"
+mv "$scratch/root/usr/bin/$binary" "$scratch/$binary"
 cp -R "$scratch/root/." "$dest/"
-cp "$scratch/consul" "$dest/usr/bin/.consul.$$"
-mv -f "$dest/usr/bin/.consul.$$" "$bin"
+cp "$scratch/$binary" "$dest/usr/bin/.$binary.$$"
+mv -f "$dest/usr/bin/.$binary.$$" "$bin"
 printf '%s\n' "$bin"
