@@ -273,11 +273,31 @@ impl Server {
     /// nothing answers. Stop and drop end a paused server too.
     pub fn pause(&self) {
         self.signal("-STOP");
+        // The signal is delivered asynchronously: return once the kernel shows the
+        // process stopped, so a test's next step meets a paused server.
+        let pid = self.pid().expect("a running server");
+        let until = Instant::now() + Duration::from_secs(5);
+        while !process_paused(pid) {
+            assert!(
+                Instant::now() < until,
+                "process {pid} did not stop on SIGSTOP"
+            );
+            std::thread::yield_now();
+        }
     }
 
     /// Thaws a paused server (SIGCONT).
     pub fn resume(&self) {
         self.signal("-CONT");
+        let pid = self.pid().expect("a running server");
+        let until = Instant::now() + Duration::from_secs(5);
+        while process_paused(pid) {
+            assert!(
+                Instant::now() < until,
+                "process {pid} did not go on after SIGCONT"
+            );
+            std::thread::yield_now();
+        }
     }
 
     fn signal(&self, sig: &str) {
