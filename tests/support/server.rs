@@ -34,6 +34,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
 pub use super::ports::{Port, Ports};
 
 /// Pause between polls of another process's state; there is nothing to block on.
@@ -160,9 +162,35 @@ pub struct Server {
 }
 
 struct Running {
-    supervisor: Child,
     stdin: ChildStdin,
+    /// The server's pid.
     pid: u32,
+    supervisor_pid: u32,
+    /// Disconnects when the supervisor has exited (it reaps the server first).
+    exited: Receiver<()>,
+    /// Waits for the supervisor; joined once `exited` says so.
+    waiter: std::thread::JoinHandle<()>,
+}
+
+/// Waits for `supervisor` on a named thread; the receiver disconnects when it exits.
+fn watch_exit(mut supervisor: Child, name: &str) -> (Receiver<()>, std::thread::JoinHandle<()>) {
+    let (tx, exited) = crossbeam_channel::bounded::<()>(0);
+    let waiter = std::thread::Builder::new()
+        .name(format!("{name}-supervisor-wait"))
+        .spawn(move || {
+            let _ = supervisor.wait();
+            drop(tx);
+        })
+        .expect("spawn the supervisor's waiter");
+    (exited, waiter)
+}
+
+/// Waits up to `bound` for the supervisor to exit; true if it did.
+fn exited_within(exited: &Receiver<()>, bound: Duration) -> bool {
+    matches!(
+        exited.recv_timeout(bound),
+        Err(RecvTimeoutError::Disconnected)
+    )
 }
 
 impl Server {
@@ -343,10 +371,14 @@ impl Server {
                 self.log_tail()
             );
         };
+        let supervisor_pid = supervisor.id();
+        let (exited, waiter) = watch_exit(supervisor, name);
         self.running = Some(Running {
-            supervisor,
             stdin,
             pid,
+            supervisor_pid,
+            exited: exited.clone(),
+            waiter,
         });
 
         let started = Instant::now();
@@ -373,7 +405,8 @@ impl Server {
                 let bound = self.spec.ready_bound;
                 panic!("{name} was not ready after {bound:?}\n{}", self.log_tail());
             }
-            std::thread::sleep(POLL);
+            // The next probe after POLL, or at once when the supervisor exits.
+            exited_within(&exited, POLL);
         }
     }
 
@@ -381,9 +414,11 @@ impl Server {
     /// supervisor, which waits for the server; kills both after [`STOP_BOUND`].
     fn halt(&mut self, keep_dir: bool) {
         let Some(Running {
-            mut supervisor,
             mut stdin,
             pid,
+            supervisor_pid,
+            exited,
+            waiter,
         }) = self.running.take()
         else {
             return;
@@ -392,27 +427,22 @@ impl Server {
             let _ = stdin.write_all(b"keep\n");
         }
         drop(stdin);
-        let deadline = Instant::now() + STOP_BOUND;
-        while let Ok(None) = supervisor.try_wait() {
-            if Instant::now() > deadline {
-                eprintln!(
-                    "{} {pid} outlived its stop by {STOP_BOUND:?}: SIGKILL",
-                    self.spec.name
-                );
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-                let _ = supervisor.kill();
-                let _ = supervisor.wait();
-                break;
+        if !exited_within(&exited, STOP_BOUND) {
+            eprintln!(
+                "{} {pid} outlived its stop by {STOP_BOUND:?}: SIGKILL",
+                self.spec.name
+            );
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string(), &supervisor_pid.to_string()])
+                .status();
+            exited_within(&exited, STOP_BOUND);
+            // Reparented, the killed server is reaped by init, a moment later.
+            let deadline = Instant::now() + STOP_BOUND;
+            while !process_gone(pid) && Instant::now() < deadline {
+                std::thread::yield_now();
             }
-            std::thread::sleep(POLL);
         }
-        // The supervisor reaps the server; after a SIGKILL from here, init does (slowly).
-        let deadline = Instant::now() + STOP_BOUND;
-        while !process_gone(pid) && Instant::now() < deadline {
-            std::thread::sleep(POLL);
-        }
+        let _ = waiter.join();
     }
 }
 
