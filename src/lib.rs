@@ -159,6 +159,7 @@
 //!   [`Instancer`] contract kept for you.
 // Docs built without a feature still link its items' names: to this list.
 #![cfg_attr(not(feature = "consul"), doc = "", doc = "[`consul`]: #backends")]
+#![cfg_attr(not(feature = "etcd"), doc = "", doc = "[`etcd`]: #backends")]
 #![cfg_attr(not(feature = "tls"), doc = "", doc = "[`TlsConfig`]: #backends")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -184,6 +185,9 @@ mod updater;
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub mod etcd;
 pub mod file;
 pub mod lb;
 pub mod memory;

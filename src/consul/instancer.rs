@@ -9,7 +9,7 @@ use super::client::{Client, HealthQuery};
 use super::consistency::Consistency;
 use super::shared::{Group, Key, Membership, Wanted};
 use crate::internal::publisher::Publisher;
-use crate::internal::watch::{self, Due, Fetched, Source, Spec};
+use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
 use crate::internal::worker::{StopSignal, Worker};
 use crate::{Clock, Error, Result};
 
@@ -293,7 +293,7 @@ struct Query {
 }
 
 impl Source for Query {
-    fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+    fn fetch(&mut self, _stop: &StopSignal, _early: &mut Early<'_>) -> Result<Fetched> {
         if self.wanted.as_ref().is_some_and(|w| !w.still()) {
             return Ok(Fetched::End);
         }

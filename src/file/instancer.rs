@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::parse;
 use super::read::{self, Stamp};
 use crate::internal::publisher::Publisher;
-use crate::internal::watch::{self, Due, Fetched, Source, Spec};
+use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
 use crate::internal::worker::{StopSignal, Worker};
 use crate::{Clock, Error, Result, SystemClock};
 
@@ -215,7 +215,7 @@ struct Poll {
 }
 
 impl Source for Poll {
-    fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+    fn fetch(&mut self, _stop: &StopSignal, _early: &mut Early<'_>) -> Result<Fetched> {
         self.poll()
     }
 

@@ -1,7 +1,7 @@
 //! Plumbing shared by the core and every backend; not public.
 
 pub(crate) mod backoff;
-#[cfg(feature = "consul")]
+#[cfg(feature = "_http")]
 pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;

@@ -67,11 +67,42 @@ pub(crate) enum Fetched {
 /// One backend's requests. It runs on the watch thread only.
 pub(crate) trait Source: Send + 'static {
     /// One request. A long poll may block; `stop` is for sources that wait in pieces,
-    /// and the canceller given to [`start`] interrupts a request in flight.
-    fn fetch(&mut self, stop: &StopSignal) -> Result<Fetched>;
+    /// and the canceller given to [`start`] interrupts a request in flight. A streaming
+    /// request (etcd's watch) tells each complete set as it arrives through `early`,
+    /// and returns when the stream ends.
+    fn fetch(&mut self, stop: &StopSignal, early: &mut Early<'_>) -> Result<Fetched>;
 
     /// Forgets what a panic may have left half done (the watch starts over).
     fn reset(&mut self) {}
+}
+
+/// What a streaming request tells while it is still open: each set is published at
+/// once, and counts as an answer as a [`Fetched::Instances`] does (progress, the
+/// backoff starts over, `start()` stops waiting).
+pub(crate) struct Early<'a> {
+    publisher: &'a Publisher,
+    progress: &'a Progress,
+    clock: &'a dyn Clock,
+    backoff: &'a mut Backoff,
+    failing: &'a mut Option<String>,
+    first: &'a Sender<()>,
+}
+
+impl Early<'_> {
+    /// Publishes the complete current set.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))] // etcd's watch stream
+    pub(crate) fn instances(&mut self, instances: Vec<Instance>) {
+        self.answered();
+        self.publisher
+            .publish_instances_at(instances, self.clock.now());
+        let _ = self.first.try_send(());
+    }
+
+    fn answered(&mut self) {
+        self.progress.made();
+        self.backoff.reset();
+        *self.failing = None;
+    }
 }
 
 /// How a watch runs: its thread, its limits and its clock.
@@ -160,7 +191,15 @@ fn run(
         }
         let started = clock.now();
         last_start = Some(started);
-        let answer = source.fetch(stop);
+        let mut early = Early {
+            publisher,
+            progress,
+            clock,
+            backoff: &mut backoff,
+            failing: &mut failing,
+            first,
+        };
+        let answer = source.fetch(stop, &mut early);
         let now = clock.now();
         due = match answer {
             Ok(fetched) => {

@@ -29,7 +29,7 @@ struct Scripted {
 }
 
 impl Source for Scripted {
-    fn fetch(&mut self, _stop: &StopSignal) -> Result<Fetched> {
+    fn fetch(&mut self, _stop: &StopSignal, _early: &mut Early<'_>) -> Result<Fetched> {
         let _ = self.calls.send(self.clock.now());
         let set = |addrs: &[&str]| addrs.iter().map(|a| Instance::new(*a)).collect();
         match self.steps.recv_timeout(BOUND).expect("a step") {

@@ -45,7 +45,7 @@ const GRPC_UNKNOWN: i64 = 2;
 /// etcd's gRPC gateway: a unary error body `{"error","message","code"}`, or a watch
 /// stream's error line `{"error":{"grpc_code","http_code","message","http_status"}}`.
 /// Unavailable: code 14, or code 2 with "context deadline exceeded".
-#[allow(dead_code)] // the etcd backend's, tested here until it lands
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub(crate) fn etcd(_status: u16, body: &[u8]) -> BackendError {
     #[derive(Deserialize)]
     #[serde(untagged)]

@@ -56,7 +56,7 @@ use crate::{Error, HttpErrorKind, Result};
 use error::Site;
 
 pub(crate) use reply::{Reply, encode};
-#[allow(unused_imports)] // Renewable: the etcd backend's; tested here until it lands
+#[cfg_attr(not(feature = "etcd"), allow(unused_imports))] // Renewable: etcd's
 pub(crate) use settings::{HttpSettings, Renewable, Secret};
 
 /// One HTTP agent with its settings; see the module docs.
@@ -77,6 +77,8 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<Vec<u8>>,
     /// Added to the request timeout: a long poll's wait plus the server's jitter.
     pub(crate) long_poll: Duration,
+    /// Extra headers of this call (not credentials: their values may be logged).
+    pub(crate) headers: Vec<(&'static str, &'static str)>,
 }
 
 /// gRPC's "unauthenticated", as etcd's gateway reports an expired token.
@@ -98,6 +100,7 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: None,
             long_poll: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 }
@@ -199,7 +202,7 @@ impl Http {
     ///
     /// A stream cut in the middle of an object is an error (after the whole objects
     /// before it were handed over); so is an object over the body limit.
-    #[allow(dead_code)] // the etcd backend's watch; tested here until it lands
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))] // etcd's watch
     pub(crate) fn stream(
         &self,
         call: &Call<'_>,
@@ -263,6 +266,16 @@ impl Http {
         RENEWING.with(|r| r.set(false));
         *renewable.current.write() = Some(renewed?);
         Ok(true)
+    }
+
+    /// Gets the renewable credential when none is held yet (before a first call: a
+    /// server may answer a call without one with an error that is not "expired").
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+    pub(crate) fn ensure_credential(&self) -> Result<()> {
+        match &self.settings.renewable {
+            Some(renewable) if renewable.current.read().is_none() => self.renew().map(drop),
+            _ => Ok(()),
+        }
     }
 
     /// The renewable credential as it is now.
@@ -380,6 +393,19 @@ impl Http {
                     Some(why.into()),
                 ));
             }
+            if object.starts_with(b"{\"error\"") {
+                // A server's error line (etcd: `{"error":{"grpc_code":14,...}}` when it
+                // shuts down): the stream is over.
+                let code = (self.settings.error_hook)(status, object).code;
+                if code.is_some() {
+                    return Err(site.error(
+                        HttpErrorKind::Status,
+                        Some(status),
+                        Some(object),
+                        None,
+                    ));
+                }
+            }
             if !object.is_empty() && !each(object)? {
                 return Ok(());
             }
@@ -410,6 +436,9 @@ impl Http {
         let mut request = Request::builder().method(call.method).uri(url);
         for (name, Secret(value)) in &self.settings.headers {
             request = request.header(*name, &**value);
+        }
+        for (name, value) in &call.headers {
+            request = request.header(*name, *value);
         }
         if let (Some(renewable), Some(Secret(value))) = (&self.settings.renewable, site.token) {
             request = request.header(renewable.header, &**value);

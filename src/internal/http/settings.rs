@@ -17,6 +17,12 @@ impl Secret {
     pub(crate) fn new(value: impl Into<Arc<str>>) -> Secret {
         Secret(value.into())
     }
+
+    /// The value, to send (never to log or format).
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+    pub(crate) fn value(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Secret {

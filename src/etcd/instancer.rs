@@ -1,0 +1,384 @@
+//! `etcd::Instancer`: a range over a key prefix, then one watch stream from the next
+//! revision.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::LOG;
+use super::client::{Client, EventKind, WatchEvent, WatchRequest};
+use super::value;
+use crate::internal::publisher::Publisher;
+use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
+use crate::internal::worker::{StopSignal, Worker};
+use crate::{Clock, Error, HttpError, HttpErrorKind, Instance, Result};
+
+/// The longest `reopen_after` and `min_interval`.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Watches the keys under a prefix and publishes the instances their values name; see
+/// the [module docs](super).
+///
+/// Each instancer owns one thread, `waypost-etcd-watch`: it lists the prefix, then
+/// follows one watch stream, publishing the complete set after each change. `stop()`
+/// (or drop) cuts the stream at once and joins the thread.
+///
+/// ```no_run
+/// use waypost::etcd::{HttpClient, Instancer};
+/// use waypost::{Event, Instancer as _};
+///
+/// let client = HttpClient::builder().address("http://127.0.0.1:2379").build()?;
+/// let instancer = Instancer::builder(&client, "/services/payments/").build()?;
+/// let (tx, rx) = waypost::crossbeam_channel::unbounded();
+/// instancer.register(tx);
+/// if let Ok(Event::Instances(set)) = rx.recv() {
+///     println!("{} instances", set.len());
+/// }
+/// # Ok::<(), waypost::Error>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "dropping an instancer stops its watch"]
+pub struct Instancer {
+    publisher: Arc<Publisher>,
+    worker: Mutex<Option<Worker>>,
+}
+
+/// Builds an [`Instancer`]; see [`Instancer::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
+pub struct InstancerBuilder {
+    client: Arc<dyn Client>,
+    prefix: Vec<u8>,
+    default_port: Option<u16>,
+    reopen_after: Duration,
+    min_interval: Duration,
+    backoff: (Duration, Duration),
+    first_fetch_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Instancer {
+    /// Starts a builder for the keys under `prefix` (e.g. `/services/payments/`; the
+    /// prefix is taken as bytes, as etcd does: end it with `/` so that
+    /// `/services/pay` does not also list `/services/payments/...`).
+    pub fn builder(client: &dyn Client, prefix: impl Into<Vec<u8>>) -> InstancerBuilder {
+        InstancerBuilder {
+            client: client.fork(),
+            prefix: prefix.into(),
+            default_port: None,
+            reopen_after: Duration::from_secs(60),
+            min_interval: Duration::from_millis(100),
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            first_fetch_timeout: Duration::from_secs(1),
+            clock: crate::clock::system(),
+        }
+    }
+}
+
+impl InstancerBuilder {
+    /// The port of an address given without one (a Go program's `Addr` of `10.0.0.1`).
+    /// Default: none, and such a value is a bad value (left out, logged).
+    pub fn default_port(mut self, port: u16) -> Self {
+        self.default_port = Some(port);
+        self
+    }
+
+    /// How long a watch stream may bring nothing before the watch lists the prefix
+    /// again and opens a new stream. A member cut off from its quorum can leave a
+    /// stream silent: the list (a linearizable read, bounded by the client's request
+    /// timeout) then fails on that member and moves on to one that can answer. The
+    /// stream also asks etcd for progress notices and to end it when the member loses
+    /// its leader, which most of the time ends a cut-off stream sooner. Default 60 s.
+    ///
+    /// - At least 1 s and at most an hour: `build()` refuses others with
+    ///   [`Error::InvalidConfig`] (`reopen_after`).
+    pub fn reopen_after(mut self, after: Duration) -> Self {
+        self.reopen_after = after;
+        self
+    }
+
+    /// The least time between the starts of two requests (a list, or a watch stream),
+    /// whatever the answers say, so that a member that ends every stream at once is
+    /// not asked in a busy loop. Default 100 ms. `Duration::ZERO` turns the limit off;
+    /// over an hour is refused by `build()` (`min_interval`).
+    pub fn min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    /// Retry delays after an error: from `initial`, doubling up to `max`, with jitter.
+    /// Default 100 ms to 5 s. The same delays space restarts after a panic of the
+    /// watch thread. `Duration::ZERO` counts as 1 ms; `max` below `initial` is refused
+    /// by `build()` (`backoff`).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = (initial, max);
+        self
+    }
+
+    /// How long `build()` waits for the first answer (instances or an error), so that
+    /// the state is known when it returns. It never fails `build()`. Default 1 s;
+    /// `Duration::ZERO` returns at once.
+    pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.first_fetch_timeout = timeout;
+        self
+    }
+
+    /// The clock every wait of the watch reads (the min interval, the backoff, the
+    /// restart after a panic). Default: [`SystemClock`](crate::SystemClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Validates, starts the `waypost-etcd-watch` thread and waits for the first
+    /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
+    /// empty prefix, a `reopen_after` outside 1 s to an hour, a `min_interval` over an
+    /// hour, a backoff `max` below its `initial`; [`Error::Io`] if the thread cannot
+    /// start.
+    pub fn build(self) -> Result<Instancer> {
+        if self.prefix.is_empty() {
+            return Err(Error::invalid_config(
+                "prefix",
+                "must not be empty (it would watch every key)",
+            ));
+        }
+        if self.reopen_after < Duration::from_secs(1) || self.reopen_after > MAX_INTERVAL {
+            return Err(Error::invalid_config(
+                "reopen_after",
+                "must be within [1 s, 1 h]",
+            ));
+        }
+        if self.min_interval > MAX_INTERVAL {
+            return Err(Error::invalid_config(
+                "min_interval",
+                "must be at most an hour",
+            ));
+        }
+        if self.backoff.1 < self.backoff.0 {
+            return Err(Error::invalid_config(
+                "backoff",
+                "max must be at least initial",
+            ));
+        }
+        let publisher = Arc::new(Publisher::new());
+        let spec = Spec {
+            thread: "waypost-etcd-watch",
+            component: "etcd watch",
+            log_target: LOG,
+            what: format!("{:?}", String::from_utf8_lossy(&self.prefix)),
+            min_interval: self.min_interval,
+            backoff: self.backoff,
+            first_fetch_timeout: self.first_fetch_timeout,
+            clock: self.clock,
+        };
+        let cancel = self.client.clone();
+        let source = Watch {
+            client: self.client,
+            prefix: self.prefix,
+            default_port: self.default_port,
+            idle: self.reopen_after,
+            keys: BTreeMap::new(),
+            bad: BTreeMap::new(),
+            revision: None,
+            broke_last: false,
+        };
+        let worker = watch::start(spec, publisher.clone(), source, move || cancel.shutdown())?;
+        Ok(Instancer {
+            publisher,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+}
+
+/// The watch's state: the instances by key, and the revision they are at.
+struct Watch {
+    client: Arc<dyn Client>,
+    prefix: Vec<u8>,
+    default_port: Option<u16>,
+    idle: Duration,
+    /// The keys whose values name an instance.
+    keys: BTreeMap<Vec<u8>, Instance>,
+    /// The keys whose values do not, with the revision of the value logged.
+    bad: BTreeMap<Vec<u8>, i64>,
+    /// The revision `keys` is at; `None`: list before watching.
+    revision: Option<i64>,
+    /// The last stream broke before it brought anything: if the next one does too, it
+    /// is an error (with backoff), not a re-list at once.
+    broke_last: bool,
+}
+
+/// How a stream ended.
+enum End {
+    /// The server ended it, or it broke (the error).
+    Broke(Option<Error>),
+    /// The start revision was compacted away.
+    Compacted(i64),
+    /// The server cancelled the watch for another reason.
+    Canceled(String),
+}
+
+impl Source for Watch {
+    fn fetch(&mut self, stop: &StopSignal, early: &mut Early<'_>) -> Result<Fetched> {
+        let Some(revision) = self.revision else {
+            return self.list();
+        };
+        let request = WatchRequest {
+            prefix: &self.prefix,
+            start_revision: revision + 1,
+            idle: self.idle,
+        };
+        let mut end = None;
+        let mut delivered = false;
+        let (keys, bad, current) = (&mut self.keys, &mut self.bad, &mut self.revision);
+        let default_port = self.default_port;
+        let result = self.client.watch(&request, &mut |message| {
+            if message.canceled {
+                end = Some(match message.compact_revision {
+                    0 => End::Canceled(message.cancel_reason),
+                    compacted => End::Compacted(compacted),
+                });
+                return false;
+            }
+            delivered = true;
+            let at = current.expect("watching from a revision");
+            if apply(keys, bad, at, &message.events, default_port) {
+                early.instances(keys.values().cloned().collect());
+            }
+            let newest = message.events.iter().map(|e| e.kv.mod_revision).max();
+            *current = Some(at.max(message.revision).max(newest.unwrap_or(0)));
+            true
+        });
+        if stop.is_stopped() {
+            return result.map(|()| Fetched::Pending(Due::Now));
+        }
+        let end = end.unwrap_or(End::Broke(result.err()));
+        self.revision = None;
+        match end {
+            End::Compacted(compacted) => {
+                log::info!(target: LOG,
+                    "the watch of {} fell behind compaction (revision {compacted}); listing again",
+                    self.what());
+                self.list()
+            }
+            End::Canceled(reason) => {
+                let err = HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Status)
+                    .with_excerpt(format!("the watch was cancelled: {reason:.200}"));
+                Err(err.into())
+            }
+            End::Broke(err) => {
+                let idle = err.as_ref().is_some_and(Error::is_timeout);
+                let why = err
+                    .as_ref()
+                    .map_or("the server ended it".into(), |e| e.to_string());
+                if self.broke_last && !delivered && !idle {
+                    return Err(err.unwrap_or_else(|| ended(&self.prefix)));
+                }
+                self.broke_last = !delivered && !idle;
+                log::debug!(target: LOG, "the watch stream of {} ended ({why}); listing again",
+                    self.what());
+                self.list()
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.revision = None;
+        self.broke_last = false;
+    }
+}
+
+impl Watch {
+    fn what(&self) -> String {
+        format!("{:?}", String::from_utf8_lossy(&self.prefix))
+    }
+
+    /// Lists the prefix: the complete set, and the revision to watch from.
+    fn list(&mut self) -> Result<Fetched> {
+        let range = self.client.range_prefix(&self.prefix)?;
+        let mut keys = BTreeMap::new();
+        let mut bad = BTreeMap::new();
+        for kv in range.kvs {
+            match value::parse(&kv.value, self.default_port) {
+                Ok(instance) => {
+                    keys.insert(kv.key, instance);
+                }
+                Err(err) => {
+                    if self.bad.get(&kv.key) != Some(&kv.mod_revision) {
+                        log_bad(&kv.key, &err);
+                    }
+                    bad.insert(kv.key, kv.mod_revision);
+                }
+            }
+        }
+        self.keys = keys;
+        self.bad = bad;
+        self.revision = Some(range.revision);
+        Ok(Fetched::Instances(
+            self.keys.values().cloned().collect(),
+            Due::Now,
+        ))
+    }
+}
+
+/// Applies the events newer than `at`; true if the set of instances changed.
+fn apply(
+    keys: &mut BTreeMap<Vec<u8>, Instance>,
+    bad: &mut BTreeMap<Vec<u8>, i64>,
+    at: i64,
+    events: &[WatchEvent],
+    default_port: Option<u16>,
+) -> bool {
+    let mut changed = false;
+    for event in events {
+        let kv = &event.kv;
+        if kv.mod_revision <= at {
+            continue; // already in the set: a list at `at` included it
+        }
+        match event.kind {
+            EventKind::Delete => {
+                bad.remove(&kv.key);
+                changed |= keys.remove(&kv.key).is_some();
+            }
+            EventKind::Put => match value::parse(&kv.value, default_port) {
+                Ok(instance) => {
+                    bad.remove(&kv.key);
+                    let old = keys.insert(kv.key.clone(), instance.clone());
+                    changed |= old.is_none_or(|old| !old.same(&instance));
+                }
+                Err(err) => {
+                    log_bad(&kv.key, &err);
+                    bad.insert(kv.key.clone(), kv.mod_revision);
+                    changed |= keys.remove(&kv.key).is_some();
+                }
+            },
+        }
+    }
+    changed
+}
+
+fn log_bad(key: &[u8], err: &Error) {
+    log::warn!(target: LOG, "key {:?} is left out: {err}", String::from_utf8_lossy(key));
+}
+
+fn ended(prefix: &[u8]) -> Error {
+    HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Transport)
+        .with_excerpt(format!(
+            "the watch stream of {:?} ended twice in a row before it brought anything",
+            String::from_utf8_lossy(prefix)
+        ))
+        .into()
+}
+
+crate::internal::publisher::instancer_methods!(Instancer, |self| {
+    if let Some(mut worker) = self.worker.lock().take() {
+        worker.stop();
+    }
+});
+
+impl Drop for Instancer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
