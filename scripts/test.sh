@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: makes sure the registry servers the integration tests start
 # are installed, then runs every test (unit, integration and doc tests) three times:
-# with every feature on, with no feature (the core, memory and file), and with Consul
-# but without TLS (a plain-HTTP build, where an https:// address is refused). Extra
+# with every feature on, with no feature (the core, memory and file), and with the
+# network backends but without TLS (a plain-HTTP build, where an https:// address is
+# refused). Extra
 # arguments go to each `cargo test`, e.g.
 #
 #   ./scripts/test.sh                 # everything
@@ -94,6 +95,8 @@ server() {
 ensure_servers() {
     # Consul 1.8.7 is not packaged for Debian 12: Debian 11's package.
     server consul consul deb consul bullseye
+    # etcd 3.4.23 and etcdctl, from Debian 12 itself.
+    server etcd etcd apt etcd-server etcd-client
 }
 
 ensure_servers
@@ -102,7 +105,7 @@ ensure_servers
 feature_sets=(
     "--all-features"
     "--no-default-features"
-    "--no-default-features --features consul"
+    "--no-default-features --features consul,etcd"
 )
 
 # A hung test must fail the run in minutes, not use up CI's 90: the three runs take a

@@ -57,6 +57,16 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// down affects nobody else.
     fn fork(&self) -> Arc<dyn Client>;
 
+    /// A [`fork`](Client::fork) whose calls each give up after `timeout` at most (a
+    /// watch: its start): the [`Registrar`](super::Registrar)'s keepalive bounds every
+    /// call by TTL/3 this way, so that one call to a hung member cannot outlast the
+    /// lease. [`HttpClient`] lowers its request timeout to `timeout`. The default is
+    /// `fork()`: override it in a client whose calls can hang.
+    fn fork_with_timeout(&self, timeout: Duration) -> Arc<dyn Client> {
+        let _ = timeout;
+        self.fork()
+    }
+
     /// Cuts this client's calls short, now and later (they fail with
     /// [`HttpErrorKind::Cancelled`]). Idempotent.
     fn shutdown(&self);
@@ -336,6 +346,34 @@ const API_V3BETA: u8 = 2;
 
 /// gRPC's "failed precondition": etcd's "authentication is not enabled".
 const AUTH_NOT_ENABLED: i64 = 9;
+/// gRPC's "unauthenticated": an invalid or expired token.
+const UNAUTHENTICATED: i64 = 16;
+
+/// The gRPC code a watch's `cancel_reason` names (`"rpc error: code = PermissionDenied
+/// desc = ..."`), as its number.
+pub(crate) fn grpc_code(reason: &str) -> Option<i64> {
+    let name = reason.split("code = ").nth(1)?.split_whitespace().next()?;
+    let codes = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    codes.iter().position(|c| *c == name).map(|n| n as i64)
+}
 
 /// The real [`Client`]: etcd's v3 JSON gateway (etcd 3.4 and later) through waypost's
 /// shared HTTP plumbing.
@@ -637,16 +675,36 @@ impl Client for HttpClient {
         // require-leader metadata), so that a member cut off from its quorum does not
         // leave the watch silent.
         call.headers.push(("Grpc-Metadata-hasleader", "true"));
-        self.http.stream(&call, request.idle, &mut |line| {
-            let message = decode_watch_line(line).map_err(|why| {
-                Error::from(
-                    HttpError::new("etcd", format!("POST {path}"), "", HttpErrorKind::Decode)
-                        .with_excerpt(String::from_utf8_lossy(&line[..line.len().min(200)]))
-                        .with_source(why),
-                )
+        // etcd refuses an expired token inside the stream (a cancel, "code =
+        // Unauthenticated"), not with a 401: renew it and open the stream once more.
+        let mut renewed = false;
+        loop {
+            let mut expired = false;
+            self.http.stream(&call, request.idle, &mut |line| {
+                let message = decode_watch_line(line).map_err(|why| {
+                    Error::from(
+                        HttpError::new("etcd", format!("POST {path}"), "", HttpErrorKind::Decode)
+                            .with_excerpt(String::from_utf8_lossy(&line[..line.len().min(200)]))
+                            .with_source(why),
+                    )
+                })?;
+                if message.canceled
+                    && !renewed
+                    && self.shared.user.is_some()
+                    && grpc_code(&message.cancel_reason) == Some(UNAUTHENTICATED)
+                {
+                    expired = true;
+                    return Ok(false);
+                }
+                Ok(each(message))
             })?;
-            Ok(each(message))
-        })
+            if !expired {
+                return Ok(());
+            }
+            renewed = true;
+            log::debug!(target: super::LOG, "the watch's token expired; renewing it");
+            self.http.renew_credential()?;
+        }
     }
 
     fn grant_lease(&self, ttl: Duration) -> Result<Lease> {
@@ -697,6 +755,13 @@ impl Client for HttpClient {
     fn fork(&self) -> Arc<dyn Client> {
         Arc::new(HttpClient {
             http: Arc::new(self.http.fork()),
+            shared: self.shared.clone(),
+        })
+    }
+
+    fn fork_with_timeout(&self, timeout: Duration) -> Arc<dyn Client> {
+        Arc::new(HttpClient {
+            http: Arc::new(self.http.fork_with_timeout(timeout)),
             shared: self.shared.clone(),
         })
     }
@@ -757,6 +822,16 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn grpc_codes_of_cancel_reasons() {
+        let denied = "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+        assert_eq!(grpc_code(denied), Some(7));
+        let token = "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+        assert_eq!(grpc_code(token), Some(16));
+        assert_eq!(grpc_code("no code here"), None);
+        assert_eq!(grpc_code("code = Nonsense"), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// let client = HttpClient::builder().address("http://127.0.0.1:2379").build()?;
 /// let instancer = Instancer::builder(&client, "/services/payments/").build()?;
 /// let (tx, rx) = waypost::crossbeam_channel::unbounded();
-/// instancer.register(tx);
+/// instancer.subscribe(tx);
 /// if let Ok(Event::Instances(set)) = rx.recv() {
 ///     println!("{} instances", set.len());
 /// }
@@ -263,8 +263,11 @@ impl Source for Watch {
                 self.list()
             }
             End::Canceled(reason) => {
-                let err = HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Status)
+                let mut err = HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Status)
                     .with_excerpt(format!("the watch was cancelled: {reason:.200}"));
+                if let Some(code) = super::client::grpc_code(&reason) {
+                    err = err.with_code(code);
+                }
                 Err(err.into())
             }
             End::Broke(err) => {

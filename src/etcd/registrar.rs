@@ -308,10 +308,12 @@ impl Registrar {
                 deregister(&shared, &keeper_arc)
             });
         if keeper.worker.as_ref().is_none_or(Worker::is_finished) {
-            let client = self.shared.client.fork();
+            let interval = self.shared.interval();
+            // Every keepalive call gives up after TTL/3, so that the next one is tried,
+            // on a new connection, before the lease runs out.
+            let client = self.shared.client.fork_with_timeout(interval);
             let cancel = client.clone();
             let shared = self.shared.clone();
-            let interval = self.shared.interval();
             let supervision = Supervision {
                 component: "etcd keepalive",
                 log_target: LOG,

@@ -39,6 +39,7 @@ pub(crate) mod error;
 mod reply;
 mod settings;
 mod stream;
+#[cfg_attr(not(feature = "consul"), allow(unused_imports))] // Consul's stateful decoding
 pub(crate) use stream::Decode;
 #[cfg(feature = "tls")]
 mod tls;
@@ -276,6 +277,13 @@ impl Http {
             Some(renewable) if renewable.current.read().is_none() => self.renew().map(drop),
             _ => Ok(()),
         }
+    }
+
+    /// Gets a new renewable credential now: the server said the one held expired in a
+    /// way [`call`](Self::call) cannot see (etcd: inside a watch stream).
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+    pub(crate) fn renew_credential(&self) -> Result<()> {
+        self.renew().map(drop)
     }
 
     /// The renewable credential as it is now.
