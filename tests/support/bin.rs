@@ -4,6 +4,9 @@
 //! executable means missing), else `${WAYPOST_CACHE:-$HOME/.cache/waypost}/NAME/usr/bin/NAME`
 //! (where the project's fetch scripts unpack packages), else `NAME` on `PATH`. A test
 //! whose server is missing fails under `CI=true` and otherwise skips loudly.
+//!
+//! A tool that ships with a server (etcdctl with etcd) is found by [`find_companion`]:
+//! `WAYPOST_<TOOL>_BIN` if set, else next to the server's binary, else on `PATH`.
 
 use std::fs;
 use std::io::{self, Write};
@@ -35,6 +38,42 @@ pub fn find(name: &str) -> Option<PathBuf> {
         .find(|bin| is_executable(bin))
 }
 
+/// The tool `tool` that comes with a server whose binary is `server_bin` (etcdctl with
+/// etcd): `WAYPOST_<TOOL>_BIN` if set (authoritative, as in [`find`]), else `tool` in
+/// the server binary's folder (so an unpacked cache folder serves both), else on `PATH`.
+pub fn find_companion(tool: &str, server_bin: &Path) -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os(env_var(tool)) {
+        let bin = PathBuf::from(bin);
+        return is_executable(&bin).then_some(bin);
+    }
+    let sibling = server_bin.parent().map(|dir| dir.join(tool));
+    if let Some(bin) = sibling.filter(|b| is_executable(b)) {
+        return Some(bin);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(tool))
+        .find(|bin| is_executable(bin))
+}
+
+/// [`find_companion`], or what [`require`] does when a binary is missing.
+pub fn require_companion(tool: &str, server_bin: &Path, hint: &str) -> Option<PathBuf> {
+    if let Some(bin) = find_companion(tool, server_bin) {
+        return Some(bin);
+    }
+    let var = env_var(tool);
+    let looked = match std::env::var_os(&var) {
+        Some(bin) => format!(
+            "{var}={} is not an executable file",
+            Path::new(&bin).display()
+        ),
+        None => format!(
+            "looked next to {} and in PATH; set {var} or {hint}",
+            server_bin.display()
+        ),
+    };
+    missing(tool, &looked)
+}
+
 /// [`find`], or: under `CI=true` a panic (a missing backend fails in CI), otherwise a
 /// loud `SKIPPED:` line on stderr and `None`, so the test returns early. `hint` says
 /// how to install it.
@@ -42,7 +81,6 @@ pub fn require(name: &str, hint: &str) -> Option<PathBuf> {
     if let Some(bin) = find(name) {
         return Some(bin);
     }
-    let test = std::thread::current().name().unwrap_or("?").to_owned();
     let var = env_var(name);
     let looked = match std::env::var_os(&var) {
         Some(bin) => format!(
@@ -54,6 +92,12 @@ pub fn require(name: &str, hint: &str) -> Option<PathBuf> {
              set {var} or {hint}"
         ),
     };
+    missing(name, &looked)
+}
+
+/// A missing binary: a panic under `CI=true`, otherwise a loud `SKIPPED:` line.
+fn missing(name: &str, looked: &str) -> Option<PathBuf> {
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
     if in_ci() {
         panic!(
             "{test}: {name} not found ({looked}); under CI=true a missing backend fails the test"

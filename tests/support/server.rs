@@ -11,7 +11,8 @@
 //! - [`stop`](Server::stop), [`start`](Server::start), [`restart`](Server::restart) and
 //!   [`restart_fresh`](Server::restart_fresh) keep the ports a client knows (a restart
 //!   whose port was taken may move the others); [`pause`](Server::pause) and
-//!   [`resume`](Server::resume) send SIGSTOP and SIGCONT (a hung server).
+//!   [`resume`](Server::resume) send SIGSTOP and SIGCONT (a hung server), and
+//!   [`kill`](Server::kill) SIGKILL (a crash).
 //! - When a test fails while it owns a server, or holds a [`Shared`] one, the log's tail
 //!   goes to that test's output.
 //!
@@ -273,6 +274,39 @@ impl Server {
             self.spec.name,
             self.log_tail()
         );
+    }
+
+    /// One start on the current ports, without choosing new ones: true when ready,
+    /// false when a port was taken (the server is then stopped). For a harness that
+    /// starts several servers that know each other's ports (an etcd cluster) and must
+    /// choose them all again when one is taken. True at once if running.
+    pub fn start_once(&mut self) -> bool {
+        if self.running.is_some() {
+            return true;
+        }
+        let ready = self.attempt();
+        self.started |= ready;
+        ready
+    }
+
+    /// Ends the server at once (SIGKILL), as a crash would, and keeps its data dir and
+    /// ports: [`start`](Self::start) brings it back. No-op if stopped.
+    pub fn kill(&mut self) {
+        let Some(pid) = self.pid() else {
+            return;
+        };
+        if let Ok(mut log) = OpenOptions::new().append(true).open(self.log_path()) {
+            let _ = writeln!(log, "--- harness: SIGKILL {pid} ---");
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        // No assert: a harness's drop kills too, and a panic there would abort.
+        let until = Instant::now() + STOP_BOUND;
+        while !process_gone(pid) && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        self.halt(true);
     }
 
     /// Stops the server (SIGTERM; SIGKILL if paused) and keeps its data dir and ports.
