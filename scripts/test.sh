@@ -69,9 +69,8 @@ ensure_apt_packages() {
 # NAME names the variable (WAYPOST_<NAME>_BIN) and the cache folder; COMMAND is the
 # binary. A step returns at once when the binary is there (have_bin), so a server on
 # PATH or named by its variable is never installed. The tests find an unpacked one in
-# the cache. For example, etcd from Debian 12 itself:
-#
-#   server etcd etcd apt etcd-server etcd-client
+# the cache. A tool the tests run beside a server (etcdctl) has a line of its own, so
+# WAYPOST_<TOOL>_BIN or PATH is checked for it too.
 #
 # The memory and file backends need no server.
 server() {
@@ -95,8 +94,14 @@ server() {
 ensure_servers() {
     # Consul 1.8.7 is not packaged for Debian 12: Debian 11's package.
     server consul consul deb consul bullseye
-    # etcd 3.4.23 and etcdctl, from Debian 12 itself.
+    # etcd 3.4.23 and etcdctl, from Debian 12 itself; the harness drives etcd with
+    # etcdctl.
     server etcd etcd apt etcd-server etcd-client
+    # etcdctl next to a WAYPOST_ETCD_BIN is found by the tests as well.
+    [[ -n ${WAYPOST_ETCD_BIN:-} && -x ${WAYPOST_ETCD_BIN%/*}/etcdctl ]] \
+        || server etcdctl etcdctl apt etcd-client
+    # The etcd TLS tests make their CA and certificates with openssl.
+    server openssl openssl apt openssl
 }
 
 ensure_servers
