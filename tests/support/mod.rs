@@ -1,5 +1,6 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
-//! scriptable instancer; events and endpoints in `events`, servers in `server`.
+//! scriptable instancer; events and endpoints in `events`, servers in `server` (a real
+//! registry in `consul`), a breakable TCP path in `tcp_proxy`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
@@ -13,6 +14,7 @@ pub mod logs;
 pub mod ports;
 pub mod scratch;
 pub mod server;
+pub mod tcp_proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
