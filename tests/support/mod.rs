@@ -1,11 +1,14 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
-//! scriptable instancer; events and endpoints in `events`, servers in `server` (a real
-//! registry in `consul`), a breakable TCP path in `tcp_proxy`.
+//! scriptable instancer; events and endpoints in `events`, servers in `server` (real
+//! registries in `consul` and `etcd`), a breakable TCP path in `tcp_proxy`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
 pub mod conformance;
 pub mod consul;
+pub mod etcd;
+pub mod etcd_cluster;
+pub mod etcd_wire;
 pub mod events;
 pub mod fake_consul;
 pub mod fake_http;
