@@ -354,13 +354,18 @@ fn cluster_forms_finds_its_leader_and_survives_the_leaders_death() {
     assert_eq!(cluster.leader(), leader);
     cluster.member(leader).put("/c/before", "1");
 
-    // A paused follower: the leader stays; resumed, it follows again.
+    // A paused follower: the two others still have a leader. Resumed, it may call an
+    // election at once (its timers ran out while it was stopped), so the leader may
+    // change: any leader all three agree on will do.
     let follower = (leader + 1) % 3;
     cluster.pause(follower);
     assert!(!cluster.is_live(follower));
-    assert_eq!(cluster.leader(), leader);
+    assert!(cluster.statuses()[follower].is_none(), "paused: not asked");
+    assert_ne!(cluster.wait_leader(), follower);
     cluster.resume(follower);
-    assert_eq!(cluster.wait_leader(), leader);
+    assert!(cluster.is_live(follower));
+    let leader = cluster.wait_leader();
+    assert!(cluster.members().iter().all(Etcd::is_healthy));
 
     let t = Instant::now();
     cluster.kill(leader);
@@ -592,7 +597,11 @@ fn proxy_forwards_cuts_pauses_resumes_and_joins_its_threads() {
 
     drop(proxy);
     assert!(ends_within(&mut c, BOUND), "drop ends every connection");
-    assert_eq!(threads_named("tcp-proxy"), 0, "drop joins every thread");
+    // Joined threads: a joined thread's task leaves /proc a moment after the join
+    // returns (seen under load), so the count is waited for, bounded.
+    wait_until("the proxy's joined threads to leave /proc", || {
+        threads_named("tcp-proxy") == 0
+    });
 }
 
 #[test]
