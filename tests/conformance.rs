@@ -60,6 +60,16 @@ checks!(consul {
     Consul::own() => an_error_keeps_the_last_set, nothing_is_sent_before_the_first_answer;
 });
 
+#[cfg(feature = "etcd")]
+checks!(etcd {
+    Etcd::shared() =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        a_registration_is_visible, deregistration_removes_it,
+        dropping_the_registration_deregisters, the_calls_are_idempotent;
+    // These stop or pause the member: one of their own each.
+    Etcd::own() => an_error_keeps_the_last_set, nothing_is_sent_before_the_first_answer;
+});
+
 // ---- memory: the registry's own registrars; nothing can fail, the state is at once ----
 
 #[derive(Default)]
@@ -322,6 +332,182 @@ mod consul_source {
                 .build()
                 .expect("a consul registrar");
             Box::new(registrar)
+        }
+    }
+}
+
+// ---- etcd: etcdctl puts and deletes keys; waypost's registrar registers ----
+
+#[cfg(feature = "etcd")]
+use etcd_source::Etcd;
+
+#[cfg(feature = "etcd")]
+mod etcd_source {
+    use super::*;
+    use crossbeam_channel::{Sender, unbounded};
+    use parking_lot::MutexGuard;
+    use support::etcd::{Etcd as Member, shared};
+    use support::server::Shared;
+    use waypost::etcd::{self, HttpClient, Instancer, Registrar};
+
+    pub(super) struct Etcd {
+        client: HttpClient,
+        /// For the checks that stop or pause the member.
+        own: Option<Mutex<Member>>,
+        shared: Option<Shared<Member>>,
+    }
+
+    impl Etcd {
+        /// On the test binary's shared member.
+        pub(super) fn shared() -> Option<Etcd> {
+            let member = shared()?;
+            Some(Etcd::on(&member.client_url(), None, Some(member)))
+        }
+
+        /// On a member of its own.
+        pub(super) fn own() -> Option<Etcd> {
+            let member = Member::new()?;
+            Some(Etcd::on(
+                &member.client_url(),
+                Some(Mutex::new(member)),
+                None,
+            ))
+        }
+
+        fn on(url: &str, own: Option<Mutex<Member>>, shared: Option<Shared<Member>>) -> Etcd {
+            let client = HttpClient::builder()
+                .address(url)
+                .build()
+                .expect("a client");
+            Etcd {
+                client,
+                own,
+                shared,
+            }
+        }
+
+        fn member(&self) -> MutexGuard<'_, Member> {
+            self.own.as_ref().expect("a member of its own").lock()
+        }
+
+        fn with_member<T>(&self, f: impl FnOnce(&Member) -> T) -> T {
+            match (&self.shared, &self.own) {
+                (Some(shared), _) => f(shared),
+                (None, Some(own)) => f(&own.lock()),
+                (None, None) => unreachable!("a member"),
+            }
+        }
+    }
+
+    fn prefix(service: &str) -> String {
+        format!("/conformance/{service}/")
+    }
+
+    impl Source for Etcd {
+        fn name(&self) -> &str {
+            "etcd"
+        }
+        fn instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            let instancer = Instancer::builder(&self.client, prefix(service))
+                .backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .build()
+                .expect("an etcd instancer");
+            Arc::new(instancer)
+        }
+        fn add(&self, service: &str, addr: &str) {
+            self.with_member(|m| m.put(&format!("{}{addr}", prefix(service)), addr));
+        }
+        fn remove(&self, service: &str, addr: &str) {
+            self.with_member(|m| m.del(&format!("{}{addr}", prefix(service))));
+        }
+        fn watch_thread(&self) -> Option<&str> {
+            Some("waypost-etcd-watch")
+        }
+    }
+
+    impl Outage for Etcd {
+        fn fail(&self, _service: &str) {
+            self.member().stop();
+        }
+        /// Same data dir: the keys are back.
+        fn recover(&self, _service: &str) {
+            self.member().start();
+        }
+    }
+
+    impl HeldAnswer for Etcd {
+        /// The member is paused (the kernel takes the connection, nothing answers) and
+        /// the instancer's client tells when its first list has started.
+        fn held_instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            self.member().pause();
+            let (tx, lists) = unbounded();
+            let spy = Spy {
+                inner: etcd::Client::fork(&self.client),
+                lists: tx,
+            };
+            let instancer = Instancer::builder(&spy, prefix(service))
+                .first_fetch_timeout(Duration::ZERO)
+                .build()
+                .expect("an etcd instancer");
+            let _: () = lists.recv_timeout(support::BOUND).expect("the first list");
+            Arc::new(instancer)
+        }
+        fn release(&self) {
+            self.member().resume();
+        }
+    }
+
+    impl Registry for Etcd {
+        fn registrar(&self, service: &str, addr: &str) -> Box<dyn waypost::Registrar> {
+            let registrar = Registrar::builder(&self.client, prefix(service), addr)
+                .build()
+                .expect("an etcd registrar");
+            Box::new(registrar)
+        }
+    }
+
+    /// A client that tells when a list starts.
+    #[derive(Debug)]
+    struct Spy {
+        inner: Arc<dyn etcd::Client>,
+        lists: Sender<()>,
+    }
+
+    impl etcd::Client for Spy {
+        fn range_prefix(&self, prefix: &[u8]) -> waypost::Result<etcd::Range> {
+            let _ = self.lists.send(());
+            self.inner.range_prefix(prefix)
+        }
+        fn watch(
+            &self,
+            request: &etcd::WatchRequest<'_>,
+            each: &mut dyn FnMut(etcd::WatchResponse) -> bool,
+        ) -> waypost::Result<()> {
+            self.inner.watch(request, each)
+        }
+        fn grant_lease(&self, ttl: Duration) -> waypost::Result<etcd::Lease> {
+            self.inner.grant_lease(ttl)
+        }
+        fn keep_alive(&self, id: i64) -> waypost::Result<Option<Duration>> {
+            self.inner.keep_alive(id)
+        }
+        fn revoke_lease(&self, id: i64) -> waypost::Result<()> {
+            self.inner.revoke_lease(id)
+        }
+        fn put(&self, key: &[u8], value: &[u8], lease: i64) -> waypost::Result<()> {
+            self.inner.put(key, value, lease)
+        }
+        fn delete(&self, key: &[u8]) -> waypost::Result<()> {
+            self.inner.delete(key)
+        }
+        fn fork(&self) -> Arc<dyn etcd::Client> {
+            Arc::new(Spy {
+                inner: self.inner.fork(),
+                lists: self.lists.clone(),
+            })
+        }
+        fn shutdown(&self) {
+            self.inner.shutdown();
         }
     }
 }

@@ -242,12 +242,23 @@ impl Source for Watch {
                 return false;
             }
             delivered = true;
-            let at = current.expect("watching from a revision");
-            if apply(keys, bad, at, &message.events, default_port) {
+            if message.created {
+                // Its header has the store's revision, not what was sent: the events
+                // from the start revision on come after it.
+                return true;
+            }
+            if apply(keys, bad, revision, &message.events, default_port) {
                 early.instances(keys.values().cloned().collect());
             }
-            let newest = message.events.iter().map(|e| e.kv.mod_revision).max();
-            *current = Some(at.max(message.revision).max(newest.unwrap_or(0)));
+            // How far the set is: the newest event's revision, or for a progress notice
+            // (no events) its header's, as etcd sends one only when all before it was.
+            let reached = match message.events.iter().map(|e| e.kv.mod_revision).max() {
+                Some(newest) => newest,
+                None => message.revision,
+            };
+            if let Some(current) = current.as_mut() {
+                *current = (*current).max(reached);
+            }
             true
         });
         if stop.is_stopped() {
@@ -325,7 +336,8 @@ impl Watch {
     }
 }
 
-/// Applies the events newer than `at`; true if the set of instances changed.
+/// Applies the events newer than `at` (the revision listed, or reached by the stream
+/// before this one: older events are in the set already); true if the set changed.
 fn apply(
     keys: &mut BTreeMap<Vec<u8>, Instance>,
     bad: &mut BTreeMap<Vec<u8>, i64>,

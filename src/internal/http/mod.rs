@@ -82,6 +82,12 @@ pub(crate) struct Call<'a> {
     pub(crate) headers: Vec<(&'static str, &'static str)>,
 }
 
+thread_local! {
+    /// This thread is getting a new renewable credential: its calls neither send the
+    /// old one nor renew.
+    static RENEWING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// gRPC's "unauthenticated", as etcd's gateway reports an expired token.
 const UNAUTHENTICATED: i64 = 16;
 
@@ -253,8 +259,12 @@ impl Http {
     /// Gets a new credential through the backend's `renew`; false if there is none to
     /// renew or this thread is renewing already (the renewal's own calls do not renew).
     fn renew(&self) -> Result<bool> {
-        thread_local! {
-            static RENEWING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Ends this thread's renewal, also when `renew` panics.
+        struct Renewing;
+        impl Drop for Renewing {
+            fn drop(&mut self) {
+                RENEWING.with(|r| r.set(false));
+            }
         }
         let Some(renewable) = &self.settings.renewable else {
             return Ok(false);
@@ -262,9 +272,10 @@ impl Http {
         if RENEWING.with(|r| r.replace(true)) {
             return Ok(false);
         }
+        let renewing = Renewing;
         log::debug!(target: "waypost::http", "{}: the credential expired; renewing it", self.settings.backend);
         let renewed = (renewable.renew)(self);
-        RENEWING.with(|r| r.set(false));
+        drop(renewing);
         *renewable.current.write() = Some(renewed?);
         Ok(true)
     }
@@ -286,8 +297,12 @@ impl Http {
         self.renew().map(drop)
     }
 
-    /// The renewable credential as it is now.
+    /// The renewable credential as it is now; none for the renewal's own calls (etcd
+    /// refuses even `auth/authenticate` with a stale token).
     fn token(&self) -> Option<Secret> {
+        if RENEWING.with(std::cell::Cell::get) {
+            return None;
+        }
         (self.settings.renewable.as_ref()).and_then(|r| r.current.read().clone())
     }
 
@@ -389,6 +404,20 @@ impl Http {
                 // shutdown() closes the connection: an end that is not the server's.
                 return Err(site.error(HttpErrorKind::Cancelled, Some(status), None, None));
             }
+            if object.starts_with(b"{\"error\"") {
+                // A server's error line (etcd: `{"error":{"grpc_code":14,...}}` when it
+                // shuts down or loses its leader; the last one may come without a newline):
+                // the stream is over.
+                let code = (self.settings.error_hook)(status, object).code;
+                if code.is_some() {
+                    return Err(site.error(
+                        HttpErrorKind::Status,
+                        Some(status),
+                        Some(object),
+                        None,
+                    ));
+                }
+            }
             if !line.ends_with(b"\n") {
                 if object.is_empty() {
                     return Ok(()); // the end of the stream
@@ -400,19 +429,6 @@ impl Http {
                     Some(object),
                     Some(why.into()),
                 ));
-            }
-            if object.starts_with(b"{\"error\"") {
-                // A server's error line (etcd: `{"error":{"grpc_code":14,...}}` when it
-                // shuts down): the stream is over.
-                let code = (self.settings.error_hook)(status, object).code;
-                if code.is_some() {
-                    return Err(site.error(
-                        HttpErrorKind::Status,
-                        Some(status),
-                        Some(object),
-                        None,
-                    ));
-                }
             }
             if !object.is_empty() && !each(object)? {
                 return Ok(());
