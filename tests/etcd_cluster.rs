@@ -101,6 +101,7 @@ fn a_member_cut_off_from_its_quorum_gives_an_error_event() {
     // follows fails within the request timeout.
     wait_event(&rx, "an error event", is_error);
     let took = cut.elapsed();
+    eprintln!("quorum lost -> error event: {took:?}");
     assert!(
         took < Duration::from_secs(8),
         "the error came after {took:?}"

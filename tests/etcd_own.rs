@@ -86,6 +86,18 @@ fn auth_right_and_wrong_passwords_and_a_renewed_token() {
         is_set(&["10.4.0.1:80", "10.4.0.2:80"]),
     );
 
+    // root sees every prefix.
+    let root = HttpClient::builder()
+        .address(etcd.client_url())
+        .user(auth.root_user.clone(), auth.root_password.clone())
+        .build()
+        .expect("a client");
+    etcd.put("/other/x", "10.4.1.1:80");
+    let everything = Instancer::builder(&root, "/other/")
+        .build()
+        .expect("an instancer");
+    wait_event(&subscribe(&everything), "root's set", is_set(&["10.4.1.1:80"]));
+
     // Outside the role's prefix: permission denied, an error event.
     let outside = Instancer::builder(&client, "/other/")
         .build()
