@@ -15,6 +15,10 @@ use crossbeam_channel::{never, select};
 use waypost::consul::{HttpClient, Instancer, Registrar};
 use waypost::{Event, Instance};
 
+#[path = "support/describe.rs"]
+mod describe;
+use describe::describe;
+
 struct Args {
     addr: String,
     service: String,
@@ -49,20 +53,6 @@ fn parse_args() -> Result<Args, String> {
         return Err("--service NAME is required".into());
     }
     Ok(args)
-}
-
-fn describe(instance: &Instance) -> String {
-    let Some(meta) = instance.metadata() else {
-        return instance.to_string();
-    };
-    let tags: Vec<&str> = meta.tags().collect();
-    let values: Vec<String> = meta.values().map(|(k, v)| format!("{k}={v}")).collect();
-    format!(
-        "{instance} weight={:?} zone={:?} tags={tags:?} {}",
-        meta.weight(),
-        meta.zone().unwrap_or("-"),
-        values.join(" ")
-    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

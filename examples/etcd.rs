@@ -23,8 +23,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, never, select};
+use waypost::Event;
 use waypost::etcd::{HttpClient, Instancer, Registrar};
-use waypost::{Event, Instance};
+
+#[path = "support/describe.rs"]
+mod describe;
+use describe::describe;
 
 /// The command line.
 pub struct Args {
@@ -73,20 +77,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         _ => return Err("--user and --password-env go together".into()),
     };
     Ok(parsed)
-}
-
-fn describe(instance: &Instance) -> String {
-    let Some(meta) = instance.metadata() else {
-        return instance.to_string();
-    };
-    let tags: Vec<&str> = meta.tags().collect();
-    let values: Vec<String> = meta.values().map(|(k, v)| format!("{k}={v}")).collect();
-    format!(
-        "{instance} weight={:?} zone={:?} tags={tags:?} {}",
-        meta.weight(),
-        meta.zone().unwrap_or("-"),
-        values.join(" ")
-    )
 }
 
 /// Watches (and maybe registers) until `interrupted` fires or `--seconds` runs out,

@@ -8,6 +8,8 @@ mod support;
 
 use std::time::Duration;
 
+use crossbeam_channel::Receiver;
+
 use support::events::{is_set, subscribe, wait_event};
 use support::logs;
 use support::tcp_proxy::TcpProxy;
@@ -24,6 +26,27 @@ fn client(url: &str) -> HttpClient {
 
 fn prefix(name: &str) -> String {
     format!("/{}/", unique(name))
+}
+
+/// A registrar for `addr` under `prefix` whose keepalives wait on a manual clock (held
+/// back until the test moves it), and an instancer on the prefix, subscribed.
+fn held_keepalives(
+    client: &HttpClient,
+    prefix: &str,
+    addr: &str,
+    ttl: Duration,
+) -> (Registrar, ManualClock, Instancer, Receiver<Event>) {
+    let clock = ManualClock::new();
+    let registrar = Registrar::builder(client, prefix, addr)
+        .ttl(ttl)
+        .clock(clock.clone())
+        .build()
+        .expect("a registrar");
+    let instancer = Instancer::builder(client, prefix)
+        .build()
+        .expect("an instancer");
+    let rx = subscribe(&instancer);
+    (registrar, clock, instancer, rx)
 }
 
 #[test]
@@ -109,17 +132,12 @@ fn a_lease_that_lapses_while_keepalives_are_held_back_is_restored() {
         return;
     };
     let client = client(&etcd.client_url());
-    let p = prefix("lapse");
-    let clock = ManualClock::new();
-    let registrar = Registrar::builder(&client, p.as_str(), "10.0.2.1:80")
-        .ttl(Duration::from_secs(2))
-        .clock(clock.clone())
-        .build()
-        .expect("a registrar");
-    let instancer = Instancer::builder(&client, p.as_str())
-        .build()
-        .expect("an instancer");
-    let rx = subscribe(&instancer);
+    let (registrar, clock, _instancer, rx) = held_keepalives(
+        &client,
+        &prefix("lapse"),
+        "10.0.2.1:80",
+        Duration::from_secs(2),
+    );
     let _registration = registrar.register().expect("register");
     wait_event(&rx, "registered", is_set(&["10.0.2.1:80"]));
     let first_lease = registrar.lease();
@@ -137,17 +155,12 @@ fn a_lease_revoked_by_etcdctl_is_restored() {
         return;
     };
     let client = client(&etcd.client_url());
-    let p = prefix("revoked");
-    let clock = ManualClock::new();
-    let registrar = Registrar::builder(&client, p.as_str(), "10.0.3.1:80")
-        .ttl(Duration::from_secs(30))
-        .clock(clock.clone())
-        .build()
-        .expect("a registrar");
-    let instancer = Instancer::builder(&client, p.as_str())
-        .build()
-        .expect("an instancer");
-    let rx = subscribe(&instancer);
+    let (registrar, clock, _instancer, rx) = held_keepalives(
+        &client,
+        &prefix("revoked"),
+        "10.0.3.1:80",
+        Duration::from_secs(30),
+    );
     let registration = registrar.register().expect("register");
     wait_event(&rx, "registered", is_set(&["10.0.3.1:80"]));
     etcd.lease_revoke(registrar.lease());

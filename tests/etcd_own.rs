@@ -96,7 +96,11 @@ fn auth_right_and_wrong_passwords_and_a_renewed_token() {
     let everything = Instancer::builder(&root, "/other/")
         .build()
         .expect("an instancer");
-    wait_event(&subscribe(&everything), "root's set", is_set(&["10.4.1.1:80"]));
+    wait_event(
+        &subscribe(&everything),
+        "root's set",
+        is_set(&["10.4.1.1:80"]),
+    );
 
     // Outside the role's prefix: permission denied, an error event.
     let outside = Instancer::builder(&client, "/other/")
