@@ -1,5 +1,6 @@
 //! Watch a key prefix in etcd and print every change; optionally register this
-//! process under it.
+//! process under it. End to end: the instances become endpoints, and a round-robin
+//! balancer picks one for a call each second.
 //!
 //! Start a local etcd (3.4 or later; Debian's `etcd-server` package) with:
 //!
@@ -23,8 +24,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, never, select};
-use waypost::Event;
 use waypost::etcd::{HttpClient, Instancer, Registrar};
+use waypost::lb::{Balancer, RoundRobin};
+use waypost::{DefaultEndpointer, Event, Instance};
 
 #[path = "support/describe.rs"]
 mod describe;
@@ -113,6 +115,13 @@ pub fn run(
     let instancer = Instancer::builder(&client, args.prefix.clone()).build()?;
     let (tx, events) = crossbeam_channel::unbounded();
     instancer.subscribe(tx);
+    // End to end: the instances become endpoints (here just their URLs), and a
+    // round-robin balancer picks one per call.
+    let instancer = std::sync::Arc::new(instancer);
+    let endpointer =
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(format!("http://{i}/")))?;
+    let balancer = RoundRobin::new(endpointer);
+    let calls = crossbeam_channel::tick(Duration::from_secs(1));
     let deadline = match args.seconds {
         Some(s) => crossbeam_channel::after(Duration::from_secs(s)),
         None => never(),
@@ -132,8 +141,14 @@ pub fn run(
                     for instance in set.iter() {
                         writeln!(out, "  {}", describe(instance))?;
                     }
+
                 }
                 Event::Error(err) => writeln!(out, "error (keeping the last set): {err}")?,
+            },
+            // One call a second, to whichever endpoint the balancer picks.
+            recv(calls) -> _ => match balancer.with_pick(|url| url.clone()) {
+                Ok(url) => writeln!(out, "a call goes to {url}")?,
+                Err(err) => writeln!(out, "no call possible: {err}")?,
             },
             recv(interrupted) -> _ => break,
             recv(deadline) -> _ => break,

@@ -271,6 +271,7 @@ fn the_example_runs_for_two_seconds() {
     assert!(out.contains("10.0.6.1:80"), "{out}");
     assert!(out.contains("127.0.0.1:18080"), "{out}");
     assert!(out.contains("stopping"), "{out}");
+    assert!(out.contains("a call goes to http://"), "{out}");
     // It deregistered on the way out.
     let left = etcd.etcdctl(&["get", "--prefix", &p, "--keys-only"]);
     assert!(!left.contains("127.0.0.1:18080"), "{left}");
