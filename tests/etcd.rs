@@ -4,6 +4,8 @@
 //! revoked leases, compaction while the watch is cut off, values of every form side
 //! by side, and the example.
 
+#![cfg(feature = "etcd")]
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! (tests/support/etcd_cluster.rs): the member in use killed, the leader changing, and
 //! a member cut off from its quorum.
 
+#![cfg(feature = "etcd")]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! (tests/support/etcd.rs): a restart from an empty data dir, authentication with a
 //! role limited to a prefix and tokens that expire, and TLS with a client certificate.
 
+#![cfg(feature = "etcd")]
+
 mod support;
 
 use std::time::Duration;
@@ -10,7 +12,7 @@ use support::etcd::Etcd;
 use support::events::{is_error, is_set, subscribe, wait_event};
 use support::logs;
 use support::tcp_proxy::TcpProxy;
-use waypost::etcd::{Client as _, HttpClient, Instancer, Registrar};
+use waypost::etcd::{HttpClient, Instancer, Registrar};
 use waypost::{Event, ManualClock};
 
 #[test]
@@ -139,8 +141,10 @@ fn auth_right_and_wrong_passwords_and_a_renewed_token() {
     );
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_with_a_custom_ca_and_a_client_certificate() {
+    use waypost::etcd::Client as _;
     let Some(etcd) = Etcd::builder().tls_client_auth().spawn() else {
         return;
     };

@@ -276,7 +276,7 @@ impl Source for Watch {
             End::Canceled(reason) => {
                 let mut err = HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Status)
                     .with_excerpt(format!("the watch was cancelled: {reason:.200}"));
-                if let Some(code) = super::client::grpc_code(&reason) {
+                if let Some(code) = super::wire::grpc_code(&reason) {
                     err = err.with_code(code);
                 }
                 Err(err.into())

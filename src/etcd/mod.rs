@@ -102,7 +102,7 @@
 //! fetched and the call tried again, without the caller noticing. A wrong password is
 //! an [`Error::Http`](crate::Error::Http) with status 400 and code 3. The password and
 //! the token never appear in logs, errors or `Debug` output. With the `tls` feature,
-//! [`HttpClientBuilder::tls`] takes a custom CA and a client certificate.
+//! `HttpClientBuilder::tls` takes a custom CA and a client certificate.
 //!
 //! # Threads
 //!
@@ -114,14 +114,16 @@
 //! no good answer in between ends it (the watch's last error event says so).
 
 mod client;
+mod http_client;
 mod instancer;
 mod registrar;
 mod value;
+mod wire;
 
 pub use client::{
-    Client, EventKind, HttpClient, HttpClientBuilder, KeyValue, Lease, Range, WatchEvent,
-    WatchRequest, WatchResponse,
+    Client, EventKind, KeyValue, Lease, Range, WatchEvent, WatchRequest, WatchResponse,
 };
+pub use http_client::{HttpClient, HttpClientBuilder};
 pub use instancer::{Instancer, InstancerBuilder};
 pub use registrar::{Registrar, RegistrarBuilder};
 
