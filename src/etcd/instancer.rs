@@ -382,3 +382,7 @@ impl Drop for Instancer {
         self.stop();
     }
 }
+
+#[cfg(test)]
+#[path = "instancer_tests.rs"]
+mod tests;

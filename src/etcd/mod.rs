@@ -114,6 +114,8 @@
 //! no good answer in between ends it (the watch's last error event says so).
 
 mod client;
+#[cfg(test)]
+mod fake;
 mod instancer;
 mod registrar;
 mod value;
