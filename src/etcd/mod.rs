@@ -115,6 +115,8 @@
 
 mod client;
 #[cfg(test)]
+mod decode_props;
+#[cfg(test)]
 mod fake;
 mod instancer;
 mod registrar;
