@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod consul;
 pub mod events;
 pub mod fake_consul;
+pub mod fake_etcd;
 pub mod fake_http;
 pub mod http;
 pub mod logs;
