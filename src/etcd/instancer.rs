@@ -246,8 +246,11 @@ impl Source for Watch {
             if apply(keys, bad, at, &message.events, default_port) {
                 early.instances(keys.values().cloned().collect());
             }
+            // Only the events move the revision the set is at: a message's header
+            // revision is the store's, which can be past events still to come (the
+            // `created` message, a catch-up sent in several messages).
             let newest = message.events.iter().map(|e| e.kv.mod_revision).max();
-            *current = Some(at.max(message.revision).max(newest.unwrap_or(0)));
+            *current = Some(at.max(newest.unwrap_or(0)));
             true
         });
         if stop.is_stopped() {
