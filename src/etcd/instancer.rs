@@ -257,7 +257,9 @@ impl Source for Watch {
             return result.map(|()| Fetched::Pending(Due::Now));
         }
         let end = end.unwrap_or(End::Broke(result.err()));
-        self.revision = None;
+        // The revision the set is at; a retry after an error watches from there again
+        // without a list in between, whose success would reset the backoff.
+        let followed = self.revision.take();
         match end {
             End::Compacted(compacted) => {
                 log::info!(target: LOG,
@@ -268,6 +270,7 @@ impl Source for Watch {
             End::Canceled(reason) => {
                 let err = HttpError::new("etcd", "POST /v3/watch", "", HttpErrorKind::Status)
                     .with_excerpt(format!("the watch was cancelled: {reason:.200}"));
+                self.revision = followed;
                 Err(err.into())
             }
             End::Broke(err) => {
@@ -276,6 +279,7 @@ impl Source for Watch {
                     .as_ref()
                     .map_or("the server ended it".into(), |e| e.to_string());
                 if self.broke_last && !delivered && !idle {
+                    self.revision = followed;
                     return Err(err.unwrap_or_else(|| ended(&self.prefix)));
                 }
                 self.broke_last = !delivered && !idle;
