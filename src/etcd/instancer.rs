@@ -243,8 +243,11 @@ impl Source for Watch {
             }
             delivered = true;
             if message.created {
+                // The set stands (a watch reopened after an error without a list:
+                // subscribers hear it again; otherwise the publisher drops the repeat).
                 // Its header has the store's revision, not what was sent: the events
                 // from the start revision on come after it.
+                early.instances(keys.values().cloned().collect());
                 return true;
             }
             if apply(keys, bad, revision, &message.events, default_port) {
@@ -265,7 +268,9 @@ impl Source for Watch {
             return result.map(|()| Fetched::Pending(Due::Now));
         }
         let end = end.unwrap_or(End::Broke(result.err()));
-        self.revision = None;
+        // The revision the set is at; a retry after an error watches from there again
+        // without a list in between, whose success would reset the backoff.
+        let followed = self.revision.take();
         match end {
             End::Compacted(compacted) => {
                 log::info!(target: LOG,
@@ -279,6 +284,7 @@ impl Source for Watch {
                 if let Some(code) = super::wire::grpc_code(&reason) {
                     err = err.with_code(code);
                 }
+                self.revision = followed;
                 Err(err.into())
             }
             End::Broke(err) => {
@@ -287,6 +293,7 @@ impl Source for Watch {
                     .as_ref()
                     .map_or("the server ended it".into(), |e| e.to_string());
                 if self.broke_last && !delivered && !idle {
+                    self.revision = followed;
                     return Err(err.unwrap_or_else(|| ended(&self.prefix)));
                 }
                 self.broke_last = !delivered && !idle;
@@ -397,3 +404,7 @@ impl Drop for Instancer {
         self.stop();
     }
 }
+
+#[cfg(test)]
+#[path = "instancer_tests.rs"]
+mod tests;

@@ -114,6 +114,10 @@
 //! no good answer in between ends it (the watch's last error event says so).
 
 mod client;
+#[cfg(test)]
+mod decode_props;
+#[cfg(test)]
+mod fake;
 mod http_client;
 mod instancer;
 mod registrar;

@@ -373,3 +373,7 @@ impl fmt::Debug for Registrar {
             .finish()
     }
 }
+
+#[cfg(test)]
+#[path = "registrar_tests.rs"]
+mod tests;
