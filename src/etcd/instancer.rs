@@ -15,6 +15,10 @@ use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
 use crate::internal::worker::{StopSignal, Worker};
 use crate::{Clock, Error, HttpError, HttpErrorKind, Instance, Result};
 
+/// A created stream that lasts this long before it breaks was a working one, even with
+/// no change to bring: its break is not counted towards two breaks in a row.
+const LIVED: Duration = Duration::from_secs(1);
+
 /// The longest `reopen_after` and `min_interval`.
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -171,7 +175,7 @@ impl InstancerBuilder {
             min_interval: self.min_interval,
             backoff: self.backoff,
             first_fetch_timeout: self.first_fetch_timeout,
-            clock: self.clock,
+            clock: self.clock.clone(),
         };
         let cancel = self.client.clone();
         let source = Watch {
@@ -183,6 +187,7 @@ impl InstancerBuilder {
             bad: BTreeMap::new(),
             revision: None,
             broke_last: false,
+            clock: self.clock.clone(),
         };
         let worker = watch::start(spec, publisher.clone(), source, move || cancel.shutdown())?;
         Ok(Instancer {
@@ -207,6 +212,7 @@ struct Watch {
     /// The last stream broke before it brought anything: if the next one does too, it
     /// is an error (with backoff), not a re-list at once.
     broke_last: bool,
+    clock: Arc<dyn Clock>,
 }
 
 /// How a stream ended.
@@ -230,7 +236,9 @@ impl Source for Watch {
             idle: self.idle,
         };
         let mut end = None;
-        let mut delivered = false;
+        // The stream was created; it brought changes or progress.
+        let (mut created, mut delivered) = (false, false);
+        let opened = self.clock.now();
         let (keys, bad, current) = (&mut self.keys, &mut self.bad, &mut self.revision);
         let default_port = self.default_port;
         let result = self.client.watch(&request, &mut |message| {
@@ -241,8 +249,8 @@ impl Source for Watch {
                 });
                 return false;
             }
-            delivered = true;
             if message.created {
+                created = true;
                 // The set stands (a watch reopened after an error without a list:
                 // subscribers hear it again; otherwise the publisher drops the repeat).
                 // Its header has the store's revision, not what was sent: the events
@@ -250,6 +258,7 @@ impl Source for Watch {
                 early.instances(keys.values().cloned().collect());
                 return true;
             }
+            delivered = true;
             if apply(keys, bad, revision, &message.events, default_port) {
                 early.instances(keys.values().cloned().collect());
             }
@@ -288,7 +297,12 @@ impl Source for Watch {
                 Err(err.into())
             }
             End::Broke(err) => {
-                let idle = err.as_ref().is_some_and(Error::is_timeout);
+                // Nothing came for `reopen_after` on a stream that was created: a quiet
+                // prefix, or a silent member. A stream that never started is a failure.
+                let idle = created && err.as_ref().is_some_and(Error::is_timeout);
+                // A stream that lived a while without changes was a working one too.
+                let lived = self.clock.now().saturating_duration_since(opened) >= LIVED;
+                let delivered = delivered || (created && lived);
                 let why = err
                     .as_ref()
                     .map_or("the server ended it".into(), |e| e.to_string());

@@ -42,9 +42,13 @@
 //!   usually ends it first.
 //!
 //! The list goes to the member that answered last and moves on to the next one when it
-//! cannot answer (see [`HttpClientBuilder::addresses`]). A second break in a row before
-//! the stream brought anything is an error event, retried with backoff (100 ms to
-//! 5 s), as is a failed list. A watch that etcd cancels for another reason (e.g.
+//! cannot answer (see [`HttpClientBuilder::addresses`]). A stream that breaks before it
+//! brought a change, within a second of its start (a member that ends every stream at
+//! once, a proxy that cuts them), or that never starts, is a failure: the second one in
+//! a row is an error event, as is a failed list, and the watch then retries with
+//! backoff (100 ms to 5 s, growing while the errors last), opening the stream again
+//! from the revision it had, without a list in between; once the stream is created,
+//! subscribers hear the set again. A watch that etcd cancels for another reason (e.g.
 //! "permission denied") is an error event too, retried with backoff: never a tight
 //! list-and-watch loop.
 //!

@@ -281,6 +281,12 @@ impl Gateway {
     /// Waits (bounded) for a watch stream to be open, and hands it to the test: the
     /// gateway forgets it (and every older one), so changes no longer reach it, and
     /// the stream lives as long as the returned pacer.
+    /// Waits (bounded) until a watch stream is open, so that a [`put`](Self::put)
+    /// reaches it.
+    pub fn wait_stream(&self) {
+        super::wait_until("a watch stream", || !self.state.lock().streams.is_empty());
+    }
+
     pub fn take_stream(&self) -> Pacer {
         super::wait_until("a watch stream", || !self.state.lock().streams.is_empty());
         let mut state = self.state.lock();
