@@ -66,7 +66,8 @@ pub(crate) struct Http {
     agent: Agent,
     cancelled: AtomicBool,
     /// The server that answered last: calls start there.
-    preferred: AtomicUsize,
+    /// Shared by every fork: a server one thread found failing is skipped by the others.
+    preferred: Arc<AtomicUsize>,
 }
 
 /// One request: method, escaped path, query, JSON body, extra time for a long poll.
@@ -133,12 +134,13 @@ impl Http {
             agent: config.build().new_agent(),
             settings,
             cancelled: AtomicBool::new(false),
-            preferred: AtomicUsize::new(0),
+            preferred: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// A new `Http` with the same settings and its own agent (its own pool), for a
-    /// thread that must be stoppable on its own.
+    /// thread that must be stoppable on its own. It shares the preferred server with
+    /// this one: what one thread learnt about a failing server, the others use.
     pub(crate) fn fork(&self) -> Http {
         self.fork_with(self.settings.clone())
     }
@@ -154,9 +156,10 @@ impl Http {
 
     fn fork_with(&self, settings: Arc<HttpSettings>) -> Http {
         let http = Http::new(settings);
-        http.preferred
-            .store(self.preferred.load(Ordering::Relaxed), Ordering::Relaxed);
-        http
+        Http {
+            preferred: self.preferred.clone(),
+            ..http
+        }
     }
 
     #[cfg(test)]
