@@ -125,7 +125,9 @@
 //! client a token ([`HttpClientBuilder::token`]) with `service "<name>" { policy =
 //! "read" }` and `node_prefix "" { policy = "read" }`. A wrong token is refused with
 //! `403 ACL not found`, which is an error event. The token travels in the
-//! `X-Consul-Token` header only and is never logged or shown in errors.
+//! `X-Consul-Token` header only and is never logged or shown in errors by waypost (ureq
+//! logs raw request headers at `trace!`, target `ureq_proto`: keep that target above
+//! trace in production; see the README, "Logging and credentials").
 //!
 //! # Threads and cloning
 //!

@@ -105,7 +105,9 @@
 //! (tokens expire after `--auth-token-ttl` without use, 300 s by default), a new one is
 //! fetched and the call tried again, without the caller noticing. A wrong password is
 //! an [`Error::Http`](crate::Error::Http) with status 400 and code 3. The password and
-//! the token never appear in logs, errors or `Debug` output. With the `tls` feature,
+//! the token never appear in waypost's logs, errors or `Debug` output (ureq logs raw
+//! request headers at `trace!`, target `ureq_proto`: keep that target above trace in
+//! production; see the README, "Logging and credentials"). With the `tls` feature,
 //! `HttpClientBuilder::tls` takes a custom CA and a client certificate.
 //!
 //! # Threads
