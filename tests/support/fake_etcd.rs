@@ -21,47 +21,8 @@ use serde_json::{Value, json};
 
 use super::fake_http::{Answer, FakeHttp, Pacer, Piece, Seen, paced};
 
-/// Standard base64 with padding.
-pub fn b64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes what [`b64`] writes (and the client sends); `None` for anything else.
-pub fn unb64(text: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'A'..=b'Z' => Some(u32::from(c - b'A')),
-        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let text = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::new();
-    for chunk in text.chunks(4) {
-        let mut n = 0;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= digit(c)? << (18 - 6 * i);
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    Some(out)
-}
+/// Standard base64, as the gateway writes keys and values (the harness's own).
+pub use super::etcd_wire::{b64, b64_decode as unb64};
 
 #[derive(Debug, Clone)]
 struct Kv {
