@@ -174,6 +174,23 @@ fn a_lease_revoked_by_etcdctl_is_restored() {
 }
 
 #[test]
+fn a_key_deleted_by_etcdctl_while_its_lease_lives_is_put_back() {
+    let Some(etcd) = support::etcd::shared() else {
+        return;
+    };
+    let client = client(&etcd.client_url());
+    let p = prefix("deleted");
+    let (registrar, clock, _instancer, rx) =
+        held_keepalives(&client, &p, "10.0.7.1:80", Duration::from_secs(30));
+    let _registration = registrar.register().expect("register");
+    wait_event(&rx, "registered", is_set(&["10.0.7.1:80"]));
+    etcd.del(&format!("{p}10.0.7.1:80"));
+    wait_event(&rx, "deleted by etcdctl", is_set(&[]));
+    clock.advance(Duration::from_secs(10)); // the next keepalive
+    wait_event(&rx, "put back", is_set(&["10.0.7.1:80"]));
+}
+
+#[test]
 fn compaction_while_cut_off_gives_a_clean_relist() {
     let Some(etcd) = support::etcd::shared() else {
         return;

@@ -84,7 +84,9 @@
 //! renews the lease every TTL/3 (`lease/keepalive`, one request per renewal). A lease
 //! can be lost: it expired while this process was cut off, someone revoked it, or etcd
 //! restarted from an empty data dir. etcd then answers the keepalive without a TTL,
-//! and the thread grants a new lease and puts the key again at once. Deregistering
+//! and the thread grants a new lease and puts the key again at once. After each renewal
+//! it also reads the key back (one range), and puts it again if someone deleted or
+//! changed it while the lease lived (an operator's `etcdctl del`). Deregistering
 //! deletes the key and revokes the lease; errors are returned, never panicked on.
 //!
 //! # Several members, timeouts, leader loss

@@ -26,7 +26,8 @@ const MAX_TTL: Duration = Duration::from_secs(9_000_000_000);
 /// the thread, which renews the lease every TTL/3. When etcd answers that it no longer
 /// knows the lease (it expired during a partition, was revoked, or etcd restarted
 /// from empty), the thread grants a new one and puts the key again at once, so the
-/// instance is back within one TTL of the loss being noticed. Keepalive errors are
+/// instance is back within one TTL of the loss being noticed. After each renewal it
+/// reads the key back and puts it again if it was deleted or changed meanwhile. Keepalive errors are
 /// logged (`warn`, target `waypost::etcd`) and retried. The returned
 /// [`Registration`] deregisters on drop: it stops the thread (joined), deletes the key
 /// and revokes the lease.
@@ -236,6 +237,21 @@ impl Shared {
         client.put(&self.key, &self.value, lease)
     }
 
+    /// Puts the key again if it is gone or changed while its lease lives (someone
+    /// deleted or overwrote it): one range after each renewal.
+    fn check_key(&self, client: &dyn Client, lease: i64) -> Result<()> {
+        let range = client.range_prefix(&self.key)?;
+        let ours = range
+            .kvs
+            .iter()
+            .any(|kv| kv.key == self.key && kv.value == self.value && kv.lease == lease);
+        if ours {
+            return Ok(());
+        }
+        log::warn!(target: LOG, "{} was deleted or changed; putting it again", self.key_text());
+        client.put(&self.key, &self.value, lease)
+    }
+
     /// The time between two keepalives: a third of the granted TTL.
     fn interval(&self) -> Duration {
         Duration::from_secs(self.granted.load(Ordering::SeqCst)) / 3
@@ -253,7 +269,7 @@ impl Shared {
             }
             let lease = self.lease.load(Ordering::SeqCst);
             let outcome = match client.keep_alive(lease) {
-                Ok(Some(_)) => Ok(()),
+                Ok(Some(_)) => self.check_key(client, lease),
                 Ok(None) => {
                     log::warn!(target: LOG,
                         "etcd lost the lease of {}; granting a new one and putting the key again",

@@ -52,6 +52,16 @@ impl Harness {
         (registration, lease)
     }
 
+    /// The next calls are a keepalive of `lease` that worked, and the look at the key
+    /// that follows it.
+    fn renewed(&self, lease: i64) {
+        assert_eq!(self.etcd.next_op(), Op::KeepAlive(lease));
+        assert!(
+            matches!(self.etcd.next_op(), Op::Range { .. }),
+            "the key checked"
+        );
+    }
+
     /// Waits until the keepalive thread has armed its timer, then checks that no
     /// call was made meanwhile.
     fn waiting(&self) {
@@ -169,7 +179,7 @@ fn the_keepalive_runs_every_third_of_the_ttl() {
             &format!("a keepalive before TTL/3, round {round}"),
         );
         h.advance(Duration::from_millis(1));
-        assert_eq!(h.etcd.next_op(), Op::KeepAlive(lease));
+        h.renewed(lease);
     }
     // Four seconds on, past the TTL: still registered, on the same lease.
     assert_eq!(h.etcd.get(KEY), Some((ADDR.into(), lease)));
@@ -207,7 +217,7 @@ fn a_revoked_lease_is_granted_again_and_the_key_put_again() {
     ));
     // The next keepalives renew the new lease.
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.etcd.next_op(), Op::KeepAlive(new));
+    h.renewed(new);
 }
 
 #[test]
@@ -247,11 +257,11 @@ fn keepalive_errors_are_logged_and_retried_sooner() {
     h.advance(Duration::from_millis(100));
     assert_eq!(h.etcd.next_op(), Op::KeepAlive(lease));
     h.advance(Duration::from_millis(200));
-    assert_eq!(h.etcd.next_op(), Op::KeepAlive(lease));
+    h.renewed(lease);
     // It worked: back to TTL/3.
     h.advance_short(Duration::from_millis(9999), "a keepalive before TTL/3");
     h.advance(Duration::from_millis(1));
-    assert_eq!(h.etcd.next_op(), Op::KeepAlive(lease));
+    h.renewed(lease);
     assert!(logs::logged(
         log::Level::Warn,
         LOG,
@@ -270,7 +280,7 @@ fn deregister_deletes_the_key_revokes_the_lease_and_joins_the_thread() {
     let h = registrar(|b| b);
     let (_registration, lease) = h.register();
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.etcd.next_op(), Op::KeepAlive(lease));
+    h.renewed(lease);
     h.waiting();
     h.registrar.deregister().unwrap();
     assert_eq!(h.etcd.next_op(), Op::Delete(KEY.into()));
@@ -381,4 +391,31 @@ fn invalid_settings_are_refused() {
     // The bounds themselves are accepted.
     b().ttl(Duration::from_secs(1)).build().unwrap();
     b().ttl(MAX_TTL).build().unwrap();
+}
+
+#[test]
+fn a_key_deleted_while_its_lease_lives_is_put_back_after_the_next_keepalive() {
+    logs::capture();
+    let h = registrar(|b| b.id("deleted-key"));
+    let key = format!("{PREFIX}deleted-key");
+    let _registration = h.registrar.register().unwrap();
+    h.etcd.next_op();
+    let lease = h.registrar.lease();
+    h.etcd.next_op();
+    h.etcd.delete(&key); // an operator's `etcdctl del`: the lease lives on
+    h.advance(Duration::from_secs(1));
+    h.renewed(lease);
+    assert_eq!(
+        h.etcd.next_op(),
+        Op::Put {
+            key: key.clone(),
+            lease
+        }
+    );
+    assert_eq!(h.etcd.get(&key), Some((ADDR.into(), lease)));
+    assert!(logs::logged(
+        log::Level::Warn,
+        LOG,
+        &["deleted-key", "deleted or changed"]
+    ));
 }
