@@ -79,8 +79,8 @@ fn stop_during_a_held_blocking_query_is_prompt_and_joins() {
         took < Duration::from_secs(1),
         "dropping the client took {took:?}"
     );
-    // Exact, with no wait: the watch thread was joined, and it started no lookup
-    // after the held query's, whose helper was already gone.
-    assert_eq!(threads_named("waypost-"), 0, "the watch thread was joined");
+    // The watch thread was joined, and it started no lookup after the held query's,
+    // whose helper was already gone (the wait covers only the kernel's reaping).
+    support::wait_threads("waypost-", 0, "the watch thread was joined");
     drop((instancer, again));
 }

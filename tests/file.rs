@@ -447,7 +447,7 @@ mod threads {
         });
 
         stop_promptly(&*w.instancer);
-        assert_eq!(threads_named(THREAD), 0, "joined");
+        support::wait_threads(THREAD, 0, "joined");
         w.instancer.stop(); // idempotent
 
         // Stopped: subscribing still gets the last state, and no more.

@@ -18,7 +18,7 @@ use crossbeam_channel::Receiver;
 use waypost::{DefaultEndpointer, EndpointerState, Event, Instancer, Registrar};
 
 use super::events::{addr_endpointer, addrs, endpoints, subscribe};
-use super::{counting_threads, starting_threads, stop_promptly, threads_named, unique, wait_until};
+use super::{counting_threads, starting_threads, stop_promptly, unique, wait_until};
 
 /// What the instancer part needs from a backend.
 pub trait Source {
@@ -146,7 +146,7 @@ pub fn stop_joins_promptly(b: &impl Source) {
     stop_promptly(&*instancer);
     stop_promptly(&*instancer);
     if let Some(thread) = b.watch_thread() {
-        assert_eq!(threads_named(thread), 0, "{}: stop() joined", b.name());
+        super::wait_threads(thread, 0, &format!("{}: stop() joined", b.name()));
     }
 }
 

@@ -93,6 +93,13 @@ pub fn starting_threads() -> RwLockReadGuard<'static, ()> {
     THREADS.read().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Waits (bounded) until `n` threads named `prefix...` are listed: after a join, the
+/// kernel may list the joined thread in /proc a moment longer; an unjoined thread
+/// (still running) fails the wait.
+pub fn wait_threads(prefix: &str, n: usize, what: &str) {
+    wait_until(what, || threads_named(prefix) == n);
+}
+
 /// How many threads of this process have a name starting with `prefix` (Linux: names
 /// are cut to 15 bytes in /proc).
 pub fn threads_named(prefix: &str) -> usize {
