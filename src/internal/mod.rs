@@ -2,6 +2,8 @@
 
 pub(crate) mod backoff;
 #[cfg(feature = "_http")]
+pub(crate) mod base64;
+#[cfg(feature = "_http")]
 pub(crate) mod http;
 pub(crate) mod publisher;
 pub(crate) mod rand;
