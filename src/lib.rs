@@ -194,6 +194,8 @@ pub mod memory;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
+#[cfg(feature = "zk")]
+mod zk;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};

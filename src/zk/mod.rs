@@ -1,0 +1,5 @@
+//! ZooKeeper: waypost's own synchronous client, over `std::net::TcpStream`.
+//!
+//! Work in progress and not public yet: only the wire protocol ([`proto`]) is here.
+
+pub(crate) mod proto;
