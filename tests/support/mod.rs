@@ -14,6 +14,7 @@ pub mod fake_consul;
 pub mod fake_etcd;
 pub mod fake_http;
 pub mod http;
+pub mod java;
 pub mod logs;
 pub mod ports;
 pub mod scratch;
