@@ -1,6 +1,7 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
 //! scriptable instancer; events and endpoints in `events`, servers in `server` (real
-//! registries in `consul` and `etcd`), a breakable TCP path in `tcp_proxy`.
+//! registries in `consul`, `etcd` and `zookeeper`, Curator in `curator`), a breakable
+//! TCP path in `tcp_proxy`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
@@ -20,6 +21,10 @@ pub mod ports;
 pub mod scratch;
 pub mod server;
 pub mod tcp_proxy;
+pub mod zk_cli;
+pub mod zk_ensemble;
+pub mod zk_wire;
+pub mod zookeeper;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
