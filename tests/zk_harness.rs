@@ -1,9 +1,10 @@
 //! Tests of the ZooKeeper harness (`tests/support/zookeeper.rs` on the launcher in
 //! `server.rs`, zkCli in `zk_cli.rs`, the raw wire client in `zk_wire.rs`, the
-//! ensemble in `zk_ensemble.rs`) against a real ZooKeeper 3.8.0: readiness, restarts,
-//! zkCli, a session expired from a second connection, digest ACLs, and a three-server
-//! ensemble losing its leader. The harness uses no part of waypost, so this file is
-//! built with every feature set.
+//! ensemble in `zk_ensemble.rs`) and of the Curator harness (`curator.rs`) against a
+//! real ZooKeeper 3.8.0: readiness, restarts, zkCli, a session expired from a second
+//! connection, digest ACLs, a three-server ensemble losing its leader, and Curator's
+//! service discovery. The harness uses no part of waypost, so this file is built
+//! with every feature set.
 
 mod support;
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::curator::{CuratorInstance, CuratorJson, require_curator};
 use support::java::ProcessDir;
 use support::server::process_gone;
 use support::zk_cli::answer;
@@ -447,6 +449,118 @@ fn session_server(session_id: i64) -> usize {
     (session_id as u64 >> 56) as usize
 }
 
+#[test]
+fn curator_registers_and_queries_through_the_real_service_discovery() {
+    let t = Instant::now();
+    let Some(curator) = require_curator() else {
+        return;
+    };
+    eprintln!(
+        "Curator ready in {:?} (javac {:?})",
+        t.elapsed(),
+        curator.compiled_in()
+    );
+    let Some(zk) = zookeeper::shared() else {
+        return;
+    };
+    let (connect, base) = (zk.connect_string(), format!("/{}", unique("curator")));
+    let (a1, a2) = std::thread::scope(|scope| {
+        let spawn = |id: &'static str, address, port, json| {
+            let (connect, base) = (&connect, &base);
+            std::thread::Builder::new()
+                .name(format!("curator-register-{id}"))
+                .spawn_scoped(scope, move || {
+                    curator.register_json(connect, base, "web", id, address, port, json)
+                })
+                .unwrap()
+        };
+        let a1 = spawn("a1", "10.0.0.1", 8080, CuratorJson::Compat);
+        let a2 = spawn("a2", "10.0.0.2", 8081, CuratorJson::Disabled);
+        (a1.join().unwrap(), a2.join().unwrap())
+    });
+    eprintln!(
+        "registered through Curator in {:?} and {:?}",
+        a1.registered_after(),
+        a2.registered_after()
+    );
+
+    let json = zk.get(&format!("{base}/web/a1")).expect("Curator's node");
+    eprintln!("Curator wrote {json}");
+    assert!(
+        json.starts_with(r#"{"name":"web","id":"a1","address":"10.0.0.1","port":8080,"sslPort":null,"payload":null,"registrationTimeUTC":"#),
+        "{json}"
+    );
+    assert!(
+        json.ends_with(r#","serviceType":"DYNAMIC","uriSpec":null}"#),
+        "no enabled field: {json}"
+    );
+    let disabled = zk.get(&format!("{base}/web/a2")).expect("Curator's node");
+    assert!(
+        disabled.ends_with(r#","uriSpec":null,"enabled":false}"#),
+        "{disabled}"
+    );
+    let mut raw = RawSession::connect(zk.addr()).unwrap();
+    let stat = raw
+        .exists(&format!("{base}/web/a1"), false)
+        .unwrap()
+        .unwrap();
+    assert_ne!(stat.ephemeral_owner, 0, "an ephemeral node");
+
+    // A node written by hand with the fewest fields Curator needs, as waypost may.
+    let minimal = r#"{"name":"web","id":"w1","address":"127.0.0.1","port":9000}"#;
+    raw.create(&format!("{base}/web/w1"), minimal.as_bytes(), EPHEMERAL)
+        .unwrap();
+    let instance = |id: &str, address: &str, port, enabled| CuratorInstance {
+        id: id.into(),
+        address: address.into(),
+        port,
+        enabled,
+    };
+    let t = Instant::now();
+    let all = curator.query(&connect, &base, "web");
+    eprintln!("Curator query took {:?}", t.elapsed());
+    assert_eq!(
+        all,
+        [
+            instance("a1", "10.0.0.1", 8080, true),
+            instance("a2", "10.0.0.2", 8081, false),
+            instance("w1", "127.0.0.1", 9000, true),
+        ]
+    );
+    // Go kit's plain data beside Curator's: the query fails, a provider skips it.
+    raw.create(&format!("{base}/web/plain"), b"10.0.0.9:80", EPHEMERAL)
+        .unwrap();
+    let failed = curator.try_query(&connect, &base, "web");
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.contains("JsonParseException")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        curator.provider(&connect, &base, "web"),
+        [
+            instance("a1", "10.0.0.1", 8080, true),
+            instance("w1", "127.0.0.1", 9000, true)
+        ],
+        "a provider leaves out disabled instances and what it cannot read"
+    );
+
+    let t = Instant::now();
+    drop(a1);
+    eprintln!("Curator registration ended in {:?}", t.elapsed());
+    assert_eq!(
+        raw.exists(&format!("{base}/web/a1"), false).unwrap(),
+        None,
+        "gone at once"
+    );
+    drop(a2);
+    assert_eq!(
+        raw.children(&format!("{base}/web"), false).unwrap().len(),
+        2
+    );
+}
+
 /// Helper of the next test, which runs this binary again on it alone: leaks a
 /// [`ProcessDir`] and prints its path.
 #[test]
@@ -495,6 +609,11 @@ fn missing_java_or_jars_fail_in_ci_and_skip_loudly_otherwise() {
             "shared_server_answers_four_letter_words_and_zkcli",
             "WAYPOST_JAVA_BIN",
             "java",
+        ),
+        (
+            "curator_registers_and_queries_through_the_real_service_discovery",
+            "WAYPOST_CURATOR_JAR",
+            "curator",
         ),
     ] {
         let hidden = [(var, "/nonexistent")];
