@@ -318,9 +318,9 @@ fn run(inner: &Inner, stop: &Receiver<()>) {
         let server = &servers[next % servers.len()];
         next += 1;
         match connect(inner, server) {
-            Ok((stream, new_session)) => {
+            Ok((stream, decoder, new_session)) => {
                 failed_in_a_row = 0;
-                serve(inner, stream, new_session);
+                serve(inner, stream, decoder, new_session);
             }
             Err(err) => {
                 log::debug!(target: LOG, "connecting to {server}: {err}");
@@ -338,8 +338,12 @@ fn run(inner: &Inner, stop: &Receiver<()>) {
     }
 }
 
-/// Connects to `server` and shakes hands; the stream and whether the session is new.
-fn connect(inner: &Inner, server: &str) -> io::Result<(TcpStream, bool)> {
+/// What a handshake leaves: the stream, the decoder holding any bytes read past the
+/// handshake's answer, and whether the session is new.
+type Connected = (TcpStream, FrameDecoder, bool);
+
+/// Connects to `server` and shakes hands.
+fn connect(inner: &Inner, server: &str) -> io::Result<Connected> {
     let config = &inner.config;
     let addrs: Vec<SocketAddr> = server.to_socket_addrs()?.collect();
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
@@ -352,7 +356,7 @@ fn connect(inner: &Inner, server: &str) -> io::Result<(TcpStream, bool)> {
     Err(last)
 }
 
-fn handshake(inner: &Inner, mut stream: TcpStream) -> io::Result<(TcpStream, bool)> {
+fn handshake(inner: &Inner, mut stream: TcpStream) -> io::Result<Connected> {
     let config = &inner.config;
     stream.set_nodelay(true)?;
     let (session_id, password, last_zxid) = {
@@ -389,7 +393,7 @@ fn handshake(inner: &Inner, mut stream: TcpStream) -> io::Result<(TcpStream, boo
     state.password = response.password;
     state.negotiated = Duration::from_millis(u64::try_from(response.timeout_ms).unwrap_or(0));
     drop(state);
-    Ok((stream, new_session))
+    Ok((stream, decoder, new_session))
 }
 
 /// The session is gone: fail what waits, tell every watcher, start afresh.
@@ -411,7 +415,7 @@ fn expire(state: &mut State) {
 }
 
 /// Serves one connection until it breaks or the session closes.
-fn serve(inner: &Inner, mut stream: TcpStream, new_session: bool) {
+fn serve(inner: &Inner, mut stream: TcpStream, mut decoder: FrameDecoder, new_session: bool) {
     let config = &inner.config;
     let writer = match stream.try_clone() {
         Ok(writer) => writer,
@@ -474,8 +478,11 @@ fn serve(inner: &Inner, mut stream: TcpStream, new_session: bool) {
     };
     let ping_after = negotiated / 3;
     let silence_limit = negotiated * 2 / 3;
-    let mut decoder = FrameDecoder::with_limit(config.max_frame);
     let mut last_recv = Instant::now();
+    // Bytes that came with the handshake's answer.
+    if let Err(err) = drain(inner, &mut decoder) {
+        return lost(inner, &err);
+    }
     let mut buf = vec![0u8; 64 << 10];
     let broke = loop {
         let now = Instant::now();
@@ -520,13 +527,18 @@ fn serve(inner: &Inner, mut stream: TcpStream, new_session: bool) {
             Err(err) => break err,
         }
     };
+    lost(inner, &broke);
+}
+
+/// The connection is gone: fail what waits on it, and say so.
+fn lost(inner: &Inner, why: &io::Error) {
     let mut state = inner.state.lock();
     state.conn = None;
     for (_, pending) in state.pending.drain() {
         let _ = pending.reply.send(Err(ZkError::ConnectionLoss));
     }
     if !state.closing {
-        log::debug!(target: LOG, "connection lost ({broke}); reconnecting");
+        log::debug!(target: LOG, "connection lost ({why}); reconnecting");
         tell(&mut state, SessionEvent::Disconnected);
     }
 }
@@ -609,3 +621,7 @@ fn read_frame(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> io::Result<
 fn invalid(err: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err)
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
