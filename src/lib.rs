@@ -195,12 +195,15 @@ pub mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 #[cfg(feature = "zk")]
-mod zk;
+#[cfg_attr(docsrs, doc(cfg(feature = "zk")))]
+pub mod zk;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
-pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
+pub use error::{
+    BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result, ZkError, ZkErrorKind,
+};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, IntoMade, Made};
 pub use file::{FileInstancer, FileInstancerBuilder};

@@ -1,7 +1,10 @@
 //! ZooKeeper: waypost's own synchronous client, over `std::net::TcpStream`.
 //!
-//! Work in progress and not public yet: only the wire protocol ([`proto`]) is here.
+//! Work in progress: the wire protocol, the session and the client are here; the
+//! instancer and registrar come next.
 
+mod client;
 pub(crate) mod proto;
-#[allow(dead_code)] // the calls and the instancer that use it come next
-pub(crate) mod session;
+mod session;
+
+pub use client::{Client, ClientBuilder, CreateMode, SessionEvent, Stat, WatchEvent};

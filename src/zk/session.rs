@@ -58,7 +58,7 @@ pub(crate) struct Config {
 
 /// What a call can fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ZkError {
+pub(crate) enum CallError {
     /// The server answered with this error code.
     Server(ErrorCode),
     /// The connection was lost with the call in flight, or none could be made in time.
@@ -71,7 +71,7 @@ pub(crate) enum ZkError {
     Proto(ProtoError),
 }
 
-impl std::fmt::Display for ZkError {
+impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Server(code) => write!(f, "the server answered {code}"),
@@ -83,7 +83,7 @@ impl std::fmt::Display for ZkError {
     }
 }
 
-impl std::error::Error for ZkError {}
+impl std::error::Error for CallError {}
 
 /// Which one-shot watch a call leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,21 +96,27 @@ pub(crate) enum WatchKind {
     Child,
 }
 
-/// What a watcher is told.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Watched {
-    /// The server notified a change of `path` (the session's path, chroot and all).
-    Changed { event: EventType, path: String },
-    /// The session expired: its watches are gone; read again to watch again.
+/// Why a one-shot watch fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// The watched node, or its children, changed (or the node went).
+    Changed,
+    /// The session expired, and its watches with it: read again to watch again.
     SessionExpired,
 }
 
-/// A change of the session's state, for its subscribers.
+pub(crate) use WatchEvent as Watched;
+
+/// A change of a ZooKeeper session's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SessionEvent {
+pub enum SessionEvent {
     /// Connected to a server; `new_session` when this is a new session (the first, or
     /// one after an expiry), false for a reconnect of the same session.
-    Connected { new_session: bool },
+    Connected {
+        /// A new session (the first, or one after an expiry): its ephemeral nodes
+        /// and watches are gone; false for a reconnect of the same session.
+        new_session: bool,
+    },
     /// The connection was lost; the thread reconnects.
     Disconnected,
     /// The session expired; a new one follows.
@@ -122,7 +128,7 @@ pub(crate) type Answer = (ReplyHeader, Vec<u8>);
 
 struct Pending {
     op: OpCode,
-    reply: Sender<Result<Answer, ZkError>>,
+    reply: Sender<Result<Answer, CallError>>,
     watch: Option<(WatchKind, String, Sender<Watched>)>,
 }
 
@@ -213,14 +219,14 @@ impl Session {
         op: OpCode,
         body: &dyn Encode,
         watch: Option<(WatchKind, String, Sender<Watched>)>,
-    ) -> Result<Answer, ZkError> {
+    ) -> Result<Answer, CallError> {
         let deadline = Instant::now() + self.inner.config.request_timeout;
         let (tx, rx) = bounded(1);
         {
             let mut state = self.inner.state.lock();
             loop {
                 if state.closing {
-                    return Err(ZkError::Closed);
+                    return Err(CallError::Closed);
                 }
                 if state.conn.is_some() {
                     break;
@@ -231,7 +237,7 @@ impl Session {
                     .wait_until(&mut state, deadline)
                     .timed_out()
                 {
-                    return Err(ZkError::ConnectionLoss);
+                    return Err(CallError::ConnectionLoss);
                 }
             }
             let xid = state.next_xid;
@@ -240,8 +246,8 @@ impl Session {
                 &[&RequestHeader { xid, op }, body],
                 self.inner.config.max_frame,
             )
-            .map_err(ZkError::Proto)?;
-            send(&mut state, &frame).map_err(|_| ZkError::ConnectionLoss)?;
+            .map_err(CallError::Proto)?;
+            send(&mut state, &frame).map_err(|_| CallError::ConnectionLoss)?;
             state.pending.insert(
                 xid,
                 Pending {
@@ -253,7 +259,7 @@ impl Session {
         }
         match rx.recv_deadline(deadline) {
             Ok(answer) => answer,
-            Err(_) => Err(ZkError::Timeout),
+            Err(_) => Err(CallError::Timeout),
         }
     }
 
@@ -267,7 +273,7 @@ impl Session {
         if connected {
             // Best effort: the server removes the ephemerals when it gets it.
             match self.call(OpCode::CloseSession, &(), None) {
-                Ok(_) | Err(ZkError::ConnectionLoss) => {}
+                Ok(_) | Err(CallError::ConnectionLoss) => {}
                 Err(err) => log::debug!(target: LOG, "closing the session: {err}"),
             }
         }
@@ -404,7 +410,7 @@ fn expire(state: &mut State) {
     for (_, pending) in state.pending.drain() {
         let _ = pending
             .reply
-            .send(Err(ZkError::Server(ErrorCode::SessionExpired)));
+            .send(Err(CallError::Server(ErrorCode::SessionExpired)));
     }
     for (_, watchers) in state.watches.drain() {
         for watcher in watchers {
@@ -535,7 +541,7 @@ fn lost(inner: &Inner, why: &io::Error) {
     let mut state = inner.state.lock();
     state.conn = None;
     for (_, pending) in state.pending.drain() {
-        let _ = pending.reply.send(Err(ZkError::ConnectionLoss));
+        let _ = pending.reply.send(Err(CallError::ConnectionLoss));
     }
     if !state.closing {
         log::debug!(target: LOG, "connection lost ({why}); reconnecting");
@@ -575,7 +581,7 @@ fn drain(inner: &Inner, decoder: &mut FrameDecoder) -> io::Result<()> {
                 }
                 let answer = match error {
                     None => Ok((header, reply.body.to_vec())),
-                    Some(code) => Err(ZkError::Server(code)),
+                    Some(code) => Err(CallError::Server(code)),
                 };
                 let _ = pending.reply.send(answer);
             }
@@ -595,10 +601,7 @@ fn notify(state: &mut State, event: WatcherEvent) {
     for kind in kinds {
         if let Some(watchers) = state.watches.remove(&(*kind, event.path.clone())) {
             for watcher in watchers {
-                let _ = watcher.send(Watched::Changed {
-                    event: event.event_type,
-                    path: event.path.clone(),
-                });
+                let _ = watcher.send(Watched::Changed);
             }
         }
     }

@@ -153,7 +153,7 @@ fn garbage_and_a_cut_frame_are_a_reconnect_not_a_panic() {
         .call(OpCode::GetChildren2, &request, None)
         .unwrap_err();
     assert!(
-        matches!(err, ZkError::Timeout | ZkError::ConnectionLoss),
+        matches!(err, CallError::Timeout | CallError::ConnectionLoss),
         "{err:?}"
     );
     session.close();
@@ -224,7 +224,7 @@ fn close_with_no_server_returns_promptly_and_joins() {
         session
             .call(OpCode::GetChildren2, &request, None)
             .unwrap_err(),
-        ZkError::ConnectionLoss
+        CallError::ConnectionLoss
     );
     let started = Instant::now();
     session.close();
@@ -237,6 +237,6 @@ fn close_with_no_server_returns_promptly_and_joins() {
         session
             .call(OpCode::GetChildren2, &request, None)
             .unwrap_err(),
-        ZkError::Closed
+        CallError::Closed
     );
 }
