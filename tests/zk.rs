@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::tcp_proxy::TcpProxy;
 use support::zookeeper::{expire_session, shared};
 use support::{BOUND, unique};
 use waypost::zk::{Client, CreateMode, SessionEvent, WatchEvent};
@@ -18,6 +19,17 @@ fn client(connect: &str) -> Client {
         .session_timeout(Duration::from_secs(4))
         .build()
         .expect("a client")
+}
+
+/// Expires `victim`'s session for sure: its connection (through `proxy`) is cut and
+/// held while a second connection, straight to the server, takes the session over
+/// and closes it; otherwise the victim, which reconnects within milliseconds, could
+/// take its session back first.
+fn expire(proxy: &TcpProxy, server: std::net::SocketAddr, victim: &Client) {
+    let (id, password) = (victim.session_id(), victim.session_password());
+    proxy.pause();
+    expire_session(server, id, &password).expect("the session expired");
+    proxy.resume();
 }
 
 fn kind(err: &Error) -> ZkErrorKind {
@@ -120,14 +132,15 @@ fn a_forced_expiry_is_told_and_a_new_session_follows() {
         return;
     };
     let path = format!("/{}", unique("expiry"));
-    let c = client(&zk.connect_string());
+    let proxy = TcpProxy::start(zk.addr());
+    let c = client(&proxy.addr().to_string());
     c.create_all(&path).unwrap();
     c.create(&format!("{path}/e"), b"x", CreateMode::Ephemeral)
         .unwrap();
     let (_, fired) = c.watch_children(&path).unwrap();
     let events = c.session_events();
     let old = c.session_id();
-    expire_session(zk.addr(), old, &c.session_password()).expect("expired");
+    expire(&proxy, zk.addr(), &c);
     assert_eq!(fired.recv_timeout(BOUND), Ok(WatchEvent::SessionExpired));
     let mut seen = Vec::new();
     while seen.last() != Some(&SessionEvent::Connected { new_session: true }) {
@@ -140,4 +153,58 @@ fn a_forced_expiry_is_told_and_a_new_session_follows() {
         "the old session's ephemeral went"
     );
     c.close();
+}
+
+#[test]
+fn the_instancer_sees_registrations_come_and_go_and_survives_an_expiry() {
+    use support::events::{is_set, subscribe, wait_event};
+    use waypost::zk::{Instancer, Registrar};
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}/services/api", unique("instancer"));
+    let (watcher_proxy, owner_proxy) = (TcpProxy::start(zk.addr()), TcpProxy::start(zk.addr()));
+    let watcher = client(&watcher_proxy.addr().to_string());
+    let instancer = Instancer::builder(&watcher, path.as_str())
+        .missing_poll(Duration::from_millis(100))
+        .build()
+        .expect("an instancer");
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "nothing yet (no path)", is_set(&[]));
+    let owner = client(&owner_proxy.addr().to_string());
+    let registrar = Registrar::new(&owner, &path, "a", "10.0.0.1:80").unwrap();
+    let registration = registrar.register().expect("register");
+    wait_event(&rx, "registered", is_set(&["10.0.0.1:80"]));
+    // A bad child is left out; the good one stays.
+    watcher
+        .create(
+            &format!("{path}/bad"),
+            b"not an address",
+            CreateMode::Persistent,
+        )
+        .unwrap();
+    let other = client(&zk.connect_string());
+    other
+        .create(&format!("{path}/b"), b"10.0.0.2:80", CreateMode::Ephemeral)
+        .unwrap();
+    wait_event(&rx, "two", is_set(&["10.0.0.1:80", "10.0.0.2:80"]));
+    // The owner's session expires: its node goes, and the registrar puts it back in
+    // the new session.
+    expire(&owner_proxy, zk.addr(), &owner);
+    wait_event(
+        &rx,
+        "back after the expiry",
+        is_set(&["10.0.0.1:80", "10.0.0.2:80"]),
+    );
+    // The watcher's own session expires: it lists again in its new session.
+    expire(&watcher_proxy, zk.addr(), &watcher);
+    other.close();
+    wait_event(
+        &rx,
+        "b gone, seen in the new session",
+        is_set(&["10.0.0.1:80"]),
+    );
+    registration.deregister().expect("deregister");
+    wait_event(&rx, "deregistered", is_set(&[]));
+    support::stop_promptly(&instancer);
 }

@@ -4,7 +4,11 @@
 //! instancer and registrar come next.
 
 mod client;
+mod instancer;
 pub(crate) mod proto;
+mod registrar;
 mod session;
 
 pub use client::{Client, ClientBuilder, CreateMode, SessionEvent, Stat, WatchEvent};
+pub use instancer::{Instancer, InstancerBuilder, Layout};
+pub use registrar::Registrar;

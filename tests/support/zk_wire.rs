@@ -617,20 +617,29 @@ fn watch_event(r: &mut Unjute<'_>) -> WireResult<WatchEvent> {
 /// Returns how long it took.
 pub fn expire_session(addr: SocketAddr, session_id: i64, password: &[u8]) -> WireResult<Duration> {
     let started = Instant::now();
-    let mut thief = RawSession::resume(addr, session_id, password, 0)?;
-    if thief.session_id() != session_id {
+    // The handshake and the closeSession go out in one write: the server takes the
+    // session over from its client and closes it before that client can reconnect
+    // and take it back (waypost's client reconnects within milliseconds; sent one
+    // after the other, the two raced).
+    let mut stream = open(addr)?;
+    let xid = 1;
+    let mut both = connect_frame(0, SESSION_TIMEOUT, session_id, password);
+    both.extend(request_frame(xid, op::CLOSE_SESSION, Jute::default()));
+    stream.write_all(&both)?;
+    let record = read_frame(&mut stream)?;
+    let mut r = Unjute::new(&record);
+    let (_version, timeout_ms, granted) = (r.int()?, r.int()?, r.long()?);
+    if timeout_ms <= 0 {
+        return Err(WireError::Expired);
+    }
+    if granted != session_id {
         return Err(WireError::Protocol(format!(
-            "asked for session {session_id:#x}, got {:#x}",
-            thief.session_id()
+            "asked for session {session_id:#x}, got {granted:#x}"
         )));
     }
-    let xid = thief.take_xid();
-    thief
-        .stream
-        .write_all(&request_frame(xid, op::CLOSE_SESSION, Jute::default()))?;
     // The reply, then the close; a close alone also means the session is ended.
     loop {
-        match read_frame(&mut thief.stream) {
+        match read_frame(&mut stream) {
             Ok(frame) => {
                 let mut r = Unjute::new(&frame);
                 let (got, _zxid, err) = (r.int()?, r.long()?, r.int()?);
