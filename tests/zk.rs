@@ -208,3 +208,63 @@ fn the_instancer_sees_registrations_come_and_go_and_survives_an_expiry() {
     wait_event(&rx, "deregistered", is_set(&[]));
     support::stop_promptly(&instancer);
 }
+
+#[test]
+fn killing_the_server_in_use_moves_the_session_and_keeps_everything() {
+    use support::events::{is_set, subscribe, wait_event};
+    use support::zookeeper::Ensemble;
+    use waypost::zk::{Instancer, Registrar};
+    let Some(mut ensemble) = Ensemble::start() else {
+        return;
+    };
+    let connect = ensemble.connect_string();
+    let c = Client::builder(&connect)
+        .session_timeout(Duration::from_secs(6))
+        .build()
+        .expect("a client");
+    let path = "/services/api";
+    let registrar = Registrar::new(&c, path, "a", "10.4.0.1:80").unwrap();
+    let _registration = registrar.register().unwrap();
+    let instancer = Instancer::builder(&c, path).build().unwrap();
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "registered", is_set(&["10.4.0.1:80"]));
+    let sid = format!("sid=0x{:x}", c.session_id());
+    let in_use = (0..3)
+        .find(|&i| {
+            ensemble
+                .member(i)
+                .four_letter("cons")
+                .is_ok_and(|cons| cons.contains(&sid))
+        })
+        .expect("the server the session is on");
+    let events = c.session_events();
+    let killed = std::time::Instant::now();
+    ensemble.kill(in_use);
+    // The same session on another server: no expiry, the ephemeral node stays.
+    loop {
+        match events.recv_timeout(BOUND).expect("a session event") {
+            SessionEvent::Connected { new_session } => {
+                assert!(!new_session, "the session moved, it did not expire");
+                break;
+            }
+            SessionEvent::Expired => panic!("the session expired"),
+            SessionEvent::Disconnected => {}
+        }
+    }
+    eprintln!("SIGKILL -> reconnected elsewhere: {:?}", killed.elapsed());
+    let other = Client::builder(&ensemble.live_connect_string())
+        .build()
+        .expect("a client");
+    other
+        .create("/services/api/b", b"10.4.0.2:80", CreateMode::Ephemeral)
+        .unwrap();
+    wait_event(
+        &rx,
+        "a change after the move",
+        is_set(&["10.4.0.1:80", "10.4.0.2:80"]),
+    );
+    assert!(
+        other.exists("/services/api/a").unwrap().is_some(),
+        "the ephemeral stayed"
+    );
+}
