@@ -268,3 +268,29 @@ fn killing_the_server_in_use_moves_the_session_and_keeps_everything() {
         "the ephemeral stayed"
     );
 }
+
+#[test]
+fn a_sequential_registration_gets_a_numbered_node_with_a_unique_prefix() {
+    use waypost::zk::Registrar;
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}", unique("sequential"));
+    let c = client(&zk.connect_string());
+    let registrar = Registrar::builder(&c, path.as_str(), "10.6.0.1:80")
+        .name("api")
+        .sequential()
+        .build()
+        .unwrap();
+    let registration = registrar.register().unwrap();
+    let node = registrar.node();
+    let name = node.rsplit('/').next().unwrap();
+    assert!(name.starts_with("_c_") && name.contains("-api"), "{name}");
+    assert!(
+        name[name.len() - 10..].bytes().all(|b| b.is_ascii_digit()),
+        "{name}"
+    );
+    assert_eq!(c.get_children(&path).unwrap(), [name]);
+    registration.deregister().unwrap();
+    assert!(c.get_children(&path).unwrap().is_empty());
+}

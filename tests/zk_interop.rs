@@ -127,3 +127,33 @@ fn digest_acls_the_right_credentials_read_and_wrong_ones_get_no_auth() {
         "no credential shown"
     );
 }
+
+#[test]
+fn a_curator_layout_registration_is_found_by_curator() {
+    let Some(zk) = shared() else {
+        return;
+    };
+    let Some(curator) = require_curator() else {
+        return;
+    };
+    let base = format!("/{}", unique("curator-rust"));
+    let connect = zk.connect_string();
+    let client = Client::builder(&connect).build().unwrap();
+    let registrar = Registrar::builder(&client, format!("{base}/web"), "10.5.0.1:9090")
+        .name("rust-1")
+        .layout(Layout::Curator)
+        .build()
+        .unwrap();
+    let _registration = registrar.register().unwrap();
+    let found = curator.query(&connect, &base, "web");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (
+            found[0].id.as_str(),
+            found[0].address.as_str(),
+            found[0].port,
+            found[0].enabled
+        ),
+        ("rust-1", "10.5.0.1", 9090, true)
+    );
+}

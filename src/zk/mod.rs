@@ -11,4 +11,4 @@ mod session;
 
 pub use client::{Client, ClientBuilder, CreateMode, SessionEvent, Stat, WatchEvent};
 pub use instancer::{Instancer, InstancerBuilder, Layout};
-pub use registrar::Registrar;
+pub use registrar::{Registrar, RegistrarBuilder};

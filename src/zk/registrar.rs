@@ -8,6 +8,7 @@ use crossbeam_channel::select;
 use parking_lot::Mutex;
 
 use super::client::{Client, CreateMode, SessionEvent};
+use super::instancer::Layout;
 use crate::internal::backoff::Backoff;
 use crate::internal::worker::{StopSignal, Supervision, Worker};
 use crate::{Error, Instance, Registration, Result, ZkErrorKind};
@@ -34,7 +35,14 @@ pub struct Registrar {
 
 struct Shared {
     client: Client,
-    node: String,
+    parent: String,
+    /// The node's name, or for a sequential node the prefix the server appends to.
+    prefix: String,
+    sequential: bool,
+    /// The node as last created.
+    node: Mutex<String>,
+    /// The session the node was last created in.
+    created_in: std::sync::atomic::AtomicI64,
     data: Vec<u8>,
 }
 
@@ -44,52 +52,163 @@ struct Keeper {
     worker: Option<Worker>,
 }
 
+/// Builds a [`Registrar`]; see [`Registrar::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
+pub struct RegistrarBuilder {
+    client: Client,
+    path: String,
+    addr: String,
+    name: Option<String>,
+    sequential: bool,
+    layout: Layout,
+}
+
 impl Registrar {
-    /// A registrar for `addr` (`host:port`, checked by [`Instance::parse`]) as the node
-    /// `path/name`. Errors: [`Error::InvalidInstance`] for a bad address,
-    /// [`Error::InvalidConfig`] for a path that is not absolute or a name with `/`.
+    /// A builder for the instance at `addr` (`host:port`) as a child of `path`.
+    pub fn builder(
+        client: &Client,
+        path: impl Into<String>,
+        addr: impl Into<String>,
+    ) -> RegistrarBuilder {
+        RegistrarBuilder {
+            client: client.clone(),
+            path: path.into(),
+            addr: addr.into(),
+            name: None,
+            sequential: false,
+            layout: Layout::Plain,
+        }
+    }
+
+    /// A registrar for `addr` as the node `path/name`, data `host:port`: the same as
+    /// `Registrar::builder(client, path, addr).name(name).build()`.
     pub fn new(client: &Client, path: &str, name: &str, addr: &str) -> Result<Registrar> {
-        let instance = Instance::parse(addr)?;
-        if !path.starts_with('/') {
+        Registrar::builder(client, path, addr).name(name).build()
+    }
+
+    /// The node's path (for a sequential node: as last created, or its prefix before
+    /// the first registration).
+    pub fn node(&self) -> String {
+        self.shared.node.lock().clone()
+    }
+}
+
+impl RegistrarBuilder {
+    /// The node's name. Default: the address.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A sequential node: ZooKeeper appends a sequence number to the name. waypost
+    /// puts a unique prefix in the name (`_c_<random>-`), so that after a create whose
+    /// connection was lost it finds its own node among the children instead of
+    /// creating a second one.
+    pub fn sequential(mut self) -> Self {
+        self.sequential = true;
+        self
+    }
+
+    /// The data's layout. With [`Layout::Curator`] the node is Curator's
+    /// `ServiceInstance` JSON (service name: the last segment of the path; id: the
+    /// node's name), so that Java services using Curator's service discovery find
+    /// this instance. Default [`Layout::Plain`]: `host:port`.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Validates. Errors: [`Error::InvalidInstance`] for a bad address,
+    /// [`Error::InvalidConfig`] for a path that is not absolute or a name with `/`.
+    pub fn build(self) -> Result<Registrar> {
+        let instance = Instance::parse(&self.addr)?;
+        if !self.path.starts_with('/') {
             return Err(Error::invalid_config("path", "must be absolute"));
         }
+        let name = self.name.unwrap_or_else(|| self.addr.clone());
         if name.is_empty() || name.contains('/') {
             return Err(Error::invalid_config(
                 "name",
                 "must not be empty nor contain '/'",
             ));
         }
-        let node = format!("{}/{name}", path.trim_end_matches('/'));
+        let parent = self.path.trim_end_matches('/').to_owned();
+        let prefix = match self.sequential {
+            true => format!(
+                "_c_{:016x}{:016x}-{name}",
+                crate::internal::rand::next_u64(),
+                crate::internal::rand::next_u64()
+            ),
+            false => name.clone(),
+        };
+        let data = match self.layout {
+            Layout::Plain => instance.addr().as_bytes().to_vec(),
+            Layout::Curator => curator_json(&parent, &name, &instance),
+        };
         Ok(Registrar {
             shared: Arc::new(Shared {
-                client: client.clone(),
-                node,
-                data: instance.addr().as_bytes().to_vec(),
+                client: self.client,
+                node: Mutex::new(format!("{parent}/{prefix}")),
+                created_in: std::sync::atomic::AtomicI64::new(0),
+                parent,
+                prefix,
+                sequential: self.sequential,
+                data,
             }),
             keeper: Arc::new(Mutex::new(Keeper::default())),
         })
     }
+}
 
-    /// The node's path.
-    pub fn node(&self) -> &str {
-        &self.shared.node
-    }
+/// Curator's `ServiceInstance` JSON for `instance`, as its default serializer writes
+/// it (no `enabled`: Curator reads a missing one as enabled).
+fn curator_json(parent: &str, id: &str, instance: &Instance) -> Vec<u8> {
+    let service = parent.rsplit('/').next().unwrap_or_default();
+    let host = instance.host().unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let value = serde_json::json!({
+        "name": service,
+        "id": id,
+        "address": host,
+        "port": instance.port(),
+        "sslPort": null,
+        "payload": null,
+        "registrationTimeUTC": now,
+        "serviceType": "DYNAMIC",
+        "uriSpec": null,
+    });
+    serde_json::to_vec(&value).expect("JSON values serialize")
 }
 
 impl Shared {
     /// Creates the node (and its parents), or keeps it if this session owns it.
     fn create(&self) -> Result<()> {
+        self.create_node()?;
+        // The session that owns the node: a later new session must create it again
+        // (the session may have changed during the create: asking is exact).
+        let node = self.node.lock().clone();
+        let owner = self
+            .client
+            .exists(&node)?
+            .map_or(0, |stat| stat.ephemeral_owner);
+        self.created_in
+            .store(owner, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn create_node(&self) -> Result<()> {
         let client = &self.client;
-        if let Some(parent) = self
-            .node
-            .rsplit_once('/')
-            .map(|(p, _)| p)
-            .filter(|p| !p.is_empty())
-        {
-            client.create_all(parent)?;
+        client.create_all(&self.parent)?;
+        if self.sequential {
+            return self.create_sequential();
         }
+        let node = format!("{}/{}", self.parent, self.prefix);
+        *self.node.lock() = node.clone();
         for _ in 0..3 {
-            match client.create(&self.node, &self.data, CreateMode::Ephemeral) {
+            match client.create(&node, &self.data, CreateMode::Ephemeral) {
                 Ok(_) => return Ok(()),
                 Err(Error::ZooKeeper(e))
                     if matches!(
@@ -97,13 +216,13 @@ impl Shared {
                         ZkErrorKind::NodeExists | ZkErrorKind::ConnectionLoss
                     ) =>
                 {
-                    match client.exists(&self.node)? {
+                    match client.exists(&node)? {
                         Some(stat) if stat.ephemeral_owner == client.session_id() => return Ok(()),
                         Some(stat) => {
                             log::info!(target: LOG,
-                                "{} belongs to another session ({:#x}); creating it again",
-                                self.node, stat.ephemeral_owner);
-                            match client.delete(&self.node, Some(stat.version)) {
+                                "{node} belongs to another session ({:#x}); creating it again",
+                                stat.ephemeral_owner);
+                            match client.delete(&node, Some(stat.version)) {
                                 Ok(()) => {}
                                 Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::NoNode => {}
                                 Err(err) => return Err(err),
@@ -116,8 +235,41 @@ impl Shared {
             }
         }
         client
-            .create(&self.node, &self.data, CreateMode::Ephemeral)
+            .create(&node, &self.data, CreateMode::Ephemeral)
             .map(drop)
+    }
+
+    /// A sequential node: after a lost create, this session's node is looked for by
+    /// its unique prefix before another is made.
+    fn create_sequential(&self) -> Result<()> {
+        let client = &self.client;
+        let base = format!("{}/{}", self.parent, self.prefix);
+        for _ in 0..3 {
+            match client.create(&base, &self.data, CreateMode::EphemeralSequential) {
+                Ok(created) => {
+                    *self.node.lock() = created;
+                    return Ok(());
+                }
+                Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::ConnectionLoss => {
+                    for child in client.get_children(&self.parent)? {
+                        if !child.starts_with(&self.prefix) {
+                            continue;
+                        }
+                        let path = format!("{}/{child}", self.parent);
+                        if let Some(stat) = client.exists(&path)? {
+                            if stat.ephemeral_owner == client.session_id() {
+                                *self.node.lock() = path;
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let created = client.create(&base, &self.data, CreateMode::EphemeralSequential)?;
+        *self.node.lock() = created;
+        Ok(())
     }
 
     /// The registrar's thread: on every new session, create the node again.
@@ -132,7 +284,12 @@ impl Shared {
             select! {
                 recv(stop.channel()) -> _ => return,
                 recv(events) -> event => match event {
-                    Ok(SessionEvent::Connected { new_session: true }) => owed = true,
+                    // The first connection, or one the node was already made in, owes
+                    // nothing.
+                    Ok(SessionEvent::Connected { new_session: true }) => {
+                        owed = self.client.session_id()
+                            != self.created_in.load(std::sync::atomic::Ordering::SeqCst);
+                    }
                     Ok(_) => continue,
                     Err(_) => return,
                 },
@@ -143,11 +300,13 @@ impl Shared {
             }
             match self.create() {
                 Ok(()) => {
-                    log::info!(target: LOG, "registered {} again in a new session", self.node);
+                    log::info!(target: LOG, "registered {} again in a new session", self.node.lock());
                     owed = false;
                     retry.reset();
                 }
-                Err(err) => log::warn!(target: LOG, "registering {} again: {err}", self.node),
+                Err(err) => {
+                    log::warn!(target: LOG, "registering {} again: {err}", self.node.lock())
+                }
             }
         }
     }
@@ -172,7 +331,7 @@ impl Registrar {
         self.shared.create()?;
         let (shared, keeper_arc) = (self.shared.clone(), self.keeper.clone());
         let registration = Registration::new(
-            format!("zookeeper node {:?}", self.shared.node),
+            format!("zookeeper node {:?}", self.shared.node.lock()),
             move || deregister(&shared, &keeper_arc),
         );
         if keeper.worker.as_ref().is_none_or(Worker::is_finished) {
@@ -208,7 +367,8 @@ fn deregister(shared: &Shared, keeper: &Mutex<Keeper>) -> Result<()> {
     if !keeper.registered {
         return Ok(());
     }
-    match shared.client.delete(&shared.node, None) {
+    let node = shared.node.lock().clone();
+    match shared.client.delete(&node, None) {
         Ok(()) => {}
         Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::NoNode => {}
         Err(err) => return Err(err),
@@ -220,7 +380,7 @@ fn deregister(shared: &Shared, keeper: &Mutex<Keeper>) -> Result<()> {
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar")
-            .field("node", &self.shared.node)
+            .field("node", &*self.shared.node.lock())
             .field("registered", &self.keeper.lock().registered)
             .finish()
     }
