@@ -294,3 +294,43 @@ fn a_sequential_registration_gets_a_numbered_node_with_a_unique_prefix() {
     registration.deregister().unwrap();
     assert!(c.get_children(&path).unwrap().is_empty());
 }
+
+#[test]
+fn an_expiry_while_on_a_follower_relists_and_the_registration_comes_back() {
+    use support::events::{is_set, subscribe, wait_event};
+    use support::zookeeper::Ensemble;
+    use waypost::zk::{Instancer, Registrar};
+    let Some(ensemble) = Ensemble::start() else {
+        return;
+    };
+    let leader = ensemble.wait_leader();
+    let follower = (leader + 1) % 3;
+    let proxy = TcpProxy::start(ensemble.member(follower).addr());
+    // The client is on the follower only (through the proxy).
+    let c = client(&proxy.addr().to_string());
+    let registrar = Registrar::new(&c, "/services/api", "a", "10.7.0.1:80").unwrap();
+    let _registration = registrar.register().unwrap();
+    let instancer = Instancer::builder(&c, "/services/api").build().unwrap();
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "registered", is_set(&["10.7.0.1:80"]));
+    let other = client(&ensemble.member(leader).connect_string());
+    other
+        .create("/services/api/b", b"10.7.0.2:80", CreateMode::Persistent)
+        .unwrap();
+    wait_event(&rx, "two", is_set(&["10.7.0.1:80", "10.7.0.2:80"]));
+    // The session expires (taken over and closed through the leader) while the
+    // client is cut off; meanwhile b goes.
+    let (id, password) = (c.session_id(), c.session_password());
+    proxy.pause();
+    expire_session(ensemble.member(leader).addr(), id, &password).expect("expired");
+    other.delete("/services/api/b", None).unwrap();
+    proxy.resume();
+    // A new session: the instancer lists again, the registrar creates its node again.
+    wait_event(&rx, "the set in the new session", is_set(&["10.7.0.1:80"]));
+    assert_ne!(c.session_id(), id);
+    let stat = other
+        .exists("/services/api/a")
+        .unwrap()
+        .expect("re-created");
+    assert_eq!(stat.ephemeral_owner, c.session_id());
+}
