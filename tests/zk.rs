@@ -334,3 +334,26 @@ fn an_expiry_while_on_a_follower_relists_and_the_registration_comes_back() {
         .expect("re-created");
     assert_eq!(stat.ephemeral_owner, c.session_id());
 }
+
+#[test]
+fn stop_is_prompt_while_a_call_waits_on_a_hung_server() {
+    use support::zookeeper::Zk;
+    use waypost::zk::Instancer;
+    let Some(server) = Zk::new() else {
+        return;
+    };
+    let c = Client::builder(&server.connect_string())
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    c.create_all("/hung").unwrap();
+    server.pause(); // the kernel takes the bytes; nothing answers
+    // build() waits its first-fetch timeout for an answer that cannot come: by then
+    // the first list is in flight.
+    let instancer = Instancer::builder(&c, "/hung")
+        .first_fetch_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    support::stop_promptly(&instancer);
+    server.resume();
+}

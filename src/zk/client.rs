@@ -272,11 +272,24 @@ impl Client {
 
     /// The node's data and metadata.
     pub fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
+        self.get_data_until(path, None)
+    }
+
+    /// [`get_data`](Self::get_data), given up when `cancel` fires.
+    pub(crate) fn get_data_until(
+        &self,
+        path: &str,
+        cancel: Option<&Receiver<()>>,
+    ) -> Result<(Vec<u8>, Stat)> {
         let request = PathWatchRequest {
             path: self.full_path(path)?,
             watch: false,
         };
-        let answer: GetDataResponse = self.call("getData", path, OpCode::GetData, &request)?;
+        let answer = self
+            .inner
+            .session
+            .call_until(OpCode::GetData, &request, None, cancel);
+        let answer: GetDataResponse = decoded("getData", path, answer)?;
         Ok((answer.data, answer.stat.into()))
     }
 
@@ -294,16 +307,26 @@ impl Client {
     /// The children, and a one-shot watch: the receiver gets one [`WatchEvent`] when
     /// a child comes or goes, the node goes, or the session expires.
     pub fn watch_children(&self, path: &str) -> Result<(Vec<String>, Receiver<WatchEvent>)> {
+        self.watch_children_until(path, None)
+    }
+
+    /// [`watch_children`](Self::watch_children), given up when `cancel` fires.
+    pub(crate) fn watch_children_until(
+        &self,
+        path: &str,
+        cancel: Option<&Receiver<()>>,
+    ) -> Result<(Vec<String>, Receiver<WatchEvent>)> {
         let full = self.full_path(path)?;
         let (tx, rx) = unbounded();
         let request = PathWatchRequest {
             path: full.clone(),
             watch: true,
         };
-        let answer = self.inner.session.call(
+        let answer = self.inner.session.call_until(
             OpCode::GetChildren2,
             &request,
             Some((WatchKind::Child, full, tx)),
+            cancel,
         );
         let answer: GetChildren2Response = decoded("getChildren", path, answer)?;
         Ok((answer.children, rx))

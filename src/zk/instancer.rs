@@ -177,7 +177,9 @@ impl Source for Children {
                 recv(stop.channel()) -> _ => return Ok(Fetched::Pending(Due::Now)),
             }
         }
-        let children = match self.client.watch_children(&self.path) {
+        // Calls end at once on a stop, even waiting on a hung server.
+        let cancel = Some(stop.channel());
+        let children = match self.client.watch_children_until(&self.path, cancel) {
             Ok((children, fired)) => {
                 self.fired = Some(fired);
                 children
@@ -194,7 +196,7 @@ impl Source for Children {
         let mut bad = HashMap::new();
         for child in children {
             let path = format!("{}/{child}", self.path.trim_end_matches('/'));
-            let (data, stat) = match self.client.get_data(&path) {
+            let (data, stat) = match self.client.get_data_until(&path, cancel) {
                 Ok(answer) => answer,
                 Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::NoNode => continue, // gone
                 Err(err) => {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 use parking_lot::{Condvar, Mutex};
 
 use super::proto::codec::{Encode, decode_exact};
@@ -220,22 +220,43 @@ impl Session {
         body: &dyn Encode,
         watch: Option<(WatchKind, String, Sender<Watched>)>,
     ) -> Result<Answer, CallError> {
+        self.call_until(op, body, watch, None)
+    }
+
+    /// [`call`](Self::call), given up (as [`CallError::Closed`]) as soon as `cancel`
+    /// says so (a message or its sender's drop): a watch thread's stop.
+    pub(crate) fn call_until(
+        &self,
+        op: OpCode,
+        body: &dyn Encode,
+        watch: Option<(WatchKind, String, Sender<Watched>)>,
+        cancel: Option<&Receiver<()>>,
+    ) -> Result<Answer, CallError> {
         let deadline = Instant::now() + self.inner.config.request_timeout;
+        let cancelled =
+            || cancel.is_some_and(|c| !matches!(c.try_recv(), Err(TryRecvError::Empty)));
         let (tx, rx) = bounded(1);
         {
             let mut state = self.inner.state.lock();
             loop {
-                if state.closing {
+                if state.closing || cancelled() {
                     return Err(CallError::Closed);
                 }
                 if state.conn.is_some() {
                     break;
                 }
+                // While disconnected, a canceller is checked every 50 ms: a condition
+                // variable cannot wait on a channel too.
+                let until = match cancel {
+                    Some(_) => deadline.min(Instant::now() + Duration::from_millis(50)),
+                    None => deadline,
+                };
                 if self
                     .inner
                     .connected
-                    .wait_until(&mut state, deadline)
+                    .wait_until(&mut state, until)
                     .timed_out()
+                    && Instant::now() >= deadline
                 {
                     return Err(CallError::ConnectionLoss);
                 }
@@ -257,9 +278,12 @@ impl Session {
                 },
             );
         }
-        match rx.recv_deadline(deadline) {
-            Ok(answer) => answer,
-            Err(_) => Err(CallError::Timeout),
+        let never = crossbeam_channel::never();
+        let cancel = cancel.unwrap_or(&never);
+        crossbeam_channel::select! {
+            recv(rx) -> answer => answer.unwrap_or(Err(CallError::ConnectionLoss)),
+            recv(cancel) -> _ => Err(CallError::Closed),
+            default(deadline.saturating_duration_since(Instant::now())) => Err(CallError::Timeout),
         }
     }
 
