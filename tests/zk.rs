@@ -357,3 +357,44 @@ fn stop_is_prompt_while_a_call_waits_on_a_hung_server() {
     support::stop_promptly(&instancer);
     server.resume();
 }
+
+/// The example itself: its `run` is called here, `main` is not.
+#[path = "../examples/zookeeper.rs"]
+mod example;
+
+#[test]
+fn the_example_runs_for_two_seconds() {
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}", unique("example"));
+    let c = client(&zk.connect_string());
+    c.create_all(&path).unwrap();
+    c.create(
+        &format!("{path}/peer"),
+        b"10.8.0.1:80",
+        CreateMode::Persistent,
+    )
+    .unwrap();
+    let args = example::Args {
+        servers: zk.connect_string(),
+        path: path.clone(),
+        register: Some("127.0.0.1:18081".into()),
+        curator: false,
+        seconds: Some(2),
+    };
+    let (_interrupt, interrupted) = crossbeam_channel::bounded(1);
+    let mut out = Vec::new();
+    example::run(&args, &interrupted, &mut out).expect("the example runs");
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("10.8.0.1:80") && out.contains("127.0.0.1:18081"),
+        "{out}"
+    );
+    assert!(out.contains("a call goes to http://"), "{out}");
+    assert_eq!(
+        c.get_children(&path).unwrap(),
+        ["peer"],
+        "it deregistered: {out}"
+    );
+}
