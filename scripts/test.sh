@@ -45,6 +45,19 @@ have_bin() {
     command -v "$command" >/dev/null 2>&1
 }
 
+# True when the file FILE a server needs is there, for a server that is not a program
+# of its own (ZooKeeper is a jar run by java): WAYPOST_<NAME>_JAR names a file, or FILE
+# is one.
+have_jar() {
+    local name=$1 file=$2
+    local var="WAYPOST_${name^^}_JAR"
+    if [[ -n ${!var:-} ]]; then
+        [[ -f ${!var} ]] || die "$var=${!var} is not a file"
+        return 0
+    fi
+    [[ -f $file ]]
+}
+
 # Installs Debian packages with apt-get; `apt-get update` runs at most once per call of
 # this script. Used by the server lines below.
 apt_updated=false
@@ -65,18 +78,23 @@ ensure_apt_packages() {
 #   server NAME COMMAND apt PACKAGE...      a package of this machine's release
 #   server NAME COMMAND deb PACKAGE RELEASE an older release's package, unpacked into
 #                                           ${WAYPOST_CACHE:-~/.cache/waypost}/NAME
+#   server NAME /path/FILE.jar apt PACKAGE... a jar of a package (run by java)
 #
-# NAME names the variable (WAYPOST_<NAME>_BIN) and the cache folder; COMMAND is the
-# binary. A step returns at once when the binary is there (have_bin), so a server on
-# PATH or named by its variable is never installed. The tests find an unpacked one in
-# the cache. A tool the tests run beside a server (etcdctl) has a line of its own, so
-# WAYPOST_<TOOL>_BIN or PATH is checked for it too.
+# NAME names the variable (WAYPOST_<NAME>_BIN, WAYPOST_<NAME>_JAR for a jar) and the
+# cache folder; COMMAND is the binary. A step returns at once when the binary is there
+# (have_bin; have_jar for a jar), so a server on PATH or named by its variable is never
+# installed. The tests find an unpacked one in the cache. A tool the tests run beside a
+# server (etcdctl) has a line of its own, so WAYPOST_<TOOL>_BIN or PATH is checked for
+# it too.
 #
 # The memory and file backends need no server.
 server() {
     local name=$1 command=$2 how=$3
     shift 3
-    have_bin "$name" "$command" && return 0
+    case $command in
+        *.jar) have_jar "$name" "$command" && return 0 ;;
+        *) have_bin "$name" "$command" && return 0 ;;
+    esac
     case $how in
         apt) ensure_apt_packages "$@" ;;
         deb)
@@ -102,6 +120,15 @@ ensure_servers() {
         || server etcdctl etcdctl apt etcd-client
     # The etcd TLS tests make their CA and certificates with openssl.
     server openssl openssl apt openssl
+    # ZooKeeper 3.8.0 from Debian 12: jars that java runs. javac compiles the Curator
+    # interop program at test time (the JDK brings java too).
+    server java java apt openjdk-17-jdk-headless
+    server javac javac apt openjdk-17-jdk-headless
+    server zookeeper /usr/share/java/zookeeper.jar apt zookeeper
+    # Curator's service discovery, and its recipes, which its ServiceProvider needs and
+    # Debian's libcurator-discovery-java does not pull in.
+    server curator /usr/share/java/curator-x-discovery.jar apt libcurator-discovery-java
+    server curator_recipes /usr/share/java/curator-recipes.jar apt libcurator-recipes-java
 }
 
 ensure_servers
@@ -110,7 +137,7 @@ ensure_servers
 feature_sets=(
     "--all-features"
     "--no-default-features"
-    "--no-default-features --features consul,etcd"
+    "--no-default-features --features consul,etcd,zk"
 )
 
 # A hung test must fail the run in minutes, not use up CI's 90: the three runs take a

@@ -70,6 +70,9 @@ pub enum Error {
     /// An HTTP registry (Consul, etcd, Eureka) could not be reached, answered with an
     /// error status, or sent a body that could not be decoded.
     Http(Box<HttpError>),
+    /// A ZooKeeper call failed: the server answered an error code, the connection was
+    /// lost with the call in flight, the session expired, or no reply came in time.
+    ZooKeeper(Box<ZkError>),
     /// A registry's errors lasted longer than the endpointer's
     /// [`invalidate_on_error`](crate::EndpointerOptions::invalidate_on_error) timeout:
     /// the cached endpoints were closed. The source is the registry's latest error.
@@ -228,6 +231,92 @@ impl From<HttpError> for Error {
     }
 }
 
+/// Details of an [`Error::ZooKeeper`]: which call, on which path, what went wrong.
+#[non_exhaustive]
+#[derive(Debug)]
+pub struct ZkError {
+    /// What went wrong.
+    pub kind: ZkErrorKind,
+    /// The call, e.g. `"getChildren"`.
+    pub operation: &'static str,
+    /// The path of the call, as the caller gave it (without a chroot).
+    pub path: Box<str>,
+    /// ZooKeeper's own error code, when the server answered one (e.g. -101 NoNode).
+    pub code: Option<i32>,
+}
+
+impl ZkError {
+    /// A failure of `kind` in `operation` on `path`.
+    pub fn new(kind: ZkErrorKind, operation: &'static str, path: impl Into<Box<str>>) -> Self {
+        ZkError {
+            kind,
+            operation,
+            path: path.into(),
+            code: None,
+        }
+    }
+
+    /// Sets ZooKeeper's error code.
+    pub fn with_code(mut self, code: i32) -> Self {
+        self.code = Some(code);
+        self
+    }
+}
+
+impl From<ZkError> for Error {
+    fn from(details: ZkError) -> Error {
+        Error::ZooKeeper(Box::new(details))
+    }
+}
+
+/// What kind of ZooKeeper failure a [`ZkError`] is.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZkErrorKind {
+    /// The node (or, for a create, its parent) does not exist.
+    NoNode,
+    /// A create of a node that exists.
+    NodeExists,
+    /// The node's ACL refuses the session.
+    NoAuth,
+    /// A delete of a node with children.
+    NotEmpty,
+    /// The version given is not the node's.
+    BadVersion,
+    /// The session expired; a new one is being made.
+    SessionExpired,
+    /// The connection was lost with the call in flight, or none could be made in
+    /// time; the call may or may not have been applied.
+    ConnectionLoss,
+    /// No reply within the request timeout.
+    Timeout,
+    /// The client was closed.
+    Closed,
+    /// A path ZooKeeper would refuse, a request too large, or a reply that does not
+    /// decode.
+    Invalid,
+    /// Another error code from the server (see [`ZkError::code`]).
+    Server,
+}
+
+impl ZkErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ZkErrorKind::NoNode => "no such node",
+            ZkErrorKind::NodeExists => "the node exists",
+            ZkErrorKind::NoAuth => "not authorized",
+            ZkErrorKind::NotEmpty => "the node has children",
+            ZkErrorKind::BadVersion => "bad version",
+            ZkErrorKind::SessionExpired => "session expired",
+            ZkErrorKind::ConnectionLoss => "connection lost",
+            ZkErrorKind::Timeout => "timed out",
+            ZkErrorKind::Closed => "closed",
+            ZkErrorKind::Invalid => "invalid request or reply",
+            ZkErrorKind::Server => "server error",
+        }
+    }
+}
+
 /// What kind of HTTP failure an [`HttpError`] is.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +390,7 @@ impl Error {
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
             ),
             Error::Http(http) => http.kind == HttpErrorKind::Timeout,
+            Error::ZooKeeper(zk) => zk.kind == ZkErrorKind::Timeout,
             Error::Invalidated(inner) => inner.is_timeout(),
             _ => false,
         }
@@ -367,6 +457,10 @@ impl Error {
                     | NotConnected
                     | BrokenPipe
                     | Interrupted
+            ),
+            Error::ZooKeeper(zk) => matches!(
+                zk.kind,
+                ZkErrorKind::ConnectionLoss | ZkErrorKind::Timeout | ZkErrorKind::SessionExpired
             ),
             Error::Http(http) => match http.kind {
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Transport => true,
@@ -451,6 +545,19 @@ impl fmt::Display for Error {
                 }
                 match &h.excerpt {
                     Some(excerpt) => write!(f, " ({excerpt:?})"),
+                    None => Ok(()),
+                }
+            }
+            Error::ZooKeeper(zk) => {
+                write!(
+                    f,
+                    "zookeeper {} {:?}: {}",
+                    zk.operation,
+                    zk.path,
+                    zk.kind.as_str()
+                )?;
+                match zk.code {
+                    Some(code) => write!(f, " (code {code})"),
                     None => Ok(()),
                 }
             }

@@ -194,11 +194,16 @@ pub mod memory;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
+#[cfg(feature = "zk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zk")))]
+pub mod zk;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
-pub use error::{BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result};
+pub use error::{
+    BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result, ZkError, ZkErrorKind,
+};
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, IntoMade, Made};
 pub use file::{FileInstancer, FileInstancerBuilder};

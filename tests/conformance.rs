@@ -70,6 +70,14 @@ checks!(etcd {
     Etcd::own() => an_error_keeps_the_last_set, nothing_is_sent_before_the_first_answer;
 });
 
+#[cfg(feature = "zk")]
+checks!(zk {
+    Zk::shared() =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        a_registration_is_visible, deregistration_removes_it,
+        dropping_the_registration_deregisters, the_calls_are_idempotent;
+});
+
 // ---- memory: the registry's own registrars; nothing can fail, the state is at once ----
 
 #[derive(Default)]
@@ -508,6 +516,81 @@ mod etcd_source {
         }
         fn shutdown(&self) {
             self.inner.shutdown();
+        }
+    }
+}
+
+// ---- zookeeper: children created and deleted by a client; waypost's registrar ----
+
+#[cfg(feature = "zk")]
+use zk_source::Zk;
+
+#[cfg(feature = "zk")]
+mod zk_source {
+    use super::*;
+    use support::server::Shared;
+    use support::zookeeper::{Zk as Server, shared};
+    use waypost::zk::{Client, CreateMode, Instancer, Registrar};
+
+    pub(super) struct Zk {
+        client: Client,
+        _server: Shared<Server>,
+    }
+
+    impl Zk {
+        pub(super) fn shared() -> Option<Zk> {
+            let server = shared()?;
+            let client = Client::builder(&server.connect_string())
+                .build()
+                .expect("a client");
+            Some(Zk {
+                client,
+                _server: server,
+            })
+        }
+    }
+
+    fn path(service: &str) -> String {
+        format!("/conformance/{service}")
+    }
+
+    impl Source for Zk {
+        fn name(&self) -> &str {
+            "zk"
+        }
+        fn instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            let instancer = Instancer::builder(&self.client, path(service))
+                .missing_poll(Duration::from_millis(50))
+                .backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .build()
+                .expect("a zk instancer");
+            Arc::new(instancer)
+        }
+        fn add(&self, service: &str, addr: &str) {
+            self.client.create_all(&path(service)).expect("the path");
+            self.client
+                .create(
+                    &format!("{}/{addr}", path(service)),
+                    addr.as_bytes(),
+                    CreateMode::Persistent,
+                )
+                .expect("a child");
+        }
+        fn remove(&self, service: &str, addr: &str) {
+            self.client
+                .delete(&format!("{}/{addr}", path(service)), None)
+                .expect("deleted");
+        }
+        fn watch_thread(&self) -> Option<&str> {
+            Some("waypost-zk-watch")
+        }
+    }
+
+    impl Registry for Zk {
+        fn registrar(&self, service: &str, addr: &str) -> Box<dyn waypost::Registrar> {
+            Box::new(
+                Registrar::new(&self.client, &path(service), addr, addr).expect("a zk registrar"),
+            )
         }
     }
 }

@@ -9,7 +9,7 @@ use super::client::EventKind;
 use super::value;
 use super::wire::decode_watch_line;
 use crate::Instance;
-use crate::internal::http::encoding::base64_encode;
+use crate::internal::base64::base64_encode;
 
 /// Many cases: each is a decode of a few hundred bytes. `PROPTEST_CASES` overrides the
 /// count for a longer hunt.

@@ -1,6 +1,8 @@
 //! Plumbing shared by the core and every backend; not public.
 
 pub(crate) mod backoff;
+#[cfg(any(feature = "_http", feature = "zk"))]
+pub(crate) mod base64;
 #[cfg(feature = "_http")]
 pub(crate) mod http;
 pub(crate) mod publisher;

@@ -7,6 +7,9 @@
 //!
 //! A tool that ships with a server (etcdctl with etcd) is found by [`find_companion`]:
 //! `WAYPOST_<TOOL>_BIN` if set, else next to the server's binary, else on `PATH`.
+//!
+//! A server that is not a program of its own (ZooKeeper: a jar that `java` runs) is
+//! found by [`find_file`]: `WAYPOST_<NAME>_JAR` if set, else the packaged path.
 
 use std::fs;
 use std::io::{self, Write};
@@ -91,6 +94,26 @@ pub fn require(name: &str, hint: &str) -> Option<PathBuf> {
             "looked in ${{WAYPOST_CACHE:-$HOME/.cache/waypost}}/{name}/usr/bin/{name} and PATH; \
              set {var} or {hint}"
         ),
+    };
+    missing(name, &looked)
+}
+
+/// The file (a jar) that `var` names if set (authoritative: set but not a file means
+/// missing), else `default` if it is a file.
+pub fn find_file(var: &str, default: &Path) -> Option<PathBuf> {
+    let file = std::env::var_os(var).map_or_else(|| default.to_owned(), PathBuf::from);
+    file.is_file().then_some(file)
+}
+
+/// [`find_file`], or what [`require`] does when a binary is missing: a panic under
+/// `CI=true`, otherwise a loud `SKIPPED:` line and `None`.
+pub fn require_file(name: &str, var: &str, default: &Path, hint: &str) -> Option<PathBuf> {
+    if let Some(file) = find_file(var, default) {
+        return Some(file);
+    }
+    let looked = match std::env::var_os(var) {
+        Some(file) => format!("{var}={} is not a file", Path::new(&file).display()),
+        None => format!("looked for {}; set {var} or {hint}", default.display()),
     };
     missing(name, &looked)
 }

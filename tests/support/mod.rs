@@ -1,11 +1,13 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
 //! scriptable instancer; events and endpoints in `events`, servers in `server` (real
-//! registries in `consul` and `etcd`), a breakable TCP path in `tcp_proxy`.
+//! registries in `consul`, `etcd` and `zookeeper`, Curator in `curator`), a breakable
+//! TCP path in `tcp_proxy`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
 pub mod conformance;
 pub mod consul;
+pub mod curator;
 pub mod etcd;
 pub mod etcd_cluster;
 pub mod etcd_wire;
@@ -14,11 +16,16 @@ pub mod fake_consul;
 pub mod fake_etcd;
 pub mod fake_http;
 pub mod http;
+pub mod java;
 pub mod logs;
 pub mod ports;
 pub mod scratch;
 pub mod server;
 pub mod tcp_proxy;
+pub mod zk_cli;
+pub mod zk_ensemble;
+pub mod zk_wire;
+pub mod zookeeper;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
