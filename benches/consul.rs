@@ -16,6 +16,8 @@
 //! Run: `cargo bench --bench consul` (the agent comes from the test harness; the
 //! README's test command, scripts/test.sh, installs it). Prints median, p99 and max; figures go in benches/README.md.
 
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -23,11 +25,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use registry::report;
 use support::events::{addr_endpointer, next, subscribe};
 use support::fake_consul::spy;
 use support::fake_http::{Answer, FakeHttp};
-use support::wait_until;
-use waypost::Endpointer;
 use waypost::consul::{Client, HttpClient, Instancer, Registrar};
 
 fn main() {
@@ -56,27 +57,16 @@ fn propagation(client: &HttpClient, what: &str, spacing: Option<Duration>, n: u1
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    // Spacing the changes is the point of the isolated case, not a wait for a result.
-    let space = || spacing.map(std::thread::sleep);
-    for i in 0..n {
+    let (mut added, mut removed) = registry::propagation(&endpointer, n, spacing, |i| {
         let port = 20_000 + i;
-        let want = format!("127.0.0.1:{port}");
         let registrar = Registrar::builder(client, service.as_str(), "127.0.0.1", port)
             .build()
             .expect("registrar");
-        space();
-        let registration = registrar.register().expect("register");
-        added.push(wait_until("the registration", || {
-            endpointer.endpoints().is_ok_and(|e| e.contains(&want))
-        }));
-        space();
-        registration.deregister().expect("deregister");
-        removed.push(wait_until("the deregistration", || {
-            endpointer.endpoints().is_ok_and(|e| e.is_empty())
-        }));
-    }
+        (
+            registrar.register().expect("register"),
+            format!("127.0.0.1:{port}"),
+        )
+    });
     report(
         &format!("{what}: register() returned -> in endpoints()"),
         &mut added,
@@ -197,16 +187,4 @@ fn load_while_flapping(agent: &support::consul::ConsulAgent, client: &HttpClient
         queries as f64 / secs
     );
     drop(instancer);
-}
-
-fn report(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what}: n = {}, median {:.2?}, p99 {:.2?}, max {:.2?}",
-        samples.len(),
-        at(0.5),
-        at(0.99),
-        samples[samples.len() - 1]
-    );
 }

@@ -10,14 +10,15 @@
 //! Run: `cargo bench --bench etcd` (the README's test command, scripts/test.sh,
 //! installs etcd). Prints median, p99 and max; figures go in benches/README.md.
 
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
+use registry::report;
 use support::events::{addr_endpointer, next, subscribe};
-use support::wait_until;
-use waypost::Endpointer;
 use waypost::etcd::{HttpClient, Instancer, Registrar};
 
 fn main() {
@@ -43,27 +44,15 @@ fn propagation(client: &HttpClient, n: u16) {
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    // Spacing the changes is the point of the isolated case, not a wait for a result:
-    // twice the watch's minimum interval (100 ms).
-    let space = || std::thread::sleep(Duration::from_millis(200));
-    for i in 0..n {
+    // Twice the watch's minimum interval (100 ms).
+    let spacing = Some(Duration::from_millis(200));
+    let (mut added, mut removed) = registry::propagation(&endpointer, n, spacing, |i| {
         let addr = format!("127.0.0.1:{}", 20_000 + i);
         let registrar = Registrar::builder(client, prefix, addr.as_str())
             .build()
             .expect("registrar");
-        space();
-        let registration = registrar.register().expect("register");
-        added.push(wait_until("the registration", || {
-            endpointer.endpoints().is_ok_and(|e| e.contains(&addr))
-        }));
-        space();
-        registration.deregister().expect("deregister");
-        removed.push(wait_until("the deregistration", || {
-            endpointer.endpoints().is_ok_and(|e| e.is_empty())
-        }));
-    }
+        (registrar.register().expect("register"), addr)
+    });
     report(
         "isolated: register() returned -> in endpoints()",
         &mut added,
@@ -90,16 +79,4 @@ fn stop_latency(client: &HttpClient, n: usize) {
         stops.push(started.elapsed());
     }
     report("stop() during an open watch stream", &mut stops);
-}
-
-fn report(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what}: n = {}, median {:.2?}, p99 {:.2?}, max {:.2?}",
-        samples.len(),
-        at(0.5),
-        at(0.99),
-        samples[samples.len() - 1]
-    );
 }

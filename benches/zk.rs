@@ -12,15 +12,16 @@
 //! Run: `cargo bench --bench zk --features zk` (the README's test command installs
 //! ZooKeeper). Prints median, p99 and max; figures go in benches/README.md.
 
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
+use registry::report;
 use support::events::addr_endpointer;
-use support::wait_until;
 use support::zookeeper::{Ensemble, shared};
-use waypost::Endpointer;
 use waypost::zk::{Client, CreateMode, Instancer, Registrar};
 
 fn main() {
@@ -43,24 +44,13 @@ fn propagation(client: &Client, n: u16) {
     endpointer
         .wait_ready(Duration::from_secs(10))
         .expect("ready");
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    // Spacing the changes is the point of the isolated case, not a wait for a result:
-    // twice the watch's minimum interval (100 ms).
-    let space = || std::thread::sleep(Duration::from_millis(200));
-    for i in 0..n {
+    // Twice the watch's minimum interval (100 ms).
+    let spacing = Some(Duration::from_millis(200));
+    let (mut added, mut removed) = registry::propagation(&endpointer, n, spacing, |i| {
         let addr = format!("127.0.0.1:{}", 20_000 + i);
         let registrar = Registrar::new(client, path, &addr, &addr).expect("registrar");
-        space();
-        let registration = registrar.register().expect("register");
-        added.push(wait_until("the registration", || {
-            endpointer.endpoints().is_ok_and(|e| e.contains(&addr))
-        }));
-        space();
-        registration.deregister().expect("deregister");
-        removed.push(wait_until("the deregistration", || {
-            endpointer.endpoints().is_ok_and(|e| e.is_empty())
-        }));
-    }
+        (registrar.register().expect("register"), addr)
+    });
     report(
         "isolated: register() returned -> in endpoints()",
         &mut added,
@@ -115,17 +105,5 @@ fn failover(kills: usize) {
     report(
         "SIGKILL of the server in use -> first successful call on another",
         &mut took,
-    );
-}
-
-fn report(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what}: n = {}, median {:.2?}, p99 {:.2?}, max {:.2?}",
-        samples.len(),
-        at(0.5),
-        at(0.99),
-        samples[samples.len() - 1]
     );
 }

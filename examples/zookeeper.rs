@@ -22,16 +22,15 @@
 //! its session). The example uses the `ctrlc` crate, a dev-dependency only: the
 
 use std::io::Write;
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, never, select};
-use waypost::lb::{Balancer, RoundRobin};
+use crossbeam_channel::Receiver;
 use waypost::zk::{Client, Instancer, Layout, Registrar};
-use waypost::{DefaultEndpointer, Event, Instance};
 
 #[path = "support/describe.rs"]
 mod describe;
-use describe::describe;
+#[path = "support/watch.rs"]
+mod watch;
+use watch::watch_and_call;
 
 /// The command line.
 pub struct Args {
@@ -101,45 +100,12 @@ pub fn run(
     let instancer = Instancer::builder(&client, args.path.clone())
         .layout(layout)
         .build()?;
-    let (tx, events) = crossbeam_channel::unbounded();
-    instancer.subscribe(tx);
-    // End to end: the instances become endpoints (here just their URLs), and a
-    // round-robin balancer picks one per call.
-    let instancer = std::sync::Arc::new(instancer);
-    let endpointer =
-        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(format!("http://{i}/")))?;
-    let balancer = RoundRobin::new(endpointer);
-    let calls = crossbeam_channel::tick(Duration::from_secs(1));
-    let deadline = match args.seconds {
-        Some(s) => crossbeam_channel::after(Duration::from_secs(s)),
-        None => never(),
-    };
     writeln!(
         out,
         "watching {:?} on {} (Ctrl-C to stop)",
         args.path, args.servers
     )?;
-    loop {
-        select! {
-            recv(events) -> event => match event? {
-                Event::Instances(set) => {
-                    writeln!(out, "{} instance(s):", set.len())?;
-                    for instance in set.iter() {
-                        writeln!(out, "  {}", describe(instance))?;
-                    }
-                }
-                Event::Error(err) => writeln!(out, "error (keeping the last set): {err}")?,
-            },
-            // One call a second, to whichever endpoint the balancer picks.
-            recv(calls) -> _ => match balancer.with_pick(|url| url.clone()) {
-                Ok(url) => writeln!(out, "a call goes to {url}")?,
-                Err(err) => writeln!(out, "no call possible: {err}")?,
-            },
-            recv(interrupted) -> _ => break,
-            recv(deadline) -> _ => break,
-        }
-    }
-    instancer.stop();
+    watch_and_call(instancer, args.seconds, interrupted, out)?;
     writeln!(out, "stopping: deregistering and closing the session")?;
     Ok(()) // the Registration guard deregisters here, then the client closes
 }
