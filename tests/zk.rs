@@ -398,3 +398,69 @@ fn the_example_runs_for_two_seconds() {
         "it deregistered: {out}"
     );
 }
+
+#[test]
+fn a_node_created_with_a_creator_acl_is_read_only_by_its_credentials() {
+    use waypost::zk::NodeAcl;
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}", unique("acl"));
+    let owner = Client::builder(&zk.connect_string())
+        .digest("svc", "pw")
+        .build()
+        .unwrap();
+    owner
+        .create_with_acl(
+            &path,
+            b"10.9.0.1:80",
+            CreateMode::Persistent,
+            &[NodeAcl::creator(NodeAcl::ALL)],
+        )
+        .unwrap();
+    assert_eq!(owner.get_data(&path).unwrap().0, b"10.9.0.1:80");
+    let same = Client::builder(&zk.connect_string())
+        .digest("svc", "pw")
+        .build()
+        .unwrap();
+    assert!(same.get_data(&path).is_ok(), "the same credentials read");
+    let anonymous = client(&zk.connect_string());
+    assert_eq!(
+        kind(&anonymous.get_data(&path).unwrap_err()),
+        ZkErrorKind::NoAuth
+    );
+    // exists ignores ACLs.
+    assert!(anonymous.exists(&path).unwrap().is_some());
+    let err = owner
+        .create_with_acl(&format!("{path}-none"), b"", CreateMode::Persistent, &[])
+        .unwrap_err();
+    assert_eq!(kind(&err), ZkErrorKind::Server, "an empty ACL is refused");
+}
+
+#[test]
+fn a_node_left_by_another_session_is_replaced_by_the_registrar() {
+    use waypost::zk::Registrar;
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}", unique("takeover"));
+    // A previous run's node, its session still alive.
+    let previous = client(&zk.connect_string());
+    previous.create_all(&path).unwrap();
+    previous
+        .create(&format!("{path}/a"), b"10.9.1.1:80", CreateMode::Ephemeral)
+        .unwrap();
+    let now = client(&zk.connect_string());
+    let registrar = Registrar::new(&now, &path, "a", "10.9.1.2:80").unwrap();
+    let _registration = registrar.register().unwrap();
+    let (data, stat) = now.get_data(&format!("{path}/a")).unwrap();
+    assert_eq!(data, b"10.9.1.2:80");
+    assert_eq!(stat.ephemeral_owner, now.session_id(), "this run owns it");
+    // Registering again in the same session keeps the node.
+    let again = registrar.register().unwrap();
+    assert_eq!(
+        now.get_data(&format!("{path}/a")).unwrap().1.czxid,
+        stat.czxid
+    );
+    drop(again);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, unbounded};
 
-use super::proto::acl::Acl;
+use super::proto::acl::{Acl, Id};
 use super::proto::codec::{Decode, Encode, decode_exact};
 use super::proto::codes::{CreateMode as WireMode, ErrorCode, OpCode};
 use super::proto::path::{Chroot, parent, validate_create_path, validate_path};
@@ -39,6 +39,40 @@ impl CreateMode {
             CreateMode::PersistentSequential => WireMode::PersistentSequential,
             CreateMode::EphemeralSequential => WireMode::EphemeralSequential,
         }
+    }
+}
+
+/// Who may do what with a node: one entry of its access control list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAcl(Acl);
+
+impl NodeAcl {
+    /// Read permission.
+    pub const READ: i32 = super::proto::acl::perms::READ;
+    /// Every permission (read, write, create, delete, admin).
+    pub const ALL: i32 = super::proto::acl::perms::ALL;
+
+    /// Everyone may do everything (`world:anyone`, all permissions): what
+    /// [`Client::create`] uses.
+    pub fn open() -> NodeAcl {
+        NodeAcl(Acl::new(Self::ALL, Id::world_anyone()))
+    }
+
+    /// Everyone may read (`world:anyone`, read).
+    pub fn world_read() -> NodeAcl {
+        NodeAcl(Acl::new(Self::READ, Id::world_anyone()))
+    }
+
+    /// `perms` for whatever identities the creating session added with its
+    /// credentials (`auth:`): with [`ClientBuilder::digest`], only sessions with the
+    /// same user and password.
+    pub fn creator(perms: i32) -> NodeAcl {
+        NodeAcl(Acl::new(perms, Id::creator()))
+    }
+
+    /// `perms` for the digest identity of `user` with `password`.
+    pub fn digest(user: &str, password: &str, perms: i32) -> NodeAcl {
+        NodeAcl(Acl::new(perms, Id::digest(user, password)))
     }
 }
 
@@ -214,11 +248,25 @@ impl Client {
     /// Creates `path` with `data`, open to everyone (`world:anyone`); its path as
     /// created (with the sequence number of a sequential mode).
     pub fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
+        self.create_with_acl(path, data, mode, &[NodeAcl::open()])
+    }
+
+    /// Creates `path` with `data` and the access control list `acl` (e.g.
+    /// [`NodeAcl::creator`] with [`ClientBuilder::digest`], and
+    /// [`NodeAcl::world_read`]). An empty list is refused by the server
+    /// ([`ZkErrorKind::Server`], InvalidACL).
+    pub fn create_with_acl(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+        acl: &[NodeAcl],
+    ) -> Result<String> {
         let full = self.full_create_path(path, mode)?;
         let request = CreateRequest {
             path: full,
             data: data.to_vec(),
-            acl: Acl::open(),
+            acl: acl.iter().map(|a| a.0.clone()).collect(),
             mode: mode.wire(),
         };
         let created: Create2Response = self.call("create", path, OpCode::Create2, &request)?;

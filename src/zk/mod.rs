@@ -74,6 +74,6 @@ pub(crate) mod proto;
 mod registrar;
 mod session;
 
-pub use client::{Client, ClientBuilder, CreateMode, SessionEvent, Stat, WatchEvent};
+pub use client::{Client, ClientBuilder, CreateMode, NodeAcl, SessionEvent, Stat, WatchEvent};
 pub use instancer::{Instancer, InstancerBuilder, Layout};
 pub use registrar::{Registrar, RegistrarBuilder};
