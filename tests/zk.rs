@@ -464,3 +464,40 @@ fn a_node_left_by_another_session_is_replaced_by_the_registrar() {
     );
     drop(again);
 }
+
+#[test]
+fn a_change_made_while_disconnected_is_not_lost() {
+    use support::events::{is_set, subscribe, wait_event};
+    use waypost::zk::Instancer;
+    let Some(zk) = shared() else {
+        return;
+    };
+    let path = format!("/{}", unique("missed"));
+    let proxy = TcpProxy::start(zk.addr());
+    let c = client(&proxy.addr().to_string());
+    c.create_all(&path).unwrap();
+    let instancer = Instancer::builder(&c, path.as_str()).build().unwrap();
+    let rx = subscribe(&instancer);
+    wait_event(&rx, "empty", is_set(&[]));
+    let events = c.session_events();
+    // Cut off (not expired: the session outlives the cut); meanwhile a child comes.
+    proxy.pause();
+    let other = client(&zk.connect_string());
+    other
+        .create(&format!("{path}/a"), b"10.9.2.1:80", CreateMode::Persistent)
+        .unwrap();
+    proxy.resume();
+    // The same session again: the watch, sent again with the last zxid seen, fires
+    // at once for the change it missed.
+    loop {
+        match events.recv_timeout(BOUND).expect("a session event") {
+            SessionEvent::Connected { new_session } => {
+                assert!(!new_session, "the same session");
+                break;
+            }
+            SessionEvent::Expired => panic!("the session expired"),
+            SessionEvent::Disconnected => {}
+        }
+    }
+    wait_event(&rx, "the missed child", is_set(&["10.9.2.1:80"]));
+}
