@@ -90,6 +90,16 @@ impl Cluster {
                     .build()
             })
             .collect();
+        // Each member chose its ports alone: two may have chosen the same number (seen
+        // in CI: "initial cluster ... has duplicate url"). All again, on new ports.
+        let mut seen = std::collections::HashSet::new();
+        let all = servers.iter().flat_map(|s| {
+            let p = s.ports();
+            [p.get("client"), p.get("peer")]
+        });
+        if !all.into_iter().all(|port| seen.insert(port)) {
+            return None;
+        }
         let peers: Vec<String> = servers
             .iter()
             .enumerate()
