@@ -136,6 +136,10 @@ struct Pending {
 struct State {
     /// The writing half of the connection, while connected.
     conn: Option<TcpStream>,
+    /// A clone of the stream while its handshake runs: `close()` shuts it down, so
+    /// a close never waits for a handshake nor lets one finish into a served
+    /// connection.
+    handshaking: Option<TcpStream>,
     session_id: i64,
     password: Vec<u8>,
     last_zxid: i64,
@@ -304,8 +308,8 @@ impl Session {
         {
             let mut state = self.inner.state.lock();
             state.closing = true;
-            if let Some(conn) = &state.conn {
-                let _ = conn.shutdown(Shutdown::Both);
+            for stream in [&state.conn, &state.handshaking].into_iter().flatten() {
+                let _ = stream.shutdown(Shutdown::Both);
             }
             self.inner.connected.notify_all();
         }
@@ -386,7 +390,20 @@ fn connect(inner: &Inner, server: &str) -> io::Result<Connected> {
     Err(last)
 }
 
-fn handshake(inner: &Inner, mut stream: TcpStream) -> io::Result<Connected> {
+fn handshake(inner: &Inner, stream: TcpStream) -> io::Result<Connected> {
+    {
+        let mut state = inner.state.lock();
+        if state.closing {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "closing"));
+        }
+        state.handshaking = Some(stream.try_clone()?);
+    }
+    let shaken = shake_hands(inner, stream);
+    inner.state.lock().handshaking = None;
+    shaken
+}
+
+fn shake_hands(inner: &Inner, mut stream: TcpStream) -> io::Result<Connected> {
     let config = &inner.config;
     stream.set_nodelay(true)?;
     let (session_id, password, last_zxid) = {
@@ -456,6 +473,9 @@ fn serve(inner: &Inner, mut stream: TcpStream, mut decoder: FrameDecoder, new_se
     };
     let negotiated = {
         let mut state = inner.state.lock();
+        if state.closing {
+            return; // closed during the handshake: the stream drops here
+        }
         state.conn = Some(writer);
         // addauth first, then the watches, before any caller's request.
         let mut setup = Ok(());

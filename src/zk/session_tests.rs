@@ -24,6 +24,8 @@ enum Script {
     Expired,
     /// Reads the handshake and closes without an answer.
     CloseAtHandshake,
+    /// Reads the handshake and never answers, holding the connection.
+    Silent,
 }
 
 /// A server on loopback following `scripts`, one per connection (the last repeats);
@@ -75,6 +77,7 @@ fn server(scripts: Vec<Script>) -> (String, Receiver<i64>) {
                         let _ = conn.write_all(&frame);
                     }
                     Script::CloseAtHandshake => {}
+                    Script::Silent => held.push(conn),
                 }
             }
         })
@@ -238,5 +241,33 @@ fn close_with_no_server_returns_promptly_and_joins() {
             .call(OpCode::GetChildren2, &request, None)
             .unwrap_err(),
         CallError::Closed
+    );
+}
+
+#[test]
+fn close_during_a_handshake_returns_at_once_and_joins() {
+    // The server takes the handshake and never answers; the connect timeout is far
+    // longer than the bound below, so only a close that cuts the handshake passes.
+    // (Before, the thread waited out the handshake and, had the answer come after
+    // close() began, went on serving the connection: close() never returned.)
+    let (addr, handshakes) = server(vec![Script::Silent]);
+    let mut config = config(vec![addr]);
+    config.connect_timeout = Duration::from_secs(600);
+    let session = Arc::new(Session::start(config).unwrap());
+    assert_eq!(
+        handshakes.recv_timeout(BOUND),
+        Ok(0),
+        "a handshake under way"
+    );
+    let (done_tx, done) = bounded(1);
+    // Not a scoped thread: a failing test must not wait for a close that hangs.
+    let closing = session.clone();
+    std::thread::spawn(move || {
+        closing.close();
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done.recv_timeout(BOUND).is_ok(),
+        "close() returned while the handshake was pending"
     );
 }
