@@ -129,6 +129,10 @@ ensure_servers() {
     # Debian's libcurator-discovery-java does not pull in.
     server curator /usr/share/java/curator-x-discovery.jar apt libcurator-discovery-java
     server curator_recipes /usr/share/java/curator-recipes.jar apt libcurator-recipes-java
+    # dnsmasq 2.90 serves the DNS tests' SRV and A records; dig checks that waypost and
+    # a reference client see the same set. Debian puts dnsmasq in /usr/sbin.
+    server dnsmasq dnsmasq apt dnsmasq-base
+    server dig dig apt bind9-dnsutils
 }
 
 ensure_servers
@@ -137,7 +141,7 @@ ensure_servers
 feature_sets=(
     "--all-features"
     "--no-default-features"
-    "--no-default-features --features consul,etcd,zk"
+    "--no-default-features --features consul,etcd,zk,dnssrv"
 )
 
 # A hung test must fail the run in minutes, not use up CI's 90: the three runs take a

@@ -73,6 +73,9 @@ pub enum Error {
     /// A ZooKeeper call failed: the server answered an error code, the connection was
     /// lost with the call in flight, the session expired, or no reply came in time.
     ZooKeeper(Box<ZkError>),
+    /// A DNS query failed: no answer in time, the server answered an error code
+    /// (SERVFAIL, REFUSED...), or the answer to the query could not be decoded.
+    Dns(Box<DnsError>),
     /// A registry's errors lasted longer than the endpointer's
     /// [`invalidate_on_error`](crate::EndpointerOptions::invalidate_on_error) timeout:
     /// the cached endpoints were closed. The source is the registry's latest error.
@@ -317,6 +320,106 @@ impl ZkErrorKind {
     }
 }
 
+/// Details of an [`Error::Dns`]: which name, which type, which server, what went wrong.
+#[non_exhaustive]
+#[derive(Debug)]
+pub struct DnsError {
+    /// What went wrong.
+    pub kind: DnsErrorKind,
+    /// The name asked, as the caller gave it.
+    pub name: Box<str>,
+    /// The record type asked, e.g. `"SRV"`.
+    pub record_type: &'static str,
+    /// The name server of the last attempt, when one was tried.
+    pub server: Option<std::net::SocketAddr>,
+    /// The response code the server answered (2 SERVFAIL, 5 REFUSED...), for
+    /// [`DnsErrorKind::ServerFailure`], [`DnsErrorKind::Refused`] and
+    /// [`DnsErrorKind::Rcode`].
+    pub rcode: Option<u16>,
+    /// The underlying error: an I/O error, or why an answer did not decode.
+    pub source: Option<BoxError>,
+}
+
+impl DnsError {
+    /// A failure of `kind` for a query of `record_type` records of `name`.
+    pub fn new(kind: DnsErrorKind, name: impl Into<Box<str>>, record_type: &'static str) -> Self {
+        DnsError {
+            kind,
+            name: name.into(),
+            record_type,
+            server: None,
+            rcode: None,
+            source: None,
+        }
+    }
+
+    /// Sets the server asked.
+    pub fn with_server(mut self, server: std::net::SocketAddr) -> Self {
+        self.server = Some(server);
+        self
+    }
+
+    /// Sets the response code answered.
+    pub fn with_rcode(mut self, rcode: u16) -> Self {
+        self.rcode = Some(rcode);
+        self
+    }
+
+    /// Sets the underlying error.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl From<DnsError> for Error {
+    fn from(details: DnsError) -> Error {
+        Error::Dns(Box::new(details))
+    }
+}
+
+/// What kind of DNS failure a [`DnsError`] is.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsErrorKind {
+    /// No answer from any server within the timeout and attempts.
+    Timeout,
+    /// A server answered SERVFAIL (code 2).
+    ServerFailure,
+    /// A server answered REFUSED (code 5): e.g. a name outside what it serves.
+    Refused,
+    /// A server answered another error code (see [`DnsError::rcode`]).
+    Rcode,
+    /// The answer to our query could not be decoded, or broke the protocol (a
+    /// truncated answer over TCP, a TCP length of zero).
+    Malformed,
+    /// The answer was truncated over UDP and the TCP query that must follow failed
+    /// (no listener, the connection broke): the partial set is never used.
+    Truncated,
+    /// A socket could not be opened, or a send or receive failed.
+    Io,
+    /// The query was cut short by `stop()`.
+    Cancelled,
+    /// The name cannot be asked: empty, a label over 63 bytes, over 255 bytes in all.
+    InvalidName,
+}
+
+impl DnsErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DnsErrorKind::Timeout => "timed out",
+            DnsErrorKind::ServerFailure => "server failure (SERVFAIL)",
+            DnsErrorKind::Refused => "refused (REFUSED)",
+            DnsErrorKind::Rcode => "error response code",
+            DnsErrorKind::Malformed => "malformed answer",
+            DnsErrorKind::Truncated => "truncated over UDP, and TCP failed",
+            DnsErrorKind::Io => "socket error",
+            DnsErrorKind::Cancelled => "cancelled by stop",
+            DnsErrorKind::InvalidName => "invalid name",
+        }
+    }
+}
+
 /// What kind of HTTP failure an [`HttpError`] is.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +494,7 @@ impl Error {
             ),
             Error::Http(http) => http.kind == HttpErrorKind::Timeout,
             Error::ZooKeeper(zk) => zk.kind == ZkErrorKind::Timeout,
+            Error::Dns(dns) => dns.kind == DnsErrorKind::Timeout,
             Error::Invalidated(inner) => inner.is_timeout(),
             _ => false,
         }
@@ -461,6 +565,13 @@ impl Error {
             Error::ZooKeeper(zk) => matches!(
                 zk.kind,
                 ZkErrorKind::ConnectionLoss | ZkErrorKind::Timeout | ZkErrorKind::SessionExpired
+            ),
+            Error::Dns(dns) => matches!(
+                dns.kind,
+                DnsErrorKind::Timeout
+                    | DnsErrorKind::ServerFailure
+                    | DnsErrorKind::Truncated
+                    | DnsErrorKind::Io
             ),
             Error::Http(http) => match http.kind {
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Transport => true,
@@ -561,6 +672,22 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::Dns(dns) => {
+                write!(
+                    f,
+                    "dns {} {:?}: {}",
+                    dns.record_type,
+                    dns.name,
+                    dns.kind.as_str()
+                )?;
+                if let Some(rcode) = dns.rcode {
+                    write!(f, " (code {rcode})")?;
+                }
+                match dns.server {
+                    Some(server) => write!(f, " from {server}"),
+                    None => Ok(()),
+                }
+            }
             Error::Factory(_) => f.write_str("endpoint factory failed"),
             Error::Invalidated(_) => {
                 f.write_str("endpoints invalidated after registry errors outlasted the timeout")
@@ -593,6 +720,7 @@ impl std::error::Error for Error {
             Error::Io { source, .. } | Error::File { source, .. } => Some(source),
             Error::Factory(source) => Some(&**source),
             Error::Http(http) => http.source.as_deref().map(|s| s as _),
+            Error::Dns(dns) => dns.source.as_deref().map(|s| s as _),
             Error::Invalidated(source) => Some(&**source),
             Error::Timeout {
                 cause: Some(cause), ..

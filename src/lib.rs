@@ -185,6 +185,9 @@ mod updater;
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
+#[cfg(feature = "dnssrv")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dnssrv")))]
+pub mod dnssrv;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
@@ -202,7 +205,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{
-    BoxError, Error, HttpError, HttpErrorKind, InvalidInstance, Result, ZkError, ZkErrorKind,
+    BoxError, DnsError, DnsErrorKind, Error, HttpError, HttpErrorKind, InvalidInstance, Result,
+    ZkError, ZkErrorKind,
 };
 pub use event::{Event, InstanceSet};
 pub use factory::{Closer, IntoMade, Made};

@@ -1,0 +1,1 @@
+//! DNS wire format on simple-dns (stub).
