@@ -2,8 +2,9 @@
 //!
 //! For a server `NAME`: `WAYPOST_<NAME>_BIN` if set (authoritative: set but not
 //! executable means missing), else `${WAYPOST_CACHE:-$HOME/.cache/waypost}/NAME/usr/bin/NAME`
-//! (where the project's fetch scripts unpack packages), else `NAME` on `PATH`. A test
-//! whose server is missing fails under `CI=true` and otherwise skips loudly.
+//! (where the project's fetch scripts unpack packages), else `NAME` on `PATH`, else in
+//! `/usr/sbin` or `/sbin` (Debian's dnsmasq, not on a non-root `PATH`). A test whose
+//! server is missing fails under `CI=true` and otherwise skips loudly.
 //!
 //! A tool that ships with a server (etcdctl with etcd) is found by [`find_companion`]:
 //! `WAYPOST_<TOOL>_BIN` if set, else next to the server's binary, else on `PATH`.
@@ -36,10 +37,15 @@ pub fn find(name: &str) -> Option<PathBuf> {
             return Some(bin);
         }
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN.iter().map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|bin| is_executable(bin))
 }
+
+/// Searched after `PATH`: system daemons live there, outside a non-root user's `PATH`.
+const SBIN: [&str; 2] = ["/usr/sbin", "/sbin"];
 
 /// The tool `tool` that comes with a server whose binary is `server_bin` (etcdctl with
 /// etcd): `WAYPOST_<TOOL>_BIN` if set (authoritative, as in [`find`]), else `tool` in
@@ -91,8 +97,8 @@ pub fn require(name: &str, hint: &str) -> Option<PathBuf> {
             Path::new(&bin).display()
         ),
         None => format!(
-            "looked in ${{WAYPOST_CACHE:-$HOME/.cache/waypost}}/{name}/usr/bin/{name} and PATH; \
-             set {var} or {hint}"
+            "looked in ${{WAYPOST_CACHE:-$HOME/.cache/waypost}}/{name}/usr/bin/{name}, PATH, \
+             /usr/sbin and /sbin; set {var} or {hint}"
         ),
     };
     missing(name, &looked)

@@ -8,6 +8,7 @@ pub mod bin;
 pub mod conformance;
 pub mod consul;
 pub mod curator;
+pub mod dnsmasq;
 pub mod etcd;
 pub mod etcd_cluster;
 pub mod etcd_wire;
