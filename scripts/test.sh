@@ -131,7 +131,7 @@ ensure_servers() {
     server curator_recipes /usr/share/java/curator-recipes.jar apt libcurator-recipes-java
     # dnsmasq 2.90 serves the DNS tests' SRV and A records; dig checks that waypost and
     # a reference client see the same set. Debian puts dnsmasq in /usr/sbin.
-    server dnsmasq dnsmasq apt dnsmasq-base
+    server dnsmasq /usr/sbin/dnsmasq apt dnsmasq-base
     server dig dig apt bind9-dnsutils
 }
 
