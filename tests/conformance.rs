@@ -78,6 +78,14 @@ checks!(zk {
         dropping_the_registration_deregisters, the_calls_are_idempotent;
 });
 
+#[cfg(feature = "dnssrv")]
+checks!(dns {
+    // Each restarts its dnsmasq to change records: one of their own each (~15 ms).
+    Dns::own() =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        an_error_keeps_the_last_set;
+});
+
 // ---- memory: the registry's own registrars; nothing can fail, the state is at once ----
 
 #[derive(Default)]
@@ -591,6 +599,101 @@ mod zk_source {
             Box::new(
                 Registrar::new(&self.client, &path(service), addr, addr).expect("a zk registrar"),
             )
+        }
+    }
+}
+
+#[cfg(feature = "dnssrv")]
+use dns_source::Dns;
+
+/// DNS: a dnsmasq of the check's own; an instance `host:port` is an SRV record whose
+/// target has a `host-record` with that address (so the instancer resolves it from
+/// the additional section); adding or removing one restarts dnsmasq with the new
+/// records; an outage stops it.
+#[cfg(feature = "dnssrv")]
+mod dns_source {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    use super::*;
+    use support::dnsmasq::{Dnsmasq, Records};
+    use waypost::dnssrv::{Client, Instancer};
+
+    pub(super) struct Dns {
+        server: Mutex<Dnsmasq>,
+        sets: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    }
+
+    impl Dns {
+        pub(super) fn own() -> Option<Dns> {
+            Some(Dns {
+                server: Mutex::new(Dnsmasq::start(&Records::new())?),
+                sets: Mutex::default(),
+            })
+        }
+
+        fn change(&self, service: &str, change: impl FnOnce(&mut BTreeSet<String>)) {
+            let mut sets = self.sets.lock();
+            change(sets.entry(service.to_owned()).or_default());
+            let mut records = Records::new();
+            for (service, addrs) in sets.iter() {
+                for addr in addrs {
+                    let addr: SocketAddr = addr.parse().expect("an ip:port");
+                    let ip = addr.ip().to_string().replace(['.', ':'], "-");
+                    let target = format!("h-{ip}-{}.example.test", addr.port());
+                    records = records
+                        .srv(&name(service), &target, addr.port(), 10, 1)
+                        .host(&target, addr.ip());
+                }
+            }
+            self.server.lock().set_records(&records);
+        }
+    }
+
+    fn name(service: &str) -> String {
+        format!("_{service}._tcp.example.test")
+    }
+
+    impl Source for Dns {
+        fn name(&self) -> &str {
+            "dns"
+        }
+        fn instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            let client = Client::builder()
+                .server(self.server.lock().addr())
+                .timeout(Duration::from_millis(300))
+                .build()
+                .expect("a dns client");
+            let instancer = Instancer::srv(name(service))
+                .resolver(client)
+                .resolve_targets()
+                .ttl_bounds(Duration::from_millis(100), Duration::from_secs(1))
+                .backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .build()
+                .expect("a dns instancer");
+            Arc::new(instancer)
+        }
+        fn add(&self, service: &str, addr: &str) {
+            self.change(service, |set| {
+                set.insert(addr.to_owned());
+            });
+        }
+        fn remove(&self, service: &str, addr: &str) {
+            self.change(service, |set| {
+                set.remove(addr);
+            });
+        }
+        fn watch_thread(&self) -> Option<&str> {
+            Some("waypost-dns-watch")
+        }
+    }
+
+    impl Outage for Dns {
+        fn fail(&self, _service: &str) {
+            self.server.lock().stop();
+        }
+        fn recover(&self, _service: &str) {
+            self.server.lock().start_again();
         }
     }
 }
