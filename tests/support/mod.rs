@@ -14,6 +14,7 @@ pub mod etcd_cluster;
 pub mod etcd_wire;
 pub mod events;
 pub mod fake_consul;
+pub mod fake_dns;
 pub mod fake_etcd;
 pub mod fake_http;
 pub mod http;
