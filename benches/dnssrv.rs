@@ -12,6 +12,7 @@
 //! Run: `cargo bench --bench dnssrv --features dnssrv` (the README's test command
 //! installs dnsmasq). Prints median, p99 and max; figures go in benches/README.md.
 
+#[allow(dead_code)] // the propagation loop is for registrars; DNS has none
 #[path = "common/registry.rs"]
 mod registry;
 #[path = "../tests/support/mod.rs"]
@@ -24,6 +25,7 @@ use registry::report;
 use support::dnsmasq::{Dnsmasq, Records};
 use support::events::addr_endpointer;
 use support::wait_until;
+use waypost::Endpointer;
 use waypost::dnssrv::{Cancel, Client, Instancer, Resolver};
 
 const NAME: &str = "_bench._tcp.example.test";
@@ -93,7 +95,7 @@ fn propagation(dns: &mut Dnsmasq, client: &Client, n: usize) {
 
 fn queries(dns: &mut Dnsmasq, client: &Client) {
     let cancel = Cancel::new();
-    let mut time = |what: &str, n: usize, want: usize| {
+    let time = |what: &str, n: usize, want: usize| {
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
             let started = Instant::now();

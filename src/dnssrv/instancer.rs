@@ -304,7 +304,7 @@ impl Source for Records {
         let (instances, ttl) = match self.query.clone() {
             Query::Srv(name) => {
                 let lookup = self.resolver.lookup_srv(&name, &self.cancel)?;
-                self.from_srv(&name, lookup)?
+                self.instances_of(&name, lookup)?
             }
             Query::Host(host, port) => {
                 let lookup = self.resolver.lookup_ip(&host, &self.cancel)?;
@@ -330,7 +330,7 @@ impl Records {
     }
 
     /// The instances of an SRV answer, and the TTL of everything they came from.
-    fn from_srv(
+    fn instances_of(
         &mut self,
         name: &str,
         lookup: SrvLookup,
