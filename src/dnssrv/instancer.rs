@@ -12,9 +12,9 @@ use parking_lot::Mutex;
 use super::client::Client;
 use super::resolver::{Cancel, Resolver, Srv, SrvLookup};
 use crate::internal::publisher::Publisher;
-use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
+use crate::internal::watch::{self, Due, Early, Fetched, Source, WatchOptions};
 use crate::internal::worker::{StopSignal, Worker};
-use crate::{Clock, Error, Instance, Result};
+use crate::{Error, Instance, Result};
 
 const LOG: &str = "waypost::dnssrv";
 
@@ -67,10 +67,7 @@ pub struct InstancerBuilder {
     lowest_priority_only: bool,
     resolve_targets: bool,
     polling: Polling,
-    min_interval: Duration,
-    backoff: (Duration, Duration),
-    first_fetch_timeout: Duration,
-    clock: Arc<dyn Clock>,
+    watch: WatchOptions,
 }
 
 impl fmt::Debug for InstancerBuilder {
@@ -131,10 +128,7 @@ impl InstancerBuilder {
                 floor: DEFAULT_TTL_FLOOR,
                 ceiling: DEFAULT_TTL_CEILING,
             },
-            min_interval: Duration::from_millis(100),
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
-            first_fetch_timeout: Duration::from_secs(1),
-            clock: crate::clock::system(),
+            watch: WatchOptions::default(),
         }
     }
 
@@ -180,37 +174,14 @@ impl InstancerBuilder {
         self
     }
 
-    /// The least time between two queries, whatever TTLs say. Default 100 ms.
-    pub fn min_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
-        self
-    }
-
-    /// Retry delays after an error, doubling from `initial` to `max` with jitter.
-    /// Default 100 ms to 5 s.
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff = (initial, max);
-        self
-    }
-
-    /// How long `build()` waits for the first answer. Default 1 s.
-    pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.first_fetch_timeout = timeout;
-        self
-    }
-
-    /// The clock the watch's waits read. Default: the system clock.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
+    watch::watch_setters!(watch);
 
     /// Validates, makes the default client if none was given, starts the thread and
     /// waits for the first answer up to the first-fetch timeout.
     ///
     /// Errors: [`Error::InvalidConfig`] for an empty name, a `host:port` without a
-    /// valid port, a zero floor or interval, a ceiling below the floor, a backoff
-    /// `max` below its `initial`; the default client's errors (an unreadable
+    /// valid port, a zero floor or interval, a ceiling below the floor, a
+    /// `min_interval` over an hour, a backoff `max` below its `initial`; the default client's errors (an unreadable
     /// `/etc/resolv.conf`).
     pub fn build(self) -> Result<Instancer> {
         let query = self.query?;
@@ -240,12 +211,7 @@ impl InstancerBuilder {
             }
             Polling::Every(_) => {}
         }
-        if self.backoff.1 < self.backoff.0 {
-            return Err(Error::invalid_config(
-                "backoff",
-                "max must be at least initial",
-            ));
-        }
+        self.watch.validate()?;
         let resolver = match self.resolver {
             Some(resolver) => resolver,
             None => Arc::new(Client::system()?),
@@ -255,16 +221,7 @@ impl InstancerBuilder {
             Query::Host(host, port) => format!("A/AAAA {host} (port {port})"),
         };
         let publisher = Arc::new(Publisher::new());
-        let spec = Spec {
-            thread: "waypost-dns-watch",
-            component: "dns watch",
-            log_target: LOG,
-            what,
-            min_interval: self.min_interval,
-            backoff: self.backoff,
-            first_fetch_timeout: self.first_fetch_timeout,
-            clock: self.clock,
-        };
+        let spec = self.watch.spec("waypost-dns-watch", "dns watch", LOG, what);
         let cancel = Cancel::new();
         let source = Records {
             resolver,

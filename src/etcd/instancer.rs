@@ -11,7 +11,7 @@ use super::LOG;
 use super::client::{Client, EventKind, WatchEvent, WatchRequest};
 use super::value;
 use crate::internal::publisher::Publisher;
-use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
+use crate::internal::watch::{self, Due, Early, Fetched, Source, WatchOptions};
 use crate::internal::worker::{StopSignal, Worker};
 use crate::{Clock, Error, HttpError, HttpErrorKind, Instance, Result};
 
@@ -19,8 +19,8 @@ use crate::{Clock, Error, HttpError, HttpErrorKind, Instance, Result};
 /// no change to bring: its break is not counted towards two breaks in a row.
 const LIVED: Duration = Duration::from_secs(1);
 
-/// The longest `reopen_after` and `min_interval`.
-const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// The longest `reopen_after`.
+const MAX_REOPEN_AFTER: Duration = Duration::from_secs(3600);
 
 /// Watches the keys under a prefix and publishes the instances their values name; see
 /// the [module docs](super).
@@ -57,10 +57,7 @@ pub struct InstancerBuilder {
     prefix: Vec<u8>,
     default_port: Option<u16>,
     reopen_after: Duration,
-    min_interval: Duration,
-    backoff: (Duration, Duration),
-    first_fetch_timeout: Duration,
-    clock: Arc<dyn Clock>,
+    watch: WatchOptions,
 }
 
 impl Instancer {
@@ -73,10 +70,7 @@ impl Instancer {
             prefix: prefix.into(),
             default_port: None,
             reopen_after: Duration::from_secs(60),
-            min_interval: Duration::from_millis(100),
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
-            first_fetch_timeout: Duration::from_secs(1),
-            clock: crate::clock::system(),
+            watch: WatchOptions::default(),
         }
     }
 }
@@ -103,38 +97,7 @@ impl InstancerBuilder {
         self
     }
 
-    /// The least time between the starts of two requests (a list, or a watch stream),
-    /// whatever the answers say, so that a member that ends every stream at once is
-    /// not asked in a busy loop. Default 100 ms. `Duration::ZERO` turns the limit off;
-    /// over an hour is refused by `build()` (`min_interval`).
-    pub fn min_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
-        self
-    }
-
-    /// Retry delays after an error: from `initial`, doubling up to `max`, with jitter.
-    /// Default 100 ms to 5 s. The same delays space restarts after a panic of the
-    /// watch thread. `Duration::ZERO` counts as 1 ms; `max` below `initial` is refused
-    /// by `build()` (`backoff`).
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff = (initial, max);
-        self
-    }
-
-    /// How long `build()` waits for the first answer (instances or an error), so that
-    /// the state is known when it returns. It never fails `build()`. Default 1 s;
-    /// `Duration::ZERO` returns at once.
-    pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.first_fetch_timeout = timeout;
-        self
-    }
-
-    /// The clock every wait of the watch reads (the min interval, the backoff, the
-    /// restart after a panic). Default: [`SystemClock`](crate::SystemClock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
+    watch::watch_setters!(watch);
 
     /// Validates, starts the `waypost-etcd-watch` thread and waits for the first
     /// answer up to the first-fetch timeout. Errors: [`Error::InvalidConfig`] for an
@@ -148,35 +111,20 @@ impl InstancerBuilder {
                 "must not be empty (it would watch every key)",
             ));
         }
-        if self.reopen_after < Duration::from_secs(1) || self.reopen_after > MAX_INTERVAL {
+        if self.reopen_after < Duration::from_secs(1) || self.reopen_after > MAX_REOPEN_AFTER {
             return Err(Error::invalid_config(
                 "reopen_after",
                 "must be within [1 s, 1 h]",
             ));
         }
-        if self.min_interval > MAX_INTERVAL {
-            return Err(Error::invalid_config(
-                "min_interval",
-                "must be at most an hour",
-            ));
-        }
-        if self.backoff.1 < self.backoff.0 {
-            return Err(Error::invalid_config(
-                "backoff",
-                "max must be at least initial",
-            ));
-        }
+        self.watch.validate()?;
         let publisher = Arc::new(Publisher::new());
-        let spec = Spec {
-            thread: "waypost-etcd-watch",
-            component: "etcd watch",
-            log_target: LOG,
-            what: format!("{:?}", String::from_utf8_lossy(&self.prefix)),
-            min_interval: self.min_interval,
-            backoff: self.backoff,
-            first_fetch_timeout: self.first_fetch_timeout,
-            clock: self.clock.clone(),
-        };
+        let spec = self.watch.spec(
+            "waypost-etcd-watch",
+            "etcd watch",
+            LOG,
+            format!("{:?}", String::from_utf8_lossy(&self.prefix)),
+        );
         let cancel = self.client.clone();
         let source = Watch {
             client: self.client,
@@ -187,7 +135,7 @@ impl InstancerBuilder {
             bad: BTreeMap::new(),
             revision: None,
             broke_last: false,
-            clock: self.clock.clone(),
+            clock: self.watch.clock.clone(),
         };
         let worker = watch::start(spec, publisher.clone(), source, move || cancel.shutdown())?;
         Ok(Instancer {

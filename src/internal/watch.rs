@@ -125,6 +125,135 @@ pub(crate) struct Spec {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
+// The backends whose builders share these (Consul keeps its own: its watch settings
+// are the key of its shared watches).
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+/// The settings every watch-loop instancer's builder shares, with their defaults:
+/// the builders hold one and get their setters from [`watch_setters!`].
+#[derive(Clone)]
+pub(crate) struct WatchOptions {
+    pub(crate) min_interval: Duration,
+    pub(crate) backoff: (Duration, Duration),
+    pub(crate) first_fetch_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+impl Default for WatchOptions {
+    fn default() -> WatchOptions {
+        WatchOptions {
+            min_interval: Duration::from_millis(100),
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            first_fetch_timeout: Duration::from_secs(1),
+            clock: crate::clock::system(),
+        }
+    }
+}
+
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+impl std::fmt::Debug for WatchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchOptions")
+            .field("min_interval", &self.min_interval)
+            .field("backoff", &self.backoff)
+            .field("first_fetch_timeout", &self.first_fetch_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+/// The longest minimum interval a builder takes: the limit is against spinning, not
+/// a polling period.
+pub(crate) const MAX_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+impl WatchOptions {
+    /// Refuses a minimum interval over an hour and a backoff `max` below its
+    /// `initial`, naming the setting.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.min_interval > MAX_MIN_INTERVAL {
+            return Err(crate::Error::invalid_config(
+                "min_interval",
+                "must be at most an hour",
+            ));
+        }
+        if self.backoff.1 < self.backoff.0 {
+            return Err(crate::Error::invalid_config(
+                "backoff",
+                "max must be at least initial",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The watch's [`Spec`] with these options.
+    pub(crate) fn spec(
+        &self,
+        thread: &'static str,
+        component: &'static str,
+        log_target: &'static str,
+        what: String,
+    ) -> Spec {
+        Spec {
+            thread,
+            component,
+            log_target,
+            what,
+            min_interval: self.min_interval,
+            backoff: self.backoff,
+            first_fetch_timeout: self.first_fetch_timeout,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+/// The setters of [`WatchOptions`] for an instancer builder whose field `$field`
+/// holds them: `min_interval`, `backoff`, `first_fetch_timeout`, `clock`, with one
+/// set of docs for every backend.
+macro_rules! watch_setters {
+    ($field:ident) => {
+        /// The least time between the starts of two requests to the registry, whatever
+        /// the answers say, so that a registry that answers at once is never asked in
+        /// a busy loop. Default 100 ms. `Duration::ZERO` turns the limit off; over an
+        /// hour is refused by `build()` (`min_interval`).
+        pub fn min_interval(mut self, interval: std::time::Duration) -> Self {
+            self.$field.min_interval = interval;
+            self
+        }
+
+        /// Retry delays after an error: from `initial`, doubling up to `max`, with
+        /// jitter (each delay is drawn from its upper half). Default 100 ms to 5 s. The
+        /// same delays space restarts after a panic of the watch thread.
+        /// `Duration::ZERO` counts as 1 ms; `max` below `initial` is refused by
+        /// `build()` (`backoff`).
+        pub fn backoff(mut self, initial: std::time::Duration, max: std::time::Duration) -> Self {
+            self.$field.backoff = (initial, max);
+            self
+        }
+
+        /// How long `build()` waits for the first answer (instances or an error), so
+        /// that the state is known when it returns. It never fails `build()`: an
+        /// unreachable registry becomes an error event and the watch keeps retrying.
+        /// Default 1 s; `Duration::ZERO` returns at once.
+        pub fn first_fetch_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.$field.first_fetch_timeout = timeout;
+            self
+        }
+
+        /// The clock every wait of the watch reads (the min interval, the poll
+        /// interval, the backoff, the restart after a panic). Default:
+        /// [`SystemClock`](crate::SystemClock); tests pass a
+        /// [`ManualClock`](crate::ManualClock) and move it instead of sleeping.
+        pub fn clock(mut self, clock: impl crate::Clock) -> Self {
+            self.$field.clock = std::sync::Arc::new(clock);
+            self
+        }
+    };
+}
+#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+pub(crate) use watch_setters;
+
 /// Starts the watch thread and waits up to the first-fetch timeout (real time: it
 /// bounds a caller's wait) for the first answer or error. `cancel` runs on stop, before
 /// the join: it must make a request in flight return (shut the thread's HTTP agent).

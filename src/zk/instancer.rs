@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::client::{Client, WatchEvent};
 use crate::internal::publisher::Publisher;
-use crate::internal::watch::{self, Due, Early, Fetched, Source, Spec};
+use crate::internal::watch::{self, Due, Early, Fetched, Source, WatchOptions};
 use crate::internal::worker::{StopSignal, Worker};
-use crate::{Clock, Error, Instance, Result, ZkErrorKind};
+use crate::{Error, Instance, Result, ZkErrorKind};
 
 const LOG: &str = "waypost::zk";
 
@@ -49,10 +49,7 @@ pub struct InstancerBuilder {
     path: String,
     layout: Layout,
     missing_poll: Duration,
-    min_interval: Duration,
-    backoff: (Duration, Duration),
-    first_fetch_timeout: Duration,
-    clock: Arc<dyn Clock>,
+    watch: WatchOptions,
 }
 
 impl Instancer {
@@ -63,10 +60,7 @@ impl Instancer {
             path: path.into(),
             layout: Layout::Plain,
             missing_poll: Duration::from_secs(1),
-            min_interval: Duration::from_millis(100),
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
-            first_fetch_timeout: Duration::from_secs(1),
-            clock: crate::clock::system(),
+            watch: WatchOptions::default(),
         }
     }
 }
@@ -85,34 +79,12 @@ impl InstancerBuilder {
         self
     }
 
-    /// The least time between two lists. Default 100 ms.
-    pub fn min_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
-        self
-    }
-
-    /// Retry delays after an error, doubling from `initial` to `max` with jitter.
-    /// Default 100 ms to 5 s.
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff = (initial, max);
-        self
-    }
-
-    /// How long `build()` waits for the first answer. Default 1 s.
-    pub fn first_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.first_fetch_timeout = timeout;
-        self
-    }
-
-    /// The clock the watch's waits read. Default: the system clock.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
+    watch::watch_setters!(watch);
 
     /// Validates, starts the thread and waits for the first answer up to the
     /// first-fetch timeout. Errors: [`Error::InvalidConfig`] for a path that is not
-    /// absolute, a zero `missing_poll`, a backoff `max` below its `initial`.
+    /// absolute, a zero `missing_poll`, a `min_interval` over an hour, a backoff `max`
+    /// below its `initial`.
     pub fn build(self) -> Result<Instancer> {
         if !self.path.starts_with('/') {
             return Err(Error::invalid_config("path", "must be absolute"));
@@ -123,23 +95,14 @@ impl InstancerBuilder {
                 "must be more than zero",
             ));
         }
-        if self.backoff.1 < self.backoff.0 {
-            return Err(Error::invalid_config(
-                "backoff",
-                "max must be at least initial",
-            ));
-        }
+        self.watch.validate()?;
         let publisher = Arc::new(Publisher::new());
-        let spec = Spec {
-            thread: "waypost-zk-watch",
-            component: "zookeeper watch",
-            log_target: LOG,
-            what: format!("{:?}", self.path),
-            min_interval: self.min_interval,
-            backoff: self.backoff,
-            first_fetch_timeout: self.first_fetch_timeout,
-            clock: self.clock,
-        };
+        let spec = self.watch.spec(
+            "waypost-zk-watch",
+            "zookeeper watch",
+            LOG,
+            format!("{:?}", self.path),
+        );
         let source = Children {
             client: self.client,
             path: self.path,
