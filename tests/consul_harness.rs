@@ -21,18 +21,6 @@ fn wait_gone(pid: u32) {
     wait_until(&format!("consul {pid} to exit"), || process_gone(pid));
 }
 
-/// Runs this test binary again on one test, with `env` set and `CI` as given.
-fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.args(["--exact", test, "--nocapture", "--include-ignored"]);
-    cmd.envs(env.iter().copied());
-    match ci {
-        Some(v) => cmd.env("CI", v),
-        None => cmd.env_remove("CI"),
-    };
-    cmd.output().expect("run the test binary")
-}
-
 #[test]
 fn shared_agent_is_ready_and_answers() {
     let Some(agent) = consul::shared() else {
@@ -339,7 +327,7 @@ fn agent_never_outlives_the_test_process() {
     if consul::require_consul().is_none() {
         return;
     }
-    let out = run_self(
+    let out = support::bin::run_self(
         "child_leaves_an_agent_behind",
         &[("WAYPOST_HARNESS_CHILD", "1")],
         std::env::var("CI").ok().as_deref(),
@@ -367,14 +355,9 @@ fn agent_never_outlives_the_test_process() {
 
 #[test]
 fn missing_binary_fails_in_ci_and_skips_loudly_otherwise() {
-    let hidden = [("WAYPOST_CONSUL_BIN", "/nonexistent")];
-    let ci = run_self("shared_agent_is_ready_and_answers", &hidden, Some("true"));
-    let ci_out = String::from_utf8_lossy(&ci.stdout) + String::from_utf8_lossy(&ci.stderr);
-    assert!(!ci.status.success(), "CI=true must fail:\n{ci_out}");
-    assert!(ci_out.contains("consul not found"), "{ci_out}");
-
-    let local = run_self("shared_agent_is_ready_and_answers", &hidden, None);
-    let stderr = String::from_utf8_lossy(&local.stderr);
-    assert!(local.status.success(), "skips locally:\n{stderr}");
-    assert!(stderr.contains("SKIPPED: consul not found"), "{stderr}");
+    support::bin::assert_missing_fails_in_ci_and_skips_locally(
+        "shared_agent_is_ready_and_answers",
+        "WAYPOST_CONSUL_BIN",
+        "consul",
+    );
 }

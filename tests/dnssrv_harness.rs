@@ -9,7 +9,6 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::dnsmasq::{
@@ -18,18 +17,6 @@ use support::dnsmasq::{
 use support::server::process_gone;
 
 const SVC: &str = "_svc._tcp.example.test";
-
-/// Runs this test binary again on one test, with `env` set and `CI` as given.
-fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.args(["--exact", test, "--nocapture"]);
-    cmd.envs(env.iter().copied());
-    match ci {
-        Some(v) => cmd.env("CI", v),
-        None => cmd.env_remove("CI"),
-    };
-    cmd.output().expect("run the test binary")
-}
 
 fn srv(priority: u16, weight: u16, port: u16, target: &str) -> DigSrv {
     DigSrv {
@@ -366,18 +353,6 @@ fn missing_binaries_fail_in_ci_and_skip_loudly_otherwise() {
         ("WAYPOST_DNSMASQ_BIN", "dnsmasq"),
         ("WAYPOST_DIG_BIN", "dig"),
     ] {
-        let hidden = [(var, "/nonexistent")];
-        let ci = run_self(test, &hidden, Some("true"));
-        let ci_out = String::from_utf8_lossy(&ci.stdout) + String::from_utf8_lossy(&ci.stderr);
-        assert!(!ci.status.success(), "CI=true must fail:\n{ci_out}");
-        assert!(ci_out.contains(&format!("{name} not found")), "{ci_out}");
-
-        let local = run_self(test, &hidden, None);
-        let stderr = String::from_utf8_lossy(&local.stderr);
-        assert!(local.status.success(), "skips locally:\n{stderr}");
-        assert!(
-            stderr.contains(&format!("SKIPPED: {name} not found")),
-            "{stderr}"
-        );
+        support::bin::assert_missing_fails_in_ci_and_skips_locally(test, var, name);
     }
 }

@@ -23,18 +23,6 @@ use support::{BOUND, counting_threads, starting_threads, threads_named, unique, 
 /// A wait that must come up empty: short, since it always runs to its end.
 const SILENCE: Duration = Duration::from_millis(300);
 
-/// Runs this test binary again on one test, with `env` set and `CI` as given.
-fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.args(["--exact", test, "--nocapture"]);
-    cmd.envs(env.iter().copied());
-    match ci {
-        Some(v) => cmd.env("CI", v),
-        None => cmd.env_remove("CI"),
-    };
-    cmd.output().expect("run the test binary")
-}
-
 /// `curl -sS ARGS`: whether it succeeded, and its stdout and stderr; `None` when curl
 /// is not installed.
 fn curl(args: &[&str], files: &[(&str, &Path)]) -> Option<(bool, String)> {
@@ -663,18 +651,6 @@ fn missing_binaries_fail_in_ci_and_skip_loudly_otherwise() {
         if name == "etcdctl" && etcd::require_etcd().is_none() {
             continue; // etcd itself is missing: the first round said so
         }
-        let hidden = [(var, "/nonexistent")];
-        let ci = run_self(test, &hidden, Some("true"));
-        let ci_out = String::from_utf8_lossy(&ci.stdout) + String::from_utf8_lossy(&ci.stderr);
-        assert!(!ci.status.success(), "CI=true must fail:\n{ci_out}");
-        assert!(ci_out.contains(&format!("{name} not found")), "{ci_out}");
-
-        let local = run_self(test, &hidden, None);
-        let stderr = String::from_utf8_lossy(&local.stderr);
-        assert!(local.status.success(), "skips locally:\n{stderr}");
-        assert!(
-            stderr.contains(&format!("SKIPPED: {name} not found")),
-            "{stderr}"
-        );
+        support::bin::assert_missing_fails_in_ci_and_skips_locally(test, var, name);
     }
 }

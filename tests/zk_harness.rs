@@ -9,7 +9,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::curator::{CuratorInstance, CuratorJson, require_curator};
@@ -25,18 +24,6 @@ use support::{BOUND, unique, wait_until};
 
 /// A wait that must come up empty: short, since it always runs to its end.
 const SILENCE: Duration = Duration::from_millis(300);
-
-/// Runs this test binary again on one test, with `env` set and `CI` as given.
-fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.args(["--exact", test, "--nocapture"]);
-    cmd.envs(env.iter().copied());
-    match ci {
-        Some(v) => cmd.env("CI", v),
-        None => cmd.env_remove("CI"),
-    };
-    cmd.output().expect("run the test binary")
-}
 
 #[test]
 fn wire_frames_follow_the_protocol_table() {
@@ -581,7 +568,7 @@ fn a_process_dir_goes_with_its_process() {
     drop(dir);
     assert!(!path.exists());
 
-    let out = run_self(
+    let out = support::bin::run_self(
         "leaks_a_process_dir_when_asked",
         &[("WAYPOST_TEST_LEAK_DIR", "1")],
         None,
@@ -616,18 +603,6 @@ fn missing_java_or_jars_fail_in_ci_and_skip_loudly_otherwise() {
             "curator",
         ),
     ] {
-        let hidden = [(var, "/nonexistent")];
-        let ci = run_self(test, &hidden, Some("true"));
-        let ci_out = String::from_utf8_lossy(&ci.stdout) + String::from_utf8_lossy(&ci.stderr);
-        assert!(!ci.status.success(), "CI=true must fail:\n{ci_out}");
-        assert!(ci_out.contains(&format!("{name} not found")), "{ci_out}");
-
-        let local = run_self(test, &hidden, None);
-        let stderr = String::from_utf8_lossy(&local.stderr);
-        assert!(local.status.success(), "skips locally:\n{stderr}");
-        assert!(
-            stderr.contains(&format!("SKIPPED: {name} not found")),
-            "{stderr}"
-        );
+        support::bin::assert_missing_fails_in_ci_and_skips_locally(test, var, name);
     }
 }

@@ -148,3 +148,34 @@ pub fn in_ci() -> bool {
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// Runs this test binary again on one test, with `env` set and `CI` as given (`None`:
+/// unset).
+pub fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args(["--exact", test, "--nocapture"]);
+    cmd.envs(env.iter().copied());
+    match ci {
+        Some(v) => cmd.env("CI", v),
+        None => cmd.env_remove("CI"),
+    };
+    cmd.output().expect("run the test binary")
+}
+
+/// With `var` naming no file, `test` (of this binary) fails under `CI=true` saying
+/// "`name` not found", and passes without CI, saying loudly that it skipped.
+pub fn assert_missing_fails_in_ci_and_skips_locally(test: &str, var: &str, name: &str) {
+    let hidden = [(var, "/nonexistent")];
+    let ci = run_self(test, &hidden, Some("true"));
+    let ci_out = String::from_utf8_lossy(&ci.stdout) + String::from_utf8_lossy(&ci.stderr);
+    assert!(!ci.status.success(), "CI=true must fail:\n{ci_out}");
+    assert!(ci_out.contains(&format!("{name} not found")), "{ci_out}");
+
+    let local = run_self(test, &hidden, None);
+    let stderr = String::from_utf8_lossy(&local.stderr);
+    assert!(local.status.success(), "skips locally:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("SKIPPED: {name} not found")),
+        "{stderr}"
+    );
+}
