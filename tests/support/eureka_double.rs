@@ -86,7 +86,6 @@ use parking_lot::Mutex;
 use super::BOUND;
 use super::fake_http::Seen;
 use registry::{Registry, Rules};
-pub use render::xml_to_json;
 use routes::Reply;
 
 /// How the double is set up; [`start`](Config::start) starts it.
@@ -447,6 +446,14 @@ impl std::fmt::Debug for EurekaDouble {
             .field("url", &self.url())
             .finish_non_exhaustive()
     }
+}
+
+/// Reads XML into the JSON shape of Eureka's codecs (attributes as `@name`, an
+/// element's text beside attributes as `$`; a repeated child, or one named in `arrays`,
+/// as an array): what the double accepts as an XML registration, and what tests compare
+/// its XML reads with. `None` when it is not well formed.
+pub fn xml_to_json(text: &str, arrays: &[&str]) -> Option<serde_json::Value> {
+    render::xml_to_json(text, arrays)
 }
 
 fn registered(e: &registry::Entry) -> Registered {
