@@ -153,6 +153,17 @@ fn raw_scripted_answers() {
             .is_none()
     );
     assert_eq!(call(&d, "GET", "/apps", &[], "").status, 200);
+    d.script_reads(1, Broken::Close);
+    assert!(http_request(d.port(), "GET", "/eureka/apps", &[], "").is_err());
+    d.script_writes(1, Broken::Html(500));
+    assert_eq!(register(&d, "web", &instance("web", "w1", 1)).status, 500);
+    assert!(
+        d.instances("web").is_empty(),
+        "a scripted write changes nothing"
+    );
+    assert_eq!(register(&d, "web", &instance("web", "w1", 1)).status, 204);
+    let statuses: Vec<u16> = d.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 503, 200, 200, 0, 500, 204]);
 }
 
 #[test]

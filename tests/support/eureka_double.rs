@@ -68,14 +68,14 @@
 //! Threads: `eureka-double` accepts, `eureka-double-conn` serves one connection each
 //! (keep-alive), `eureka-double-evict` evicts; all are joined by `stop` and on drop.
 
+mod hooks;
 mod instance;
 mod registry;
 mod render;
 mod routes;
 mod server;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::ops::Deref;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -85,6 +85,8 @@ use parking_lot::Mutex;
 
 use super::BOUND;
 use super::fake_http::Seen;
+pub use hooks::{Broken, Logged, Registered};
+use hooks::{broken_reply, registered};
 use registry::{Registry, Rules};
 use routes::Reply;
 
@@ -146,62 +148,6 @@ impl Config {
     pub fn start(self) -> EurekaDouble {
         EurekaDouble::with(self)
     }
-}
-
-/// A request as the double saw it, with its answer's status and when it came.
-#[derive(Debug, Clone)]
-pub struct Logged {
-    pub seen: Seen,
-    /// The status answered; 0 when the connection was closed instead.
-    pub status: u16,
-    /// Since the double started.
-    pub at: Duration,
-}
-
-impl Deref for Logged {
-    type Target = Seen;
-    fn deref(&self) -> &Seen {
-        &self.seen
-    }
-}
-
-/// An instance in the registry, as a test looks at it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Registered {
-    pub app: String,
-    pub id: String,
-    pub host: String,
-    pub ip: String,
-    pub port: u16,
-    /// What reads show.
-    pub status: String,
-    /// The override in force, or UNKNOWN.
-    pub overridden: String,
-    pub vip: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-    pub last_dirty: u64,
-    /// Renewals since it was (last) registered.
-    pub renewals: u64,
-    pub lease: Duration,
-}
-
-/// A broken answer for [`EurekaDouble::script_reads`] and `script_writes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Broken {
-    /// 200, `application/json`, a body cut mid-object.
-    MalformedJson,
-    /// This status with a servlet container's HTML error page.
-    Html(u16),
-    /// 200, valid JSON of the wrong shape (no `applications`).
-    WrongShape,
-    /// Anything.
-    Raw {
-        status: u16,
-        content_type: String,
-        body: String,
-    },
-    /// No answer: the connection is closed.
-    Close,
 }
 
 /// What the threads share.
@@ -456,23 +402,6 @@ pub fn xml_to_json(text: &str, arrays: &[&str]) -> Option<serde_json::Value> {
     render::xml_to_json(text, arrays)
 }
 
-fn registered(e: &registry::Entry) -> Registered {
-    Registered {
-        app: e.info.app.clone(),
-        id: e.info.id().to_owned(),
-        host: e.info.host_name.clone(),
-        ip: e.info.ip_addr.clone(),
-        port: e.info.port,
-        status: e.info.status.clone(),
-        overridden: e.info.overridden.clone(),
-        vip: e.info.vip_address.clone(),
-        metadata: e.info.metadata.clone(),
-        last_dirty: e.info.last_dirty,
-        renewals: e.lease.renewals,
-        lease: e.lease.duration,
-    }
-}
-
 fn evict_loop(shared: &Shared, stopped: &Receiver<()>, every: Duration) {
     let ticks = tick(every);
     loop {
@@ -526,22 +455,4 @@ impl Shared {
             _ => Reply::html_error(404),
         }
     }
-}
-
-fn broken_reply(broken: Broken) -> Option<Reply> {
-    Some(match broken {
-        Broken::MalformedJson => Reply::text(
-            200,
-            "application/json",
-            r#"{"applications":{"versions__delta":"1","application":[{"name":"#,
-        ),
-        Broken::Html(status) => Reply::html_error(status),
-        Broken::WrongShape => Reply::text(200, "application/json", r#"{"registry":[]}"#),
-        Broken::Raw {
-            status,
-            content_type,
-            body,
-        } => Reply::text(status, &content_type, body),
-        Broken::Close => return None,
-    })
 }

@@ -112,6 +112,7 @@ pub fn route(registry: &mut Registry, seen: &Seen, rest: &str) -> Reply {
             None => Reply::empty(404),
         },
         ("POST", ["apps", app]) => register(registry, seen, &app.to_uppercase()),
+        (_, ["apps", _]) => Reply::html_error(405),
         (_, ["apps", app, id, tail @ ..]) => {
             let app = app.to_uppercase();
             match (method, tail) {
