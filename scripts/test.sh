@@ -109,6 +109,48 @@ server() {
     esac
 }
 
+# One line per third-party client package the tests drive, in ensure_servers below,
+# installed at an exact version into ${WAYPOST_CACHE:-~/.cache/waypost}/NAME (never
+# into the system), with the machine's own npm and pip configuration:
+#
+#   client NAME npm PACKAGE VERSION   npm install into NAME/node_modules, no lockfile
+#                                     (WAYPOST_<NAME>_DIR names another folder)
+#   client NAME pip PACKAGE VERSION   a venv NAME with pip install PACKAGE==VERSION
+#                                     (WAYPOST_<NAME>_VENV names another venv)
+#
+# A step returns at once when that version is already there, or when the variable is
+# set (then it must hold the package). The tests look in the same places.
+client() {
+    local name=$1 how=$2 package=$3 version=$4
+    local cache=${WAYPOST_CACHE:-$HOME/.cache/waypost} have
+    case $how in
+        npm)
+            local var="WAYPOST_${name^^}_DIR"
+            local dir=${!var:-$cache/$name}
+            local manifest=$dir/node_modules/$package/package.json
+            have=$(node -p "require('$manifest').version" 2>/dev/null) || have=
+            [[ $have == "$version" ]] && return 0
+            [[ -n ${!var:-} ]] && die "$var=$dir has no $package $version (has: ${have:-none})"
+            log "npm install $package@$version into $dir"
+            mkdir -p "$dir"
+            npm install --prefix "$dir" --no-package-lock --no-save --no-audit --no-fund \
+                --loglevel=error "$package@$version" >&2
+            ;;
+        pip)
+            local var="WAYPOST_${name^^}_VENV"
+            local venv=${!var:-$cache/$name}
+            have=$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$package'))" \
+                2>/dev/null) || have=
+            [[ $have == "$version" ]] && return 0
+            [[ -n ${!var:-} ]] && die "$var=$venv has no $package $version (has: ${have:-none})"
+            log "pip install $package==$version into the venv $venv"
+            [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+            "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version" >&2
+            ;;
+        *) die "client $name: unknown install method $how (npm or pip)" ;;
+    esac
+}
+
 ensure_servers() {
     # Consul 1.8.7 is not packaged for Debian 12: Debian 11's package.
     server consul consul deb consul bullseye
@@ -133,6 +175,14 @@ ensure_servers() {
     # a reference client see the same set. Debian puts dnsmasq in /usr/sbin.
     server dnsmasq /usr/sbin/dnsmasq apt dnsmasq-base
     server dig dig apt bind9-dnsutils
+    # No Eureka server can be installed here: the tests carry a double, checked with two
+    # third-party clients. Node and npm for eureka-js-client, CPython with venv for
+    # py-eureka-client.
+    server node node apt nodejs
+    server npm npm apt npm
+    server python3 python3 apt python3 python3-venv
+    client ejs npm eureka-js-client 4.5.0
+    client pyeureka pip py-eureka-client 0.13.3
 }
 
 ensure_servers

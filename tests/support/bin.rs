@@ -28,11 +28,7 @@ pub fn find(name: &str) -> Option<PathBuf> {
         let bin = PathBuf::from(bin);
         return is_executable(&bin).then_some(bin);
     }
-    let cache = std::env::var_os("WAYPOST_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/waypost")));
-    if let Some(bin) = cache.map(|c| c.join(name).join("usr/bin").join(name)) {
+    if let Some(bin) = cache_dir().map(|c| c.join(name).join("usr/bin").join(name)) {
         if is_executable(&bin) {
             return Some(bin);
         }
@@ -46,6 +42,15 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// Searched after `PATH`: system daemons live there, outside a non-root user's `PATH`.
 const SBIN: [&str; 2] = ["/usr/sbin", "/sbin"];
+
+/// `${WAYPOST_CACHE:-$HOME/.cache/waypost}`, where `scripts/test.sh` installs what is
+/// not on the system (a package unpacked, the Eureka clients).
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("WAYPOST_CACHE")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/waypost")))
+}
 
 /// The tool `tool` that comes with a server whose binary is `server_bin` (etcdctl with
 /// etcd): `WAYPOST_<TOOL>_BIN` if set (authoritative, as in [`find`]), else `tool` in
@@ -124,8 +129,9 @@ pub fn require_file(name: &str, var: &str, default: &Path, hint: &str) -> Option
     missing(name, &looked)
 }
 
-/// A missing binary: a panic under `CI=true`, otherwise a loud `SKIPPED:` line.
-fn missing(name: &str, looked: &str) -> Option<PathBuf> {
+/// A missing binary (or package): a panic under `CI=true`, otherwise a loud `SKIPPED:`
+/// line; `looked` says where it was looked for and how to get it.
+pub fn missing(name: &str, looked: &str) -> Option<PathBuf> {
     let test = std::thread::current().name().unwrap_or("?").to_owned();
     if in_ci() {
         panic!(

@@ -1,7 +1,8 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
 //! scriptable instancer; events and endpoints in `events`, servers in `server` (real
 //! registries in `consul`, `etcd` and `zookeeper`, Curator in `curator`), a breakable
-//! TCP path in `tcp_proxy`.
+//! TCP path in `tcp_proxy`, a Eureka server double in `eureka_double` and the
+//! third-party Eureka clients that check it in `eureka_clients`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
@@ -12,6 +13,8 @@ pub mod dnsmasq;
 pub mod etcd;
 pub mod etcd_cluster;
 pub mod etcd_wire;
+pub mod eureka_clients;
+pub mod eureka_double;
 pub mod events;
 pub mod fake_consul;
 pub mod fake_dns;
