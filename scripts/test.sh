@@ -191,7 +191,7 @@ ensure_servers
 feature_sets=(
     "--all-features"
     "--no-default-features"
-    "--no-default-features --features consul,etcd,zk,dnssrv"
+    "--no-default-features --features consul,etcd,zk,dnssrv,eureka"
 )
 
 # A hung test must fail the run in minutes, not use up CI's 90: the three runs take a

@@ -191,6 +191,9 @@ pub mod dnssrv;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
+#[cfg(feature = "eureka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eureka")))]
+pub mod eureka;
 pub mod file;
 pub mod lb;
 pub mod memory;

@@ -127,7 +127,12 @@ pub(crate) struct Spec {
 
 // The backends whose builders share these (Consul keeps its own: its watch settings
 // are the key of its shared watches).
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 /// The settings every watch-loop instancer's builder shares, with their defaults:
 /// the builders hold one and get their setters from [`watch_setters!`].
 #[derive(Clone)]
@@ -138,7 +143,12 @@ pub(crate) struct WatchOptions {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 impl Default for WatchOptions {
     fn default() -> WatchOptions {
         WatchOptions {
@@ -150,7 +160,12 @@ impl Default for WatchOptions {
     }
 }
 
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 impl std::fmt::Debug for WatchOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WatchOptions")
@@ -161,12 +176,22 @@ impl std::fmt::Debug for WatchOptions {
     }
 }
 
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 /// The longest minimum interval a builder takes: the limit is against spinning, not
 /// a polling period.
 pub(crate) const MAX_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 impl WatchOptions {
     /// Refuses a minimum interval over an hour and a backoff `max` below its
     /// `initial`, naming the setting.
@@ -207,7 +232,12 @@ impl WatchOptions {
     }
 }
 
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 /// The setters of [`WatchOptions`] for an instancer builder whose field `$field`
 /// holds them: `min_interval`, `backoff`, `first_fetch_timeout`, `clock`, with one
 /// set of docs for every backend.
@@ -251,7 +281,12 @@ macro_rules! watch_setters {
         }
     };
 }
-#[cfg(any(feature = "etcd", feature = "zk", feature = "dnssrv"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "zk",
+    feature = "dnssrv",
+    feature = "eureka"
+))]
 pub(crate) use watch_setters;
 
 /// Starts the watch thread and waits up to the first-fetch timeout (real time: it

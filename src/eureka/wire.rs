@@ -1,0 +1,1 @@
+//! Eureka's JSON shapes (stub: written with the HTTP client).
