@@ -78,6 +78,15 @@ checks!(zk {
         dropping_the_registration_deregisters, the_calls_are_idempotent;
 });
 
+#[cfg(feature = "eureka")]
+checks!(eureka {
+    // A double of its own each (it starts in microseconds, on a thread).
+    Eureka::own() =>
+        two_instances_are_seen, a_removed_instance_goes, stop_joins_promptly,
+        an_error_keeps_the_last_set, a_registration_is_visible, deregistration_removes_it,
+        dropping_the_registration_deregisters, the_calls_are_idempotent;
+});
+
 #[cfg(feature = "dnssrv")]
 checks!(dns {
     // Each restarts its dnsmasq to change records: one of their own each (~15 ms).
@@ -694,6 +703,83 @@ mod dns_source {
         }
         fn recover(&self, _service: &str) {
             self.server.lock().start_again();
+        }
+    }
+}
+
+#[cfg(feature = "eureka")]
+use eureka_source::Eureka;
+
+/// Eureka: the server double of the check's own; an instance `host:port` is a
+/// registration of app `service` with that address as its id; an outage stops the
+/// double (its registry is kept, as a restarted peer would get it back).
+#[cfg(feature = "eureka")]
+mod eureka_source {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use support::eureka_double::EurekaDouble;
+    use waypost::eureka::{Client, HttpClient, InstanceInfo, Instancer, Registrar};
+
+    pub(super) struct Eureka {
+        double: EurekaDouble,
+        client: HttpClient,
+    }
+
+    impl Eureka {
+        pub(super) fn own() -> Option<Eureka> {
+            let double = EurekaDouble::start();
+            let client = HttpClient::builder()
+                .server(double.url())
+                .request_timeout(Duration::from_secs(2))
+                .build()
+                .expect("a eureka client");
+            Some(Eureka { double, client })
+        }
+    }
+
+    impl Source for Eureka {
+        fn name(&self) -> &str {
+            "eureka"
+        }
+        fn instancer(&self, service: &str) -> Arc<dyn waypost::Instancer> {
+            let instancer = Instancer::app(&self.client, service)
+                .interval(Duration::from_millis(50))
+                .backoff(Duration::from_millis(10), Duration::from_millis(100))
+                .build()
+                .expect("a eureka instancer");
+            Arc::new(instancer)
+        }
+        fn add(&self, service: &str, addr: &str) {
+            let at: SocketAddr = addr.parse().expect("an ip:port");
+            let ip = at.ip().to_string();
+            let info = InstanceInfo::new(service, addr, &ip, &ip).with_port(at.port());
+            self.client.register(&info).expect("registered");
+        }
+        fn remove(&self, service: &str, addr: &str) {
+            self.client.cancel(service, addr).expect("cancelled");
+        }
+        fn watch_thread(&self) -> Option<&str> {
+            Some("waypost-eureka-watch")
+        }
+    }
+
+    impl Outage for Eureka {
+        fn fail(&self, _service: &str) {
+            self.double.stop();
+        }
+        fn recover(&self, _service: &str) {
+            self.double.start_again();
+        }
+    }
+
+    impl Registry for Eureka {
+        fn registrar(&self, service: &str, addr: &str) -> Box<dyn waypost::Registrar> {
+            Box::new(
+                Registrar::builder(&self.client, service, addr)
+                    .build()
+                    .expect("a eureka registrar"),
+            )
         }
     }
 }
