@@ -4,8 +4,13 @@
 //! (Module docs: written with the instancer and registrar.)
 
 mod client;
+#[cfg(test)]
+mod decode_props;
 mod http_client;
+mod lenient;
 mod wire;
 
 pub use client::{Client, InstanceInfo, Status};
 pub use http_client::{HttpClient, HttpClientBuilder};
+
+const LOG: &str = "waypost::eureka";
