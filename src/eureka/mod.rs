@@ -66,9 +66,12 @@
 
 mod client;
 #[cfg(test)]
+mod decode_props;
+#[cfg(test)]
 mod fake;
 mod http_client;
 mod instancer;
+mod lenient;
 mod registrar;
 mod wire;
 

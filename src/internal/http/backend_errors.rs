@@ -85,8 +85,9 @@ pub(crate) fn etcd(_status: u16, body: &[u8]) -> BackendError {
     }
 }
 
-/// Eureka (Spring's error answers): `{"status","error","message"}` JSON, or text.
-#[allow(dead_code)] // the Eureka backend's, tested here until it lands
+/// Eureka (Spring's error answers): `{"status","error","message"}` JSON; a servlet
+/// container's HTML error page, by its `<title>`; or text.
+#[cfg_attr(not(feature = "eureka"), allow(dead_code))]
 pub(crate) fn eureka(status: u16, body: &[u8]) -> BackendError {
     #[derive(Deserialize)]
     struct Body {
@@ -102,8 +103,27 @@ pub(crate) fn eureka(status: u16, body: &[u8]) -> BackendError {
                 .map(Into::into),
             ..BackendError::default()
         },
-        Err(_) => consul(status, body),
+        Err(_) => match html_title(body) {
+            Some(title) => BackendError {
+                message: Some(title),
+                ..BackendError::default()
+            },
+            None => consul(status, body),
+        },
     }
+}
+
+/// The `<title>` of an HTML page (Tomcat's and Jetty's error pages name the status
+/// there), looked for in its first 4 KiB.
+#[cfg_attr(not(feature = "eureka"), allow(dead_code))]
+fn html_title(body: &[u8]) -> Option<Box<str>> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    // ASCII lower-casing keeps every byte offset of `text`.
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title = text[start..end].trim();
+    (!title.is_empty()).then(|| title.into())
 }
 
 #[cfg(test)]
@@ -155,5 +175,17 @@ mod tests {
             Some("Internal Server Error")
         );
         assert_eq!(eureka(404, b"").message, None);
+        let tomcat = "<!doctype html><html lang=\"en\"><head><title>HTTP Status 500 – \
+                      Internal Server Error</title></head><body><h1>HTTP Status 500</h1></body></html>";
+        assert_eq!(
+            eureka(500, tomcat.as_bytes()).message.as_deref(),
+            Some("HTTP Status 500 – Internal Server Error")
+        );
+        assert_eq!(
+            eureka(502, b"<html><TITLE></TITLE>\n502 Bad Gateway</html>")
+                .message
+                .as_deref(),
+            Some("<html><TITLE></TITLE>")
+        );
     }
 }

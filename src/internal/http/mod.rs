@@ -148,6 +148,7 @@ impl Http {
     /// A [`fork`](Self::fork) whose calls each end within `timeout` at most: its request
     /// timeout is the smaller of this one's and `timeout` (a long poll still adds its
     /// wait).
+    #[cfg_attr(not(any(feature = "consul", feature = "etcd")), allow(dead_code))]
     pub(crate) fn fork_with_timeout(&self, timeout: Duration) -> Http {
         let mut settings = HttpSettings::clone(&self.settings);
         settings.request_timeout = settings.request_timeout.min(timeout);
