@@ -418,18 +418,24 @@ impl Registrar {
     /// Sets (`true`) or removes (`false`) the OUT_OF_SERVICE override of this
     /// instance on the server (`PUT`/`DELETE .../status`): while set, the server shows
     /// the instance OUT_OF_SERVICE whatever its own status, and instancers leave it out.
+    ///
+    /// Eureka shows an instance whose override was removed as UNKNOWN until it is
+    /// registered again (its next renewal is answered 404), so a registered instance
+    /// is registered again at once after the removal, with its own status.
     pub fn set_out_of_service(&self, out: bool) -> Result<()> {
         let (app, id) = {
             let info = self.shared.instance.lock();
             (info.app.clone(), info.instance_id.clone())
         };
-        match out {
-            true => self
-                .shared
-                .client
-                .set_status_override(&app, &id, Status::OutOfService),
-            false => self.shared.client.remove_status_override(&app, &id),
+        let client = &*self.shared.client;
+        if out {
+            return client.set_status_override(&app, &id, Status::OutOfService);
         }
+        client.remove_status_override(&app, &id)?;
+        if self.keeper.lock().registered {
+            self.shared.register(client)?;
+        }
+        Ok(())
     }
 }
 

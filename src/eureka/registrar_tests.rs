@@ -138,7 +138,12 @@ fn its_own_status_is_sent_by_registering_again_and_an_override_sticks() {
         Status::OutOfService
     );
     r.set_out_of_service(false).unwrap();
-    eureka.next_call();
+    assert!(matches!(eureka.next_call(), Call::RemoveOverride { .. }));
+    assert_eq!(
+        eureka.next_call(),
+        register_call(Status::Up),
+        "its own status, at once"
+    );
     assert_eq!(eureka.get("payments", ID).unwrap().status, Status::Up);
     assert!(matches!(
         r.set_status(Status::OutOfService),
