@@ -1,8 +1,9 @@
 //! Shared test helpers: waiting with a bound, counting threads, unique names, a
 //! scriptable instancer; events and endpoints in `events`, servers in `server` (real
-//! registries in `consul`, `etcd` and `zookeeper`, Curator in `curator`), a breakable
-//! TCP path in `tcp_proxy`, a Eureka server double in `eureka_double` and the
-//! third-party Eureka clients that check it in `eureka_clients`.
+//! registries in `consul`, `etcd`, `zookeeper` and `dnsmasq`, Curator in `curator`), a
+//! scripted DNS server in `fake_dns`, a breakable TCP path in `tcp_proxy`, a Eureka
+//! server double in `eureka_double` and the third-party Eureka clients that check it in
+//! `eureka_clients`.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod bin;
