@@ -6,11 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use super::client::{CheckRegistration, Client, ServiceRegistration, Weights, go_duration};
 use crate::clock::{FOREVER, finite};
 use crate::internal::backoff::Backoff;
+use crate::internal::keeper::Keeper;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Error, Registration, Result};
 
@@ -47,22 +46,15 @@ const LOG: &str = "waypost::consul";
 /// # Ok::<(), waypost::Error>(())
 /// ```
 pub struct Registrar {
-    shared: Arc<Shared>,
     /// Shared with every [`Registration`] this registrar returned, which deregisters
-    /// through it; the thread ends when the last of them goes.
-    heartbeat: Arc<Mutex<Heartbeat>>,
+    /// through it.
+    keeper: Keeper<Shared>,
 }
 
 struct Shared {
     client: Arc<dyn Client>,
     registration: ServiceRegistration,
     ttl: Option<Duration>,
-}
-
-#[derive(Default)]
-struct Heartbeat {
-    registered: bool,
-    worker: Option<Worker>,
 }
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
@@ -108,12 +100,12 @@ impl Registrar {
 
     /// The instance id registered with the agent.
     pub fn id(&self) -> &str {
-        &self.shared.registration.id
+        &self.keeper.shared().registration.id
     }
 
     #[cfg(test)]
     pub(crate) fn heartbeat_running(&self) -> bool {
-        self.heartbeat.lock().worker.is_some()
+        self.keeper.status().1
     }
 }
 
@@ -263,13 +255,13 @@ impl RegistrarBuilder {
         };
         let has_check = check.ttl.is_some() || check.http.is_some() || check.tcp.is_some();
         reg.check = has_check.then_some(check);
+        let shared = Shared {
+            client: self.client,
+            registration: reg,
+            ttl,
+        };
         Ok(Registrar {
-            shared: Arc::new(Shared {
-                client: self.client,
-                registration: reg,
-                ttl,
-            }),
-            heartbeat: Arc::new(Mutex::new(Heartbeat::default())),
+            keeper: Keeper::new(shared, Shared::deregister),
         })
     }
 }
@@ -351,69 +343,58 @@ impl Registrar {
     /// Registers (again), passes a TTL check once, starts the heartbeat if not running
     /// (also when it ended after panics); returns the guard that deregisters on drop.
     pub fn register(&self) -> Result<Registration> {
-        let mut hb = self.heartbeat.lock();
-        // Marked first: after a partial failure deregister() still cleans up.
-        hb.registered = true;
-        self.shared.register(&*self.shared.client)?;
-        let (shared, heartbeat) = (self.shared.clone(), self.heartbeat.clone());
-        let registration = Registration::new(
-            format!("consul service {:?}", self.shared.registration.id),
-            move || deregister(&shared, &heartbeat),
-        );
-        let Some(ttl) = self.shared.ttl else {
-            return Ok(registration);
-        };
-        if hb.worker.as_ref().is_none_or(Worker::is_finished) {
-            // Every heartbeat call gives up after TTL/3 (see `Shared::heartbeat`).
-            let client = self.shared.client.fork_with_timeout(ttl / 3);
-            let cancel = client.clone();
-            let shared = self.shared.clone();
-            // A restarted heartbeat passes within TTL/3 + TTL/6 of its start, so the
-            // check stays passing through a panic.
-            let supervision = Supervision {
-                component: "consul heartbeat",
-                log_target: LOG,
-                restart: Backoff::new(Duration::from_millis(100).min(ttl / 6), ttl / 6),
-                clock: Arc::new(crate::SystemClock),
-            };
-            hb.worker = Some(Worker::spawn_supervised(
-                "waypost-consul-heartbeat",
-                supervision,
-                move || cancel.shutdown(),
-                move |stop, progress| shared.heartbeat(&*client, stop, ttl, progress),
-                |_| {}, // logged by the supervisor; the TTL tells the agent
-            )?);
-        }
-        Ok(registration)
+        self.keeper.register(
+            |shared| shared.register(&*shared.client),
+            |shared| format!("consul service {:?}", shared.registration.id),
+            |shared| {
+                let Some(ttl) = shared.ttl else {
+                    return Ok(None);
+                };
+                // Every heartbeat call gives up after TTL/3 (see `Shared::heartbeat`).
+                let client = shared.client.fork_with_timeout(ttl / 3);
+                let cancel = client.clone();
+                let shared = shared.clone();
+                // A restarted heartbeat passes within TTL/3 + TTL/6 of its start, so the
+                // check stays passing through a panic.
+                let supervision = Supervision {
+                    component: "consul heartbeat",
+                    log_target: LOG,
+                    restart: Backoff::new(Duration::from_millis(100).min(ttl / 6), ttl / 6),
+                    clock: Arc::new(crate::SystemClock),
+                };
+                Worker::spawn_supervised(
+                    "waypost-consul-heartbeat",
+                    supervision,
+                    move || cancel.shutdown(),
+                    move |stop, progress| shared.heartbeat(&*client, stop, ttl, progress),
+                    |_| {}, // logged by the supervisor; the TTL tells the agent
+                )
+                .map(Some)
+            },
+        )
     }
 
     /// Stops and joins the heartbeat, then removes the service. `Ok` when not
     /// registered.
     pub fn deregister(&self) -> Result<()> {
-        deregister(&self.shared, &self.heartbeat)
+        self.keeper.deregister()
     }
 }
 
-/// Stops and joins the heartbeat, then removes the service, if registered.
-fn deregister(shared: &Shared, heartbeat: &Mutex<Heartbeat>) -> Result<()> {
-    let mut hb = heartbeat.lock();
-    if let Some(mut worker) = hb.worker.take() {
-        worker.stop();
+impl Shared {
+    /// Removes the service from the agent.
+    fn deregister(&self) -> Result<()> {
+        self.client.deregister_service(&self.registration.id)
     }
-    if hb.registered {
-        shared.client.deregister_service(&shared.registration.id)?;
-        hb.registered = false;
-    }
-    Ok(())
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hb = self.heartbeat.lock();
+        let (registered, heartbeat) = self.keeper.status();
         f.debug_struct("Registrar")
-            .field("registration", &self.shared.registration)
-            .field("registered", &hb.registered)
-            .field("heartbeat", &hb.worker.is_some())
+            .field("registration", &self.keeper.shared().registration)
+            .field("registered", &registered)
+            .field("heartbeat", &heartbeat)
             .finish()
     }
 }

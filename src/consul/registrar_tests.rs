@@ -131,7 +131,7 @@ fn the_registration_payload_is_what_consul_expects() {
         .deregister_critical_service_after(Duration::from_secs(90))
         .build()
         .unwrap();
-    let json = serde_json::to_value(&r.shared.registration).unwrap();
+    let json = serde_json::to_value(&r.keeper.shared().registration).unwrap();
     assert_eq!(
         json,
         serde_json::json!({
@@ -146,7 +146,7 @@ fn the_registration_payload_is_what_consul_expects() {
         .tcp_check("10.0.0.1:80", Duration::from_secs(2))
         .build()
         .unwrap();
-    let check = serde_json::to_value(&tcp.shared.registration.check).unwrap();
+    let check = serde_json::to_value(&tcp.keeper.shared().registration.check).unwrap();
     assert_eq!(check["TCP"], "10.0.0.1:80");
     assert_eq!(check["Interval"], "2000ms");
     assert!(check.get("TTL").is_none());

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use super::LOG;
 use super::client::Client;
 use super::value;
 use crate::internal::backoff::Backoff;
+use crate::internal::keeper::Keeper;
 use crate::internal::watch::wait_until;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Clock, Error, Instance, InstanceBuilder, Registration, Result};
@@ -44,8 +43,7 @@ const MAX_TTL: Duration = Duration::from_secs(9_000_000_000);
 /// # Ok::<(), waypost::Error>(())
 /// ```
 pub struct Registrar {
-    shared: Arc<Shared>,
-    keeper: Arc<Mutex<Keeper>>,
+    keeper: Keeper<Shared>,
 }
 
 struct Shared {
@@ -58,12 +56,6 @@ struct Shared {
     lease: AtomicI64,
     /// The TTL etcd granted the lease, in seconds.
     granted: AtomicU64,
-}
-
-#[derive(Default)]
-struct Keeper {
-    registered: bool,
-    worker: Option<Worker>,
 }
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
@@ -100,12 +92,12 @@ impl Registrar {
 
     /// The key registered: the prefix and the id.
     pub fn key(&self) -> &[u8] {
-        &self.shared.key
+        &self.keeper.shared().key
     }
 
     /// The lease the key is attached to now (0 when not registered).
     pub fn lease(&self) -> i64 {
-        self.shared.lease.load(Ordering::SeqCst)
+        self.keeper.shared().lease.load(Ordering::SeqCst)
     }
 }
 
@@ -200,17 +192,17 @@ impl RegistrarBuilder {
         );
         let mut key = self.prefix;
         key.extend_from_slice(id.as_bytes());
+        let shared = Shared {
+            client: self.client,
+            key,
+            value,
+            ttl,
+            clock: self.clock,
+            lease: AtomicI64::new(0),
+            granted: AtomicU64::new(ttl.as_secs()),
+        };
         Ok(Registrar {
-            shared: Arc::new(Shared {
-                client: self.client,
-                key,
-                value,
-                ttl,
-                clock: self.clock,
-                lease: AtomicI64::new(0),
-                granted: AtomicU64::new(ttl.as_secs()),
-            }),
-            keeper: Arc::new(Mutex::new(Keeper::default())),
+            keeper: Keeper::new(shared, Shared::remove),
         })
     }
 }
@@ -314,78 +306,68 @@ impl Registrar {
     /// starts the keepalive thread if it is not running (also when it ended after
     /// panics); returns the guard that deregisters on drop.
     pub fn register(&self) -> Result<Registration> {
-        let mut keeper = self.keeper.lock();
-        // Marked first: after a partial failure deregister() still cleans up.
-        keeper.registered = true;
-        self.shared.put(&*self.shared.client)?;
-        let (shared, keeper_arc) = (self.shared.clone(), self.keeper.clone());
-        let registration =
-            Registration::new(format!("etcd key {}", self.shared.key_text()), move || {
-                deregister(&shared, &keeper_arc)
-            });
-        if keeper.worker.as_ref().is_none_or(Worker::is_finished) {
-            let interval = self.shared.interval();
-            // Every keepalive call gives up after TTL/3, so that the next one is tried,
-            // on a new connection, before the lease runs out.
-            let client = self.shared.client.fork_with_timeout(interval);
-            let cancel = client.clone();
-            let shared = self.shared.clone();
-            let supervision = Supervision {
-                component: "etcd keepalive",
-                log_target: LOG,
-                restart: Backoff::new(Duration::from_millis(100).min(interval / 2), interval / 2),
-                clock: self.shared.clock.clone(),
-            };
-            keeper.worker = Some(Worker::spawn_supervised(
-                "waypost-etcd-keepalive",
-                supervision,
-                move || cancel.shutdown(),
-                move |stop, progress| shared.keep_alive(&*client, stop, progress),
-                |_| {}, // logged by the supervisor; the lease's TTL tells etcd
-            )?);
-        }
-        Ok(registration)
+        self.keeper.register(
+            |shared| shared.put(&*shared.client),
+            |shared| format!("etcd key {}", shared.key_text()),
+            |shared| {
+                let interval = shared.interval();
+                // Every keepalive call gives up after TTL/3, so that the next one is
+                // tried, on a new connection, before the lease runs out.
+                let client = shared.client.fork_with_timeout(interval);
+                let cancel = client.clone();
+                let shared = shared.clone();
+                let supervision = Supervision {
+                    component: "etcd keepalive",
+                    log_target: LOG,
+                    restart: Backoff::new(
+                        Duration::from_millis(100).min(interval / 2),
+                        interval / 2,
+                    ),
+                    clock: shared.clock.clone(),
+                };
+                Worker::spawn_supervised(
+                    "waypost-etcd-keepalive",
+                    supervision,
+                    move || cancel.shutdown(),
+                    move |stop, progress| shared.keep_alive(&*client, stop, progress),
+                    |_| {}, // logged by the supervisor; the lease's TTL tells etcd
+                )
+                .map(Some)
+            },
+        )
     }
 
     /// Stops and joins the keepalive thread, deletes the key and revokes the lease.
     /// `Ok` when not registered. Both are tried; the first error is returned.
     pub fn deregister(&self) -> Result<()> {
-        deregister(&self.shared, &self.keeper)
+        self.keeper.deregister()
     }
 }
 
-/// Stops and joins the keepalive, then deletes the key and revokes the lease, if
-/// registered.
-fn deregister(shared: &Shared, keeper: &Mutex<Keeper>) -> Result<()> {
-    let mut keeper = keeper.lock();
-    if let Some(mut worker) = keeper.worker.take() {
-        worker.stop();
+impl Shared {
+    /// Deletes the key and revokes the lease (both tried; the first error returned).
+    fn remove(&self) -> Result<()> {
+        let client = &*self.client;
+        let deleted = client.delete(&self.key);
+        let revoked = match self.lease.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            lease => client.revoke_lease(lease),
+        };
+        deleted?;
+        revoked?;
+        self.lease.store(0, Ordering::SeqCst);
+        Ok(())
     }
-    if !keeper.registered {
-        return Ok(());
-    }
-    let client = &*shared.client;
-    let deleted = client.delete(&shared.key);
-    let lease = shared.lease.load(Ordering::SeqCst);
-    let revoked = match lease {
-        0 => Ok(()),
-        lease => client.revoke_lease(lease),
-    };
-    deleted?;
-    revoked?;
-    shared.lease.store(0, Ordering::SeqCst);
-    keeper.registered = false;
-    Ok(())
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keeper = self.keeper.lock();
+        let (registered, keepalive) = self.keeper.status();
         f.debug_struct("Registrar")
-            .field("key", &self.shared.key_text())
+            .field("key", &self.keeper.shared().key_text())
             .field("lease", &self.lease())
-            .field("registered", &keeper.registered)
-            .field("keepalive", &keeper.worker.is_some())
+            .field("registered", &registered)
+            .field("keepalive", &keepalive)
             .finish()
     }
 }

@@ -90,12 +90,7 @@ impl Harness {
     }
 
     fn keepalive_running(&self) -> bool {
-        self.registrar
-            .keeper
-            .lock()
-            .worker
-            .as_ref()
-            .is_some_and(|w| !w.is_finished())
+        self.registrar.keeper.keeping()
     }
 }
 
@@ -288,7 +283,7 @@ fn deregister_deletes_the_key_revokes_the_lease_and_joins_the_thread() {
     assert_eq!(h.etcd.get(KEY), None);
     assert_eq!(h.etcd.leases(), []);
     assert_eq!(h.registrar.lease(), 0);
-    assert!(h.registrar.keeper.lock().worker.is_none(), "joined");
+    assert!(!h.registrar.keeper.status().1, "joined");
     // Nothing renews any more, and a second deregister does nothing.
     h.clock.advance(Duration::from_secs(3600));
     h.registrar.deregister().unwrap();

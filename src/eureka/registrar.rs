@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use super::LOG;
 use super::client::{Client, InstanceInfo, Status};
 use crate::internal::backoff::Backoff;
+use crate::internal::keeper::Keeper;
 use crate::internal::watch::wait_until;
 use crate::internal::worker::{Progress, StopSignal, Supervision, Worker};
 use crate::{Clock, Error, Instance, Registration, Result};
@@ -35,8 +36,7 @@ use crate::{Clock, Error, Instance, Registration, Result};
 /// # Ok::<(), waypost::Error>(())
 /// ```
 pub struct Registrar {
-    shared: Arc<Shared>,
-    keeper: Arc<Mutex<Keeper>>,
+    keeper: Keeper<Shared>,
 }
 
 struct Shared {
@@ -44,12 +44,6 @@ struct Shared {
     /// What is registered; its own status changes with [`Registrar::set_status`].
     instance: Mutex<InstanceInfo>,
     clock: Arc<dyn Clock>,
-}
-
-#[derive(Default)]
-struct Keeper {
-    registered: bool,
-    worker: Option<Worker>,
 }
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
@@ -112,7 +106,7 @@ impl Registrar {
 
     /// The instance as it is registered (or will be).
     pub fn instance(&self) -> InstanceInfo {
-        self.shared.instance.lock().clone()
+        self.keeper.shared().instance.lock().clone()
     }
 }
 
@@ -267,13 +261,13 @@ impl RegistrarBuilder {
         info.data_center = self.data_center;
         info.status_page_url = self.status_page_url;
         info.health_check_url = self.health_check_url;
+        let shared = Shared {
+            client: self.client,
+            instance: Mutex::new(info),
+            clock: self.clock,
+        };
         Ok(Registrar {
-            shared: Arc::new(Shared {
-                client: self.client,
-                instance: Mutex::new(info),
-                clock: self.clock,
-            }),
-            keeper: Arc::new(Mutex::new(Keeper::default())),
+            keeper: Keeper::new(shared, Shared::cancel),
         })
     }
 }
@@ -291,6 +285,18 @@ fn check_own_status(status: Status, field: &'static str) -> Result<()> {
 }
 
 impl Shared {
+    /// The app and the instance id.
+    fn ids(&self) -> (String, String) {
+        let info = self.instance.lock();
+        (info.app.clone(), info.instance_id.clone())
+    }
+
+    /// Cancels the instance (`DELETE`); one the server no longer knows is `Ok`.
+    fn cancel(&self) -> Result<()> {
+        let (app, id) = self.ids();
+        self.client.cancel(&app, &id).map(drop)
+    }
+
     fn name(&self) -> String {
         let info = self.instance.lock();
         format!("{}/{}", info.app, info.instance_id)
@@ -316,10 +322,7 @@ impl Shared {
             if wait_until(clock, stop, due) {
                 return;
             }
-            let (app, id) = {
-                let info = self.instance.lock();
-                (info.app.clone(), info.instance_id.clone())
-            };
+            let (app, id) = self.ids();
             let outcome = match client.renew(&app, &id) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
@@ -363,41 +366,36 @@ impl Registrar {
     /// Registers the instance and starts the heartbeat thread if it is not running
     /// (also when it ended after panics); returns the guard that deregisters on drop.
     pub fn register(&self) -> Result<Registration> {
-        let mut keeper = self.keeper.lock();
-        // Marked first: after a partial failure deregister() still cleans up.
-        keeper.registered = true;
-        self.shared.register(&*self.shared.client)?;
-        let (shared, keeper_arc) = (self.shared.clone(), self.keeper.clone());
-        let registration = Registration::new(
-            format!("eureka instance {}", self.shared.name()),
-            move || deregister(&shared, &keeper_arc),
-        );
-        if keeper.worker.as_ref().is_none_or(Worker::is_finished) {
-            let client = self.shared.client.fork();
-            let cancel = client.clone();
-            let shared = self.shared.clone();
-            let interval = self.shared.interval();
-            let supervision = Supervision {
-                component: "eureka heartbeat",
-                log_target: LOG,
-                restart: Backoff::new(Duration::from_millis(100), interval / 2),
-                clock: self.shared.clock.clone(),
-            };
-            keeper.worker = Some(Worker::spawn_supervised(
-                "waypost-eureka-heartbeat",
-                supervision,
-                move || cancel.shutdown(),
-                move |stop, progress| shared.heartbeat(&*client, stop, progress),
-                |_| {}, // logged by the supervisor; the lease tells the server
-            )?);
-        }
-        Ok(registration)
+        self.keeper.register(
+            |shared| shared.register(&*shared.client),
+            |shared| format!("eureka instance {}", shared.name()),
+            |shared| {
+                let client = shared.client.fork();
+                let cancel = client.clone();
+                let shared = shared.clone();
+                let interval = shared.interval();
+                let supervision = Supervision {
+                    component: "eureka heartbeat",
+                    log_target: LOG,
+                    restart: Backoff::new(Duration::from_millis(100), interval / 2),
+                    clock: shared.clock.clone(),
+                };
+                Worker::spawn_supervised(
+                    "waypost-eureka-heartbeat",
+                    supervision,
+                    move || cancel.shutdown(),
+                    move |stop, progress| shared.heartbeat(&*client, stop, progress),
+                    |_| {}, // logged by the supervisor; the lease tells the server
+                )
+                .map(Some)
+            },
+        )
     }
 
     /// Stops and joins the heartbeat thread and cancels the instance (`DELETE`; one
     /// the server no longer knows is `Ok`). `Ok` when not registered.
     pub fn deregister(&self) -> Result<()> {
-        deregister(&self.shared, &self.keeper)
+        self.keeper.deregister()
     }
 
     /// Changes the instance's own status (UP, DOWN or STARTING) by registering it
@@ -407,12 +405,12 @@ impl Registrar {
     /// status is kept for the next registration).
     pub fn set_status(&self, status: Status) -> Result<()> {
         check_own_status(status, "status")?;
-        self.shared.instance.lock().status = status;
-        let keeper = self.keeper.lock();
-        if !keeper.registered {
-            return Ok(());
-        }
-        self.shared.register(&*self.shared.client)
+        let shared = self.keeper.shared();
+        shared.instance.lock().status = status;
+        self.keeper.while_held(|registered| match registered {
+            true => shared.register(&*shared.client),
+            false => Ok(()),
+        })
     }
 
     /// Sets (`true`) or removes (`false`) the OUT_OF_SERVICE override of this
@@ -423,47 +421,27 @@ impl Registrar {
     /// registered again (its next renewal is answered 404), so a registered instance
     /// is registered again at once after the removal, with its own status.
     pub fn set_out_of_service(&self, out: bool) -> Result<()> {
-        let (app, id) = {
-            let info = self.shared.instance.lock();
-            (info.app.clone(), info.instance_id.clone())
-        };
-        let client = &*self.shared.client;
+        let shared = self.keeper.shared();
+        let (app, id) = shared.ids();
+        let client = &*shared.client;
         if out {
             return client.set_status_override(&app, &id, Status::OutOfService);
         }
         client.remove_status_override(&app, &id)?;
-        if self.keeper.lock().registered {
-            self.shared.register(client)?;
-        }
-        Ok(())
+        self.keeper.while_held(|registered| match registered {
+            true => shared.register(client),
+            false => Ok(()),
+        })
     }
-}
-
-/// Stops and joins the heartbeat, then cancels the instance, if registered.
-fn deregister(shared: &Shared, keeper: &Mutex<Keeper>) -> Result<()> {
-    let mut keeper = keeper.lock();
-    if let Some(mut worker) = keeper.worker.take() {
-        worker.stop();
-    }
-    if !keeper.registered {
-        return Ok(());
-    }
-    let (app, id) = {
-        let info = shared.instance.lock();
-        (info.app.clone(), info.instance_id.clone())
-    };
-    shared.client.cancel(&app, &id)?;
-    keeper.registered = false;
-    Ok(())
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keeper = self.keeper.lock();
+        let (registered, heartbeat) = self.keeper.status();
         f.debug_struct("Registrar")
-            .field("instance", &self.shared.name())
-            .field("registered", &keeper.registered)
-            .field("heartbeat", &keeper.worker.is_some())
+            .field("instance", &self.keeper.shared().name())
+            .field("registered", &registered)
+            .field("heartbeat", &heartbeat)
             .finish()
     }
 }

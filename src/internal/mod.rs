@@ -5,6 +5,13 @@ pub(crate) mod backoff;
 pub(crate) mod base64;
 #[cfg(feature = "_http")]
 pub(crate) mod http;
+#[cfg(any(
+    feature = "consul",
+    feature = "etcd",
+    feature = "zk",
+    feature = "eureka"
+))]
+pub(crate) mod keeper;
 pub(crate) mod publisher;
 pub(crate) mod rand;
 pub(crate) mod shard;

@@ -1,7 +1,6 @@
 //! `zk::Registrar`: this instance as an ephemeral node, re-created after an expiry.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::select;
@@ -10,6 +9,7 @@ use parking_lot::Mutex;
 use super::client::{Client, CreateMode, SessionEvent};
 use super::instancer::Layout;
 use crate::internal::backoff::Backoff;
+use crate::internal::keeper::Keeper;
 use crate::internal::worker::{StopSignal, Supervision, Worker};
 use crate::{Error, Instance, Registration, Result, ZkErrorKind};
 
@@ -29,8 +29,7 @@ const LOG: &str = "waypost::zk";
 /// the old session's timeout. A create whose connection was lost with no answer is
 /// checked the same way before it is tried again, so a retry never leaves two nodes.
 pub struct Registrar {
-    shared: Arc<Shared>,
-    keeper: Arc<Mutex<Keeper>>,
+    keeper: Keeper<Shared>,
 }
 
 struct Shared {
@@ -44,12 +43,6 @@ struct Shared {
     /// The session the node was last created in.
     created_in: std::sync::atomic::AtomicI64,
     data: Vec<u8>,
-}
-
-#[derive(Default)]
-struct Keeper {
-    registered: bool,
-    worker: Option<Worker>,
 }
 
 /// Builds a [`Registrar`]; see [`Registrar::builder`].
@@ -90,7 +83,7 @@ impl Registrar {
     /// The node's path (for a sequential node: as last created, or its prefix before
     /// the first registration).
     pub fn node(&self) -> String {
-        self.shared.node.lock().clone()
+        self.keeper.shared().node.lock().clone()
     }
 }
 
@@ -146,17 +139,17 @@ impl RegistrarBuilder {
             Layout::Plain => instance.addr().as_bytes().to_vec(),
             Layout::Curator => curator_json(&parent, &name, &instance),
         };
+        let shared = Shared {
+            client: self.client,
+            node: Mutex::new(format!("{parent}/{prefix}")),
+            created_in: std::sync::atomic::AtomicI64::new(0),
+            parent,
+            prefix,
+            sequential: self.sequential,
+            data,
+        };
         Ok(Registrar {
-            shared: Arc::new(Shared {
-                client: self.client,
-                node: Mutex::new(format!("{parent}/{prefix}")),
-                created_in: std::sync::atomic::AtomicI64::new(0),
-                parent,
-                prefix,
-                sequential: self.sequential,
-                data,
-            }),
-            keeper: Arc::new(Mutex::new(Keeper::default())),
+            keeper: Keeper::new(shared, Shared::delete),
         })
     }
 }
@@ -325,63 +318,54 @@ impl Registrar {
     /// Creates the node and starts the thread that re-creates it after an expiry;
     /// returns the guard that deregisters on drop.
     pub fn register(&self) -> Result<Registration> {
-        let mut keeper = self.keeper.lock();
-        keeper.registered = true;
-        let events = self.shared.client.session_events();
-        self.shared.create()?;
-        let (shared, keeper_arc) = (self.shared.clone(), self.keeper.clone());
-        let registration = Registration::new(
-            format!("zookeeper node {:?}", self.shared.node.lock()),
-            move || deregister(&shared, &keeper_arc),
-        );
-        if keeper.worker.as_ref().is_none_or(Worker::is_finished) {
-            let shared = self.shared.clone();
-            let supervision = Supervision {
-                component: "zookeeper registrar",
-                log_target: LOG,
-                restart: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
-                clock: crate::clock::system(),
-            };
-            keeper.worker = Some(Worker::spawn_supervised(
-                "waypost-zk-registrar",
-                supervision,
-                || {},
-                move |stop, _progress| shared.keep(&events, stop),
-                |_| {},
-            )?);
-        }
-        Ok(registration)
+        // Subscribed before the create: an expiry right after it is not missed.
+        let events = self.keeper.shared().client.session_events();
+        self.keeper.register(
+            Shared::create,
+            |shared| format!("zookeeper node {:?}", shared.node.lock()),
+            |shared| {
+                let shared = shared.clone();
+                let supervision = Supervision {
+                    component: "zookeeper registrar",
+                    log_target: LOG,
+                    restart: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+                    clock: crate::clock::system(),
+                };
+                Worker::spawn_supervised(
+                    "waypost-zk-registrar",
+                    supervision,
+                    || {},
+                    move |stop, _progress| shared.keep(&events, stop),
+                    |_| {},
+                )
+                .map(Some)
+            },
+        )
     }
 
     /// Stops the thread and deletes the node; `Ok` when not registered or already gone.
     pub fn deregister(&self) -> Result<()> {
-        deregister(&self.shared, &self.keeper)
+        self.keeper.deregister()
     }
 }
 
-fn deregister(shared: &Shared, keeper: &Mutex<Keeper>) -> Result<()> {
-    let mut keeper = keeper.lock();
-    if let Some(mut worker) = keeper.worker.take() {
-        worker.stop();
+impl Shared {
+    /// Deletes the node; one already gone is `Ok`.
+    fn delete(&self) -> Result<()> {
+        let node = self.node.lock().clone();
+        match self.client.delete(&node, None) {
+            Ok(()) => Ok(()),
+            Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::NoNode => Ok(()),
+            Err(err) => Err(err),
+        }
     }
-    if !keeper.registered {
-        return Ok(());
-    }
-    let node = shared.node.lock().clone();
-    match shared.client.delete(&node, None) {
-        Ok(()) => {}
-        Err(Error::ZooKeeper(e)) if e.kind == ZkErrorKind::NoNode => {}
-        Err(err) => return Err(err),
-    }
-    keeper.registered = false;
-    Ok(())
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar")
-            .field("node", &*self.shared.node.lock())
-            .field("registered", &self.keeper.lock().registered)
+            .field("node", &*self.keeper.shared().node.lock())
+            .field("registered", &self.keeper.status().0)
             .finish()
     }
 }
