@@ -155,11 +155,11 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Runs this test binary again on one test, with `env` set and `CI` as given (`None`:
-/// unset).
+/// Runs this test binary again on one test (an `#[ignore]`d helper test too), with
+/// `env` set and `CI` as given (`None`: unset).
 pub fn run_self(test: &str, env: &[(&str, &str)], ci: Option<&str>) -> std::process::Output {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("current exe"));
-    cmd.args(["--exact", test, "--nocapture"]);
+    cmd.args(["--exact", test, "--nocapture", "--include-ignored"]);
     cmd.envs(env.iter().copied());
     match ci {
         Some(v) => cmd.env("CI", v),
