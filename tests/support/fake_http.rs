@@ -263,6 +263,8 @@ pub fn refused_base() -> String {
 }
 
 fn serve(stream: TcpStream, handler: &Handler, closed: &Receiver<()>, requests: &Requests) {
+    // A reply written in pieces must not wait for the client's delayed ACK.
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut out = stream;
     while let Some(seen) = read_request(&mut reader) {
