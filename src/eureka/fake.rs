@@ -158,6 +158,16 @@ fn shown(info: &InstanceInfo, over: Status) -> InstanceInfo {
 }
 
 impl FakeClient {
+    /// Sets the override of a known instance (`Unknown`: none); the app upper-cased.
+    fn set_override(&self, app: &str, id: &str, status: Status) -> String {
+        let app = app.to_ascii_uppercase();
+        let mut state = self.eureka.state.lock();
+        if let Some((_, over)) = state.apps.get_mut(&app).and_then(|a| a.get_mut(id)) {
+            *over = status;
+        }
+        app
+    }
+
     /// A scripted failure, or a cancelled call after shutdown.
     fn check(&self, what: &'static str) -> Result<()> {
         if self.down.load(Ordering::SeqCst) {
@@ -234,17 +244,7 @@ impl Client for FakeClient {
 
     fn set_status_override(&self, app: &str, id: &str, status: Status) -> Result<()> {
         self.check("set_status_override")?;
-        let app = app.to_ascii_uppercase();
-        if let Some((_, over)) = self
-            .eureka
-            .state
-            .lock()
-            .apps
-            .get_mut(&app)
-            .and_then(|a| a.get_mut(id))
-        {
-            *over = status;
-        }
+        let app = self.set_override(app, id, status);
         self.eureka.told(Call::SetOverride {
             app,
             id: id.to_owned(),
@@ -255,17 +255,7 @@ impl Client for FakeClient {
 
     fn remove_status_override(&self, app: &str, id: &str) -> Result<()> {
         self.check("remove_status_override")?;
-        let app = app.to_ascii_uppercase();
-        if let Some((_, over)) = self
-            .eureka
-            .state
-            .lock()
-            .apps
-            .get_mut(&app)
-            .and_then(|a| a.get_mut(id))
-        {
-            *over = Status::Unknown;
-        }
+        let app = self.set_override(app, id, Status::Unknown);
         self.eureka.told(Call::RemoveOverride {
             app,
             id: id.to_owned(),
