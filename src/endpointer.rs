@@ -191,7 +191,9 @@ impl<E: Send + Sync + 'static> Endpointer<E> for FixedEndpointer<E> {
         let derived: Arc<[Slot]> = derivers
             .iter()
             .enumerate()
-            .map(|(slot, d)| Some(d.derive_any(&current, None, slot)))
+            // The current snapshot is also the previous one of the derivers already
+            // attached: they carry their data over (per-instance state survives).
+            .map(|(slot, d)| Some(d.derive_any(&current, Some(&current), slot)))
             .collect();
         let view = |v: &View<E>| View {
             endpoints: v.endpoints.clone(),

@@ -22,17 +22,31 @@
 //! build on [`Pick`]'s call feedback ([`CallObserver`]) and on data derived from each
 //! snapshot ([`Endpointer::derive`](crate::Endpointer::derive)).
 
+mod budget;
+mod choose;
+mod eject;
+mod p2c;
+mod peak_ewma;
 mod pick;
 mod random;
 mod retry;
 mod round_robin;
+mod table;
 
+pub use budget::{RetryBudget, RetryBudgetBuilder};
+pub use eject::{
+    Ejected, EjectionEvent, EjectionReason, EjectionStatus, OutlierEjection, OutlierEjectionBuilder,
+};
+pub use p2c::P2c;
+pub use peak_ewma::{PeakEwma, PeakEwmaBuilder};
 pub use pick::{CallObserver, Outcome, Pick};
 pub use random::Random;
 pub use retry::{AttemptError, Deadline, Retry, RetryBuilder, RetryError, RetryStop};
 pub use round_robin::RoundRobin;
 
-use crate::Result;
+use std::sync::Arc;
+
+use crate::{DeriveAny, Endpoints, Error, Result};
 
 /// Picks one endpoint per call.
 ///
@@ -73,25 +87,73 @@ pub trait Balancer<E>: Send + Sync {
         let pick = self.pick()?;
         Ok(f(&pick))
     }
+
+    /// As [`pick`](Balancer::pick), but an endpoint for which `usable(snapshot, index)`
+    /// is true, when the balancer finds one: what a wrapper that sets instances aside
+    /// ([`OutlierEjection`]) calls, so that the inner balancer's own choice (its
+    /// order, its load comparison) is made among the usable ones. When none is usable
+    /// the balancer may return an unusable pick; the caller checks.
+    ///
+    /// The default asks [`pick`](Balancer::pick) up to 8 times and returns the first
+    /// usable pick, else the last one. The balancers of this module skip unusable
+    /// endpoints in their own way: round-robin moves on to the next, random and the
+    /// two-choice balancers draw again, then look for any usable one.
+    fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
+        let mut pick = self.pick()?;
+        for _ in 1..DEFAULT_REPICKS {
+            if usable(pick.snapshot(), pick.index()) {
+                break;
+            }
+            pick = self.pick()?;
+        }
+        Ok(pick)
+    }
+
+    /// Attaches a deriver to the endpointer this balancer picks from (see
+    /// [`Endpointer::attach`](crate::Endpointer::attach)): how a wrapper keeps its
+    /// per-instance state beside each snapshot. The default refuses with
+    /// [`Error::InvalidConfig`]; every balancer of this module passes it on.
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        drop(derive);
+        Err(Error::invalid_config(
+            "balancer",
+            "this balancer cannot attach per-instance state to its endpointer",
+        ))
+    }
 }
 
-impl<E, B: Balancer<E> + ?Sized> Balancer<E> for std::sync::Arc<B> {
-    #[inline]
-    fn pick(&self) -> Result<Pick<E>> {
-        (**self).pick()
-    }
+/// What [`Balancer::pick_if`] asks of an endpoint: is the one at this index of this
+/// snapshot usable?
+pub type Usable<'a, E> = dyn Fn(&Endpoints<E>, usize) -> bool + 'a;
+
+/// How many picks [`Balancer::pick_if`]'s default makes at most.
+const DEFAULT_REPICKS: usize = 8;
+
+/// Forwards every method of [`Balancer`] to `(**self)`, for the pointer impls.
+macro_rules! forward_balancer {
+    () => {
+        #[inline]
+        fn pick(&self) -> Result<Pick<E>> {
+            (**self).pick()
+        }
+        #[inline]
+        fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
+            (**self).pick_if(usable)
+        }
+        fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+            (**self).attach(derive)
+        }
+    };
+}
+
+impl<E, B: Balancer<E> + ?Sized> Balancer<E> for Arc<B> {
+    forward_balancer!();
 }
 
 impl<E, B: Balancer<E> + ?Sized> Balancer<E> for Box<B> {
-    #[inline]
-    fn pick(&self) -> Result<Pick<E>> {
-        (**self).pick()
-    }
+    forward_balancer!();
 }
 
 impl<E, B: Balancer<E> + ?Sized> Balancer<E> for &B {
-    #[inline]
-    fn pick(&self) -> Result<Pick<E>> {
-        (**self).pick()
-    }
+    forward_balancer!();
 }

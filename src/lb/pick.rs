@@ -35,10 +35,12 @@ pub struct Pick<E> {
     call: Option<Call<E>>,
 }
 
-/// A call a balancer observes: who to tell when it ends, and when it began (if the
-/// observer measures latency).
+/// A call balancers observe: who to tell when it ends, and when it began (if an
+/// observer measures latency). Two observers fit inline (a load-aware balancer and a
+/// wrapper such as outlier ejection); more are kept in `more`, allocated only then.
 struct Call<E> {
-    observer: Arc<dyn CallObserver<E>>,
+    observers: [Option<Arc<dyn CallObserver<E>>>; 2],
+    more: Vec<Arc<dyn CallObserver<E>>>,
     started: Option<Instant>,
 }
 
@@ -93,9 +95,40 @@ impl<E> Pick<E> {
         observer: Arc<dyn CallObserver<E>>,
         started: Option<Instant>,
     ) -> Pick<E> {
-        let mut pick = Pick::new(snapshot, index);
-        pick.call = Some(Call { observer, started });
-        pick
+        Pick::new(snapshot, index).observed_also(observer, started)
+    }
+
+    /// Adds `observer` to those that hear how the call ends: what a wrapper around
+    /// another balancer (outlier ejection) does to the inner balancer's pick. `started`
+    /// is used when no earlier observer gave one; every observer is told the same
+    /// start. Allocates nothing for the first two observers.
+    pub fn observed_also(
+        mut self,
+        observer: Arc<dyn CallObserver<E>>,
+        started: Option<Instant>,
+    ) -> Pick<E> {
+        match &mut self.call {
+            None => {
+                self.call = Some(Call {
+                    observers: [Some(observer), None],
+                    more: Vec::new(),
+                    started,
+                });
+            }
+            Some(call) => {
+                call.started = call.started.or(started);
+                match &mut call.observers[1] {
+                    free @ None => *free = Some(observer),
+                    Some(_) => call.more.push(observer),
+                }
+            }
+        }
+        self
+    }
+
+    /// When the call began, if an observer asked for the time.
+    pub fn started(&self) -> Option<Instant> {
+        self.call.as_ref().and_then(|c| c.started)
     }
 
     /// The picked endpoint.
@@ -131,7 +164,10 @@ impl<E> Pick<E> {
 
     fn end(&mut self, outcome: Outcome) {
         if let Some(call) = self.call.take() {
-            (call.observer).ended(&self.snapshot, self.index, outcome, call.started);
+            let observers = call.observers.iter().flatten().chain(&call.more);
+            for observer in observers {
+                observer.ended(&self.snapshot, self.index, outcome, call.started);
+            }
         }
     }
 }

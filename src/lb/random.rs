@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::internal::rand::{self, GAMMA};
 use crate::internal::shard::{self, Padded};
-use crate::lb::{Balancer, Pick};
-use crate::{Endpointer, Error, Result};
+use std::sync::Arc;
+
+use crate::lb::{Balancer, Pick, Usable, choose};
+use crate::{DeriveAny, Endpointer, Error, Result};
 
 /// Picks one of an [`Endpointer`]'s current endpoints uniformly at random.
 ///
@@ -47,43 +49,33 @@ pub struct Random<P> {
     source: Source,
 }
 
-enum Source {
+/// Where a balancer's random numbers come from: the thread's own generator, or a
+/// seeded state per CPU shard.
+pub(crate) enum Source {
     /// The calling thread's own generator.
     Thread,
     /// One `SplitMix64` state per shard.
     Seeded(Box<[Padded<AtomicU64>]>),
 }
 
-impl<P> Random<P> {
-    /// A random balancer over `endpointer`, drawing from a per-thread generator.
-    pub fn new(endpointer: P) -> Self {
-        Random {
-            endpointer,
-            source: Source::Thread,
-        }
+impl Source {
+    /// Draws from each calling thread's own generator.
+    pub(crate) fn thread() -> Source {
+        Source::Thread
     }
 
-    /// A random balancer whose picks follow from `seed`: the same seed gives the same
-    /// sequence on a thread that picks alone. See the type docs for several threads.
-    pub fn with_seed(endpointer: P, seed: u64) -> Self {
-        Random {
-            endpointer,
-            source: Source::Seeded(
-                (0..shard::count())
-                    .map(|_| Padded(AtomicU64::new(seed)))
-                    .collect(),
-            ),
-        }
-    }
-
-    /// The endpointer this balancer picks from.
-    pub fn endpointer(&self) -> &P {
-        &self.endpointer
+    /// Draws from one `SplitMix64` state per shard, every one starting at `seed`.
+    pub(crate) fn seeded(seed: u64) -> Source {
+        Source::Seeded(
+            (0..shard::count())
+                .map(|_| Padded(AtomicU64::new(seed)))
+                .collect(),
+        )
     }
 
     #[inline]
-    fn next_u64(&self) -> u64 {
-        match &self.source {
+    pub(crate) fn next_u64(&self) -> u64 {
+        match self {
             Source::Thread => rand::next_u64(),
             Source::Seeded(states) => {
                 // One SplitMix64 step as a single atomic add: the state before the add
@@ -97,6 +89,39 @@ impl<P> Random<P> {
             }
         }
     }
+
+    pub(crate) fn is_seeded(&self) -> bool {
+        matches!(self, Source::Seeded(_))
+    }
+}
+
+impl<P> Random<P> {
+    /// A random balancer over `endpointer`, drawing from a per-thread generator.
+    pub fn new(endpointer: P) -> Self {
+        Random {
+            endpointer,
+            source: Source::thread(),
+        }
+    }
+
+    /// A random balancer whose picks follow from `seed`: the same seed gives the same
+    /// sequence on a thread that picks alone. See the type docs for several threads.
+    pub fn with_seed(endpointer: P, seed: u64) -> Self {
+        Random {
+            endpointer,
+            source: Source::seeded(seed),
+        }
+    }
+
+    /// The endpointer this balancer picks from.
+    pub fn endpointer(&self) -> &P {
+        &self.endpointer
+    }
+
+    #[inline]
+    fn next_u64(&self) -> u64 {
+        self.source.next_u64()
+    }
 }
 
 impl<E, P: Endpointer<E>> Balancer<E> for Random<P> {
@@ -109,13 +134,28 @@ impl<E, P: Endpointer<E>> Balancer<E> for Random<P> {
         let i = rand::below(self.next_u64(), endpoints.len());
         Ok(Pick::new(endpoints, i))
     }
+
+    /// Draws again past unusable endpoints, a few times, then takes the first usable
+    /// one after the last draw: uniform over the usable ones while they are most.
+    fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
+        let endpoints = self.endpointer.endpoints()?;
+        if endpoints.is_empty() {
+            return Err(Error::NoEndpoints);
+        }
+        let i = choose::one(&self.source, endpoints.len(), |i| usable(&endpoints, i));
+        Ok(Pick::new(endpoints, i))
+    }
+
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        self.endpointer.attach(derive)
+    }
 }
 
 impl<P: fmt::Debug> fmt::Debug for Random<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Random")
             .field("endpointer", &self.endpointer)
-            .field("seeded", &matches!(self.source, Source::Seeded(_)))
+            .field("seeded", &self.source.is_seeded())
             .finish()
     }
 }

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lb::{Balancer, Pick};
+use crate::internal::rand;
+use crate::lb::{Balancer, Pick, RetryBudget};
 use crate::{Clock, Error, Instance, Result, SystemClock};
 
 const DEFAULT_ATTEMPTS: usize = 3;
@@ -25,11 +26,21 @@ const LOG: &str = "waypost::lb::retry";
 /// attempt too: the set may refill before the next one. Before every attempt after the
 /// first the clock is read once; when the deadline has passed the call stops.
 ///
-/// Attempts follow each other at once, with no backoff. An attempt after a failure
+/// Attempts follow each other at once unless a [`backoff`](RetryBuilder::backoff) is
+/// set. An attempt after a failure
 /// avoids the endpoint that failed, if the balancer offers another within a few picks
 /// (a round-robin counter is per CPU, so threads sharing one would otherwise hand a
 /// thread the failed endpoint again): with [`RoundRobin`] it goes to a next endpoint,
 /// with [`Random`] to a random other one.
+///
+/// # Budget and backoff
+/// A [`RetryBudget`] ([`RetryBuilder::budget`]) caps what retries add to the load:
+/// each call deposits, each retry withdraws, and a retry the budget refuses ends the
+/// call with [`RetryStop::Budget`]. Without one, every failed call is retried up to
+/// `max_attempts` times, which multiplies the load on a service that is failing
+/// already; set one for any service under real traffic. A backoff waits between
+/// attempts, `initial × 1.6^(k-1)` before the k-th retry, at most `max`, times a jitter
+/// of `U(0.8, 1.2)` (gRPC's connection backoff), and never past the deadline.
 ///
 /// # The deadline
 /// `Retry` runs `f` on the calling thread and cannot interrupt it: `f` receives the
@@ -100,6 +111,8 @@ pub struct Retry<B> {
     max_attempts: usize,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    budget: Option<RetryBudget>,
+    backoff: Option<Backoff>,
 }
 
 /// Configures a [`Retry`]; made by [`Retry::builder`], checked by
@@ -111,6 +124,32 @@ pub struct RetryBuilder<B> {
     max_attempts: usize,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    budget: Option<RetryBudget>,
+    backoff: Option<Backoff>,
+}
+
+/// The wait between attempts: exponential, capped, jittered.
+#[derive(Clone, Copy, Debug)]
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+}
+
+/// gRPC's backoff multiplier.
+const BACKOFF_MULTIPLIER: f64 = 1.6;
+/// gRPC's backoff jitter: the wait is multiplied by `U(1 - JITTER, 1 + JITTER)`.
+const BACKOFF_JITTER: f64 = 0.2;
+
+impl Backoff {
+    /// The wait before the `retry`-th retry (from 1).
+    fn wait(&self, retry: usize) -> Duration {
+        let exponent = i32::try_from(retry - 1).unwrap_or(i32::MAX);
+        let base = self.initial.as_secs_f64() * BACKOFF_MULTIPLIER.powi(exponent);
+        let base = base.min(self.max.as_secs_f64());
+        let unit = (rand::next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let jitter = 1.0 - BACKOFF_JITTER + 2.0 * BACKOFF_JITTER * unit;
+        Duration::try_from_secs_f64(base * jitter).unwrap_or(self.max)
+    }
 }
 
 impl<B> RetryBuilder<B> {
@@ -137,6 +176,22 @@ impl<B> RetryBuilder<B> {
         self
     }
 
+    /// Limits retries to what `budget` allows (see [`RetryBudget`]); one refused ends
+    /// the call with [`RetryStop::Budget`]. Default: no budget.
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Waits between attempts: `initial` before the first retry, 1.6 times longer
+    /// before each next one, at most `max`, each wait times a random `U(0.8, 1.2)`
+    /// (gRPC's backoff), and never past the deadline. Default: no wait. The wait is on
+    /// the builder's [`clock`](RetryBuilder::clock), on the calling thread.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = Some(Backoff { initial, max });
+        self
+    }
+
     /// The configured [`Retry`], or [`Error::InvalidConfig`] for zero attempts or a zero
     /// timeout.
     pub fn build(self) -> Result<Retry<B>> {
@@ -146,11 +201,21 @@ impl<B> RetryBuilder<B> {
         if self.timeout.is_zero() {
             return Err(Error::invalid_config("timeout", "must not be zero"));
         }
+        if let Some(backoff) = self.backoff
+            && backoff.max < backoff.initial
+        {
+            return Err(Error::invalid_config(
+                "backoff",
+                "max must not be below initial",
+            ));
+        }
         Ok(Retry {
             balancer: self.balancer,
             max_attempts: self.max_attempts,
             timeout: self.timeout,
             clock: self.clock,
+            budget: self.budget,
+            backoff: self.backoff,
         })
     }
 }
@@ -164,6 +229,8 @@ impl<B> Retry<B> {
             max_attempts: DEFAULT_ATTEMPTS,
             timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(SystemClock),
+            budget: None,
+            backoff: None,
         }
     }
 
@@ -174,12 +241,19 @@ impl<B> Retry<B> {
             max_attempts: DEFAULT_ATTEMPTS,
             timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(SystemClock),
+            budget: None,
+            backoff: None,
         }
     }
 
     /// The balancer the attempts pick from.
     pub fn balancer(&self) -> &B {
         &self.balancer
+    }
+
+    /// The retry budget, if one was set.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_ref()
     }
 
     /// Runs `f(&endpoint, deadline)` on picked endpoints until it returns `Ok`, the
@@ -207,6 +281,9 @@ impl<B> Retry<B> {
     {
         let start = self.clock.now();
         let deadline = deadline_after(start, self.timeout);
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
         // `Vec::new` does not allocate; the first push does.
         let mut attempts = Vec::new();
         let mut now = start;
@@ -214,10 +291,19 @@ impl<B> Retry<B> {
         let mut failed: Option<Instance> = None;
         for attempt in 1..=self.max_attempts {
             if attempt > 1 {
+                if let Some(backoff) = &self.backoff {
+                    self.wait(backoff.wait(attempt - 1), deadline);
+                }
                 now = self.clock.now();
             }
             if now >= deadline {
                 return Err(give_up(attempts, RetryStop::Timeout));
+            }
+            if attempt > 1
+                && let Some(budget) = &self.budget
+                && !budget.try_withdraw()
+            {
+                return Err(give_up(attempts, RetryStop::Budget));
             }
             // The pick keeps its endpoint open until the attempt ends, and tells a
             // balancer that learns from calls how it went.
@@ -248,7 +334,18 @@ impl<B> Retry<B> {
     }
 }
 
-/// `start + timeout`, or the latest instant within reach when that overflows.
+impl<B> Retry<B> {
+    /// Waits `wait` on the clock, but not past `deadline`.
+    fn wait(&self, wait: Duration, deadline: Instant) {
+        let until = self
+            .clock
+            .now()
+            .checked_add(wait)
+            .map_or(deadline, |t| t.min(deadline));
+        let _ = self.clock.after(until).recv();
+    }
+}
+
 /// When an attempt must be done by, read on the [`Retry`]'s clock: what [`Retry::call`]
 /// hands the called function with each endpoint, to bound its own I/O.
 ///
@@ -326,6 +423,7 @@ impl<B> Retry<B> {
     }
 }
 
+/// `start + timeout`, or the latest instant within reach when that overflows.
 fn deadline_after(start: Instant, mut timeout: Duration) -> Instant {
     loop {
         if let Some(deadline) = start.checked_add(timeout) {
@@ -398,6 +496,9 @@ pub enum RetryStop {
     Timeout,
     /// The `on_error` callback of [`Retry::call_with`] returned `false`.
     Callback,
+    /// The [`RetryBudget`] refused the next retry: retries are at their share of
+    /// the calls.
+    Budget,
 }
 
 impl fmt::Display for RetryStop {
@@ -406,6 +507,7 @@ impl fmt::Display for RetryStop {
             RetryStop::MaxAttempts => "the attempts ran out",
             RetryStop::Timeout => "the deadline passed",
             RetryStop::Callback => "the callback stopped it",
+            RetryStop::Budget => "the retry budget is spent",
         })
     }
 }

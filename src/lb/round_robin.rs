@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::internal::rand;
 use crate::internal::shard::{self, Padded};
-use crate::lb::{Balancer, Pick};
-use crate::{Endpointer, Error, Result};
+use std::sync::Arc;
+
+use crate::lb::{Balancer, Pick, Usable};
+use crate::{DeriveAny, Endpointer, Error, Result};
 
 /// Picks the endpoints of an [`Endpointer`] in turn: round-robin.
 ///
@@ -99,6 +101,28 @@ impl<E, P: Endpointer<E>> Balancer<E> for RoundRobin<P> {
         }
         let i = position(self.next(), endpoints.len());
         Ok(Pick::new(endpoints, i))
+    }
+
+    /// Moves on along this thread's counter past unusable endpoints, at most once
+    /// round the set: each thread still visits the usable ones in turn, evenly.
+    fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
+        let endpoints = self.endpointer.endpoints()?;
+        if endpoints.is_empty() {
+            return Err(Error::NoEndpoints);
+        }
+        let n = endpoints.len();
+        let mut i = position(self.next(), n);
+        for _ in 1..n {
+            if usable(&endpoints, i) {
+                break;
+            }
+            i = position(self.next(), n);
+        }
+        Ok(Pick::new(endpoints, i))
+    }
+
+    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
+        self.endpointer.attach(derive)
     }
 }
 
