@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use support::wait_until;
-use waypost::lb::{AttemptError, Balancer, Random, Retry, RetryError, RetryStop, RoundRobin};
+use waypost::lb::{
+    AttemptError, Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RetryError, RetryStop,
+    RoundRobin,
+};
 use waypost::{
     DefaultEndpointer, Endpointer, Endpoints, Error, FixedEndpointer, Instance, ManualClock,
     MemoryRegistry,
@@ -157,7 +160,15 @@ fn public_types_are_send_and_sync() {
     check::<Retry<Random<Arc<DefaultEndpointer<String>>>>>();
     check::<RetryError<std::io::Error>>();
     check::<AttemptError<std::io::Error>>();
+    check::<P2c<Arc<DefaultEndpointer<String>>>>();
+    check::<PeakEwma<FixedEndpointer<usize>>>();
+    check::<OutlierEjection<P2c<FixedEndpointer<usize>>>>();
+    check::<waypost::lb::RetryBudget>();
+    check::<waypost::lb::EjectionStatus>();
     fn balancer<B: Balancer<usize>>() {}
+    balancer::<P2c<FixedEndpointer<usize>>>();
+    balancer::<OutlierEjection<PeakEwma<Arc<FixedEndpointer<usize>>>>>();
+    balancer::<Box<dyn Balancer<usize>>>();
     balancer::<RoundRobin<FixedEndpointer<usize>>>();
     balancer::<Random<Arc<FixedEndpointer<usize>>>>();
     balancer::<Arc<RoundRobin<FixedEndpointer<usize>>>>();
@@ -509,6 +520,40 @@ fn retry_allocates_nothing_on_a_first_try_success() {
     // The counter works: a failing call allocates its error list.
     let (_, allocations) = allocations_in(|| retry.call(|_: &Endpoint, _| Err::<(), ()>(())));
     assert!(allocations > 0);
+}
+
+#[test]
+fn load_aware_picks_allocate_nothing() {
+    let clock = ManualClock::new();
+    let p2c = P2c::new(ten()).unwrap();
+    let ewma = PeakEwma::builder(ten()).clock(clock.clone()).build().unwrap();
+    let ejecting = OutlierEjection::builder(P2c::new(ten()).unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let lbs: [&dyn Balancer<usize>; 3] = [&p2c, &ewma, &ejecting];
+    for lb in lbs {
+        let call = || {
+            lb.pick().unwrap().success();
+            lb.pick().unwrap().failure();
+            drop(lb.pick().unwrap());
+        };
+        call(); // warm-up
+        let ((), allocations) = allocations_in(call);
+        assert_eq!(allocations, 0);
+    }
+    // With an instance ejected, picks skip it, still allocating nothing.
+    for _ in 0..5 {
+        let pick = (0..1000).map(|_| ejecting.pick().unwrap()).find(|p| **p == 3);
+        pick.unwrap().failure();
+    }
+    assert_eq!(ejecting.status().ejected().len(), 1);
+    let ((), allocations) = allocations_in(|| {
+        for _ in 0..100 {
+            assert_ne!(*ejecting.pick().unwrap(), 3);
+        }
+    });
+    assert_eq!(allocations, 0);
 }
 
 #[test]
