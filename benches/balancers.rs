@@ -8,7 +8,13 @@
 //! 4. `Retry` (3 attempts, 1 s) over round-robin, the first attempt succeeding (Retry
 //!    picks a clone, so this includes one `Arc` clone and drop per call).
 //!
-//! Allocations per call are counted in `benches/memory.rs`.
+//! Issue 22's costs: pick plus the end of the call (`pick.success()`) for every
+//! balancer, beside round-robin's, at N = 10 and N = 1,000, on one and two threads
+//! (group `load_aware`): round-robin, random, `P2c`, `PeakEwma` (system clock), and
+//! `OutlierEjection` around round-robin, `P2c` and `PeakEwma` with nothing ejected.
+//!
+//! Allocations per call are counted in `benches/memory.rs` and, for the load-aware
+//! balancers, asserted zero in `tests/balancers.rs`.
 
 mod common;
 
@@ -16,7 +22,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use waypost::lb::{Balancer, Random, Retry, RoundRobin};
+use waypost::lb::{Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RoundRobin};
 
 use common::{Ep, fixed_endpointer, one_thread, two_threads};
 
@@ -76,9 +82,53 @@ fn balancers(c: &mut Criterion) {
     group.finish();
 }
 
+/// One call through `balancer`: the pick, the endpoint called, the call's end.
+fn pick_and_end(balancer: &impl Balancer<Ep>) {
+    let pick = balancer.pick().expect("pick");
+    (*pick)();
+    pick.success();
+}
+
+fn bench_pair(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    balancer: &impl Balancer<Ep>,
+) {
+    group.bench_function(format!("{name}/one_thread"), |b| {
+        b.iter_custom(|iters| one_thread(iters, || pick_and_end(balancer)))
+    });
+    group.bench_function(format!("{name}/two_threads"), |b| {
+        b.iter_custom(|iters| two_threads(iters, || pick_and_end(balancer)))
+    });
+}
+
+fn load_aware(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load_aware");
+    for n in [10, 1_000] {
+        let round_robin = RoundRobin::new(fixed_endpointer(n));
+        bench_pair(&mut group, &format!("round_robin/{n}"), &round_robin);
+        let random = Random::new(fixed_endpointer(n));
+        bench_pair(&mut group, &format!("random/{n}"), &random);
+        let p2c = P2c::new(fixed_endpointer(n)).expect("p2c");
+        bench_pair(&mut group, &format!("p2c/{n}"), &p2c);
+        let ewma = PeakEwma::new(fixed_endpointer(n)).expect("peak ewma");
+        bench_pair(&mut group, &format!("peak_ewma/{n}"), &ewma);
+        let ejecting =
+            OutlierEjection::new(RoundRobin::new(fixed_endpointer(n))).expect("ejection");
+        bench_pair(&mut group, &format!("ejection_round_robin/{n}"), &ejecting);
+        let ejecting =
+            OutlierEjection::new(P2c::new(fixed_endpointer(n)).expect("p2c")).expect("ejection");
+        bench_pair(&mut group, &format!("ejection_p2c/{n}"), &ejecting);
+        let ejecting = OutlierEjection::new(PeakEwma::new(fixed_endpointer(n)).expect("ewma"))
+            .expect("ejection");
+        bench_pair(&mut group, &format!("ejection_peak_ewma/{n}"), &ejecting);
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion(Duration::from_secs(3), 30);
-    targets = balancers
+    targets = balancers, load_aware
 }
 criterion_main!(benches);

@@ -526,7 +526,10 @@ fn retry_allocates_nothing_on_a_first_try_success() {
 fn load_aware_picks_allocate_nothing() {
     let clock = ManualClock::new();
     let p2c = P2c::new(ten()).unwrap();
-    let ewma = PeakEwma::builder(ten()).clock(clock.clone()).build().unwrap();
+    let ewma = PeakEwma::builder(ten())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let ejecting = OutlierEjection::builder(P2c::new(ten()).unwrap())
         .clock(clock.clone())
         .build()
@@ -544,7 +547,9 @@ fn load_aware_picks_allocate_nothing() {
     }
     // With an instance ejected, picks skip it, still allocating nothing.
     for _ in 0..5 {
-        let pick = (0..1000).map(|_| ejecting.pick().unwrap()).find(|p| **p == 3);
+        let pick = (0..1000)
+            .map(|_| ejecting.pick().unwrap())
+            .find(|p| **p == 3);
         pick.unwrap().failure();
     }
     assert_eq!(ejecting.status().ejected().len(), 1);

@@ -100,12 +100,18 @@ fn p2c_never_picks_the_busiest_when_loads_differ() {
         }
     }
     let snapshot = lb.endpointer().endpoints().unwrap();
-    assert_eq!(lb.in_flight(&snapshot).unwrap(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        lb.in_flight(&snapshot).unwrap(),
+        (0..10).collect::<Vec<_>>()
+    );
     let mut seen = [0usize; 10];
     for _ in 0..5_000 {
         seen[*lb.pick().unwrap()] += 1;
     }
-    assert_eq!(seen[9], 0, "the busiest is never the less loaded of two: {seen:?}");
+    assert_eq!(
+        seen[9], 0,
+        "the busiest is never the less loaded of two: {seen:?}"
+    );
     // Endpoint 0 is picked whenever it is drawn: 2/10 of the draws.
     assert!(seen[0] > 800 && seen[0] < 1_200, "{seen:?}");
     drop(held);
@@ -183,7 +189,12 @@ fn peak_ewma_weighs_the_calls_in_flight() {
     }
     let snapshot = lb.endpointer().endpoints().unwrap();
     assert_eq!(lb.in_flight(&snapshot).unwrap().iter().sum::<usize>(), 1);
-    assert!(PeakEwma::builder(endpointer(1)).decay(Duration::ZERO).build().is_err());
+    assert!(
+        PeakEwma::builder(endpointer(1))
+            .decay(Duration::ZERO)
+            .build()
+            .is_err()
+    );
 }
 
 // ---- outlier ejection ----
@@ -194,7 +205,8 @@ fn ejecting(
     clock: &ManualClock,
     configure: impl FnOnce(
         waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
-    ) -> waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
+    )
+        -> waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
 ) -> (
     OutlierEjection<RoundRobin<FixedEndpointer<usize>>>,
     Receiver<EjectionEvent>,
@@ -249,8 +261,14 @@ fn the_fifth_consecutive_failure_ejects() {
     }
     let status = lb.status();
     let e = &status.ejected()[0];
-    assert_eq!((e.since(), e.until()), (clock.now(), clock.now() + 30 * SECOND));
-    assert_eq!((status.usable(), status.total(), status.panic()), (9, 10, false));
+    assert_eq!(
+        (e.since(), e.until()),
+        (clock.now(), clock.now() + 30 * SECOND)
+    );
+    assert_eq!(
+        (status.usable(), status.total(), status.panic()),
+        (9, 10, false)
+    );
     for _ in 0..100 {
         assert_ne!(*lb.pick().unwrap(), 3);
     }
@@ -268,7 +286,10 @@ fn ejections_last_30_s_then_60_s_and_the_multiplier_decays() {
         assert_eq!(ejected(&lb), ["fixed-3:1"], "back before {expected:?}");
         assert!((0..30).all(|_| *lb.pick().unwrap() != 3));
         clock.advance(Duration::from_millis(1));
-        assert!((0..10).any(|_| *lb.pick().unwrap() == 3), "not back at {expected:?}");
+        assert!(
+            (0..10).any(|_| *lb.pick().unwrap() == 3),
+            "not back at {expected:?}"
+        );
         assert!(ejected(&lb).is_empty());
     };
     ejection_lasts(30 * SECOND);
@@ -334,7 +355,13 @@ fn panic_engages_below_half_and_is_off_at_zero() {
     assert!(!lb.status().panic());
     let kinds: Vec<String> = events
         .try_iter()
-        .map(|e| format!("{e:?}").split([' ', '{']).next().unwrap().to_owned())
+        .map(|e| {
+            format!("{e:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(kinds, ["Ejected", "PanicEntered", "Returned", "PanicLeft"]);
 
@@ -388,7 +415,9 @@ fn ejection_wraps_the_load_aware_balancers() {
 fn settings_out_of_range_are_refused() {
     let build = |f: fn(
         waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
-    ) -> waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>| {
+    ) -> waypost::lb::OutlierEjectionBuilder<
+        RoundRobin<FixedEndpointer<usize>>,
+    >| {
         f(OutlierEjection::builder(RoundRobin::new(endpointer(1))))
             .build()
             .unwrap_err()
@@ -399,6 +428,52 @@ fn settings_out_of_range_are_refused() {
     assert!(build(|b| b.interval(Duration::ZERO)).contains("interval"));
     assert!(build(|b| b.max_ejection_percent(101)).contains("max_ejection_percent"));
     assert!(build(|b| b.panic_threshold(101)).contains("panic_threshold"));
+}
+
+/// A manual clock that counts how often it is read.
+#[derive(Clone, Debug, Default)]
+struct CountingClock {
+    clock: ManualClock,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> std::time::Instant {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.clock.now()
+    }
+    fn after(&self, deadline: std::time::Instant) -> Receiver<std::time::Instant> {
+        self.clock.after(deadline)
+    }
+}
+
+#[test]
+fn only_latency_and_ejections_read_the_clock() {
+    let clock = CountingClock::default();
+    let reads = || clock.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let lb = OutlierEjection::builder(P2c::new(endpointer(10)).unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let before = reads();
+    for _ in 0..100 {
+        lb.pick().unwrap().success();
+        lb.pick().unwrap().failure(); // fewer than five in a row on any instance
+        drop(lb.pick().unwrap());
+    }
+    assert_eq!(reads(), before, "nothing ejected: no clock read");
+    fail(&lb, 1, 5);
+    let before = reads();
+    drop(lb.pick().unwrap());
+    assert_eq!(reads(), before + 1, "something ejected: one read per pick");
+
+    let ewma = PeakEwma::builder(endpointer(10))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let before = reads();
+    ewma.pick().unwrap().success();
+    assert_eq!(reads(), before + 2, "peak EWMA: one read at the pick, one at the end");
 }
 
 // ---- state across set changes ----
@@ -439,7 +514,11 @@ fn state_survives_for_instances_that_stay_and_is_dropped_for_the_others() {
     // .2 leaves, .4 comes: .1 keeps its call in flight and its ejection; .4 starts at 0.
     set(&["10.0.0.1:80", "10.0.0.3:80", "10.0.0.4:80"]);
     wait_until("the new set", || {
-        endpointer.endpoints().unwrap().iter().any(|e| e == "10.0.0.4:80")
+        endpointer
+            .endpoints()
+            .unwrap()
+            .iter()
+            .any(|e| e == "10.0.0.4:80")
     });
     let snapshot = endpointer.endpoints().unwrap();
     assert_eq!(p2c.in_flight(&snapshot).unwrap(), [1, 0, 0]);
@@ -485,11 +564,10 @@ fn in_flight_counts_return_to_zero_after_many_threads() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let lbs: [&(dyn Fn() -> Pick<usize> + Sync); 3] = [
-        &|| p2c.pick().unwrap(),
-        &|| ewma.pick().unwrap(),
-        &|| ejecting.pick().unwrap(),
-    ];
+    let lbs: [&(dyn Fn() -> Pick<usize> + Sync); 3] =
+        [&|| p2c.pick().unwrap(), &|| ewma.pick().unwrap(), &|| {
+            ejecting.pick().unwrap()
+        }];
     thread::scope(|s| {
         for t in 0..8 {
             let lbs = &lbs;
@@ -535,8 +613,14 @@ fn the_budget_allows_its_share_under_a_steady_load() {
     }
     let steady = &allowed_per_second[20..];
     let mean = steady.iter().sum::<usize>() as f64 / steady.len() as f64;
-    assert!((mean - 30.0).abs() < 1.5, "{mean} retries a second: {allowed_per_second:?}");
-    assert!(allowed_per_second[0] == 100, "the reserve lets the first second through");
+    assert!(
+        (mean - 30.0).abs() < 1.5,
+        "{mean} retries a second: {allowed_per_second:?}"
+    );
+    assert!(
+        allowed_per_second[0] == 100,
+        "the reserve lets the first second through"
+    );
 }
 
 #[test]
@@ -569,7 +653,10 @@ fn a_retry_the_budget_refuses_ends_the_call_saying_so() {
         clock.advance(Duration::from_millis(5));
     }
     // 20 % of the calls are retried (5 s of calls: all inside the 10 s window).
-    assert!((195..=205).contains(&retried), "{retried} retried, {refused} refused");
+    assert!(
+        (195..=205).contains(&retried),
+        "{retried} retried, {refused} refused"
+    );
 }
 
 #[test]
@@ -598,7 +685,10 @@ fn backoff_waits_on_the_clock_within_its_jitter() {
             clock.advance(Duration::from_secs_f64(wait * 0.4 + 0.002));
             assert_eq!(clock.pending_timers(), 0, "not fired by {wait} s × 1.2");
         }
-        assert_eq!(call.join().unwrap().unwrap_err().reason(), RetryStop::MaxAttempts);
+        assert_eq!(
+            call.join().unwrap().unwrap_err().reason(),
+            RetryStop::MaxAttempts
+        );
     });
     assert_eq!(attempts.lock().len(), 3);
     assert!(
@@ -623,6 +713,9 @@ fn a_backoff_never_waits_past_the_deadline() {
         wait_until("the backoff's timer", || clock.pending_timers() == 1);
         clock.advance(2 * SECOND);
         let err = call.join().unwrap().unwrap_err();
-        assert_eq!((err.reason(), err.attempts().len()), (RetryStop::Timeout, 1));
+        assert_eq!(
+            (err.reason(), err.attempts().len()),
+            (RetryStop::Timeout, 1)
+        );
     });
 }
