@@ -12,8 +12,8 @@ use crossbeam_channel::{Receiver, unbounded};
 use parking_lot::Mutex;
 use support::wait_until;
 use waypost::lb::{
-    Balancer, EjectionEvent, OutlierEjection, P2c, PeakEwma, Pick, Retry, RetryBudget, RetryStop,
-    RoundRobin,
+    Balancer, EjectionEvent, OutlierEjection, OutlierEjectionBuilder, P2c, PeakEwma, Pick, Retry,
+    RetryBudget, RetryStop, RoundRobin,
 };
 use waypost::{
     Clock, DefaultEndpointer, Endpointer, FixedEndpointer, Instance, ManualClock, PushInstancer,
@@ -199,18 +199,15 @@ fn peak_ewma_weighs_the_calls_in_flight() {
 
 // ---- outlier ejection ----
 
+type RoundRobinEjection = OutlierEjection<RoundRobin<FixedEndpointer<usize>>>;
+type RoundRobinEjectionBuilder = OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>;
+
 /// Outlier ejection over round-robin on the manual clock, its events collected.
 fn ejecting(
     n: usize,
     clock: &ManualClock,
-    configure: impl FnOnce(
-        waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
-    )
-        -> waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
-) -> (
-    OutlierEjection<RoundRobin<FixedEndpointer<usize>>>,
-    Receiver<EjectionEvent>,
-) {
+    configure: impl FnOnce(RoundRobinEjectionBuilder) -> RoundRobinEjectionBuilder,
+) -> (RoundRobinEjection, Receiver<EjectionEvent>) {
     let (tx, rx) = unbounded();
     let builder = OutlierEjection::builder(RoundRobin::with_seed(endpointer(n), 0))
         .clock(clock.clone())
@@ -225,7 +222,7 @@ fn fail<B: Balancer<usize>>(lb: &B, i: usize, times: usize) {
     }
 }
 
-fn ejected(lb: &OutlierEjection<RoundRobin<FixedEndpointer<usize>>>) -> Vec<String> {
+fn ejected(lb: &RoundRobinEjection) -> Vec<String> {
     let status = lb.status();
     status
         .ejected()
@@ -413,11 +410,7 @@ fn ejection_wraps_the_load_aware_balancers() {
 
 #[test]
 fn settings_out_of_range_are_refused() {
-    let build = |f: fn(
-        waypost::lb::OutlierEjectionBuilder<RoundRobin<FixedEndpointer<usize>>>,
-    ) -> waypost::lb::OutlierEjectionBuilder<
-        RoundRobin<FixedEndpointer<usize>>,
-    >| {
+    let build = |f: fn(RoundRobinEjectionBuilder) -> RoundRobinEjectionBuilder| {
         f(OutlierEjection::builder(RoundRobin::new(endpointer(1))))
             .build()
             .unwrap_err()
@@ -439,7 +432,8 @@ struct CountingClock {
 
 impl Clock for CountingClock {
     fn now(&self) -> std::time::Instant {
-        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.clock.now()
     }
     fn after(&self, deadline: std::time::Instant) -> Receiver<std::time::Instant> {
@@ -457,9 +451,11 @@ fn only_latency_and_ejections_read_the_clock() {
         .unwrap();
     let before = reads();
     for _ in 0..100 {
-        lb.pick().unwrap().success();
-        lb.pick().unwrap().failure(); // fewer than five in a row on any instance
-        drop(lb.pick().unwrap());
+        // A failure, then a success on the same instance: never two in a row.
+        let pick = lb.pick().unwrap();
+        let i = *pick;
+        pick.failure();
+        pick_of(&lb, i).success();
     }
     assert_eq!(reads(), before, "nothing ejected: no clock read");
     fail(&lb, 1, 5);
@@ -473,7 +469,11 @@ fn only_latency_and_ejections_read_the_clock() {
         .unwrap();
     let before = reads();
     ewma.pick().unwrap().success();
-    assert_eq!(reads(), before + 2, "peak EWMA: one read at the pick, one at the end");
+    assert_eq!(
+        reads(),
+        before + 2,
+        "peak EWMA: one read at the pick, one at the end"
+    );
 }
 
 // ---- state across set changes ----

@@ -283,6 +283,9 @@ struct Eject {
     member: AtomicBool,
     /// The failures that ejected it.
     reason: AtomicU32,
+    /// The consecutive failures that eject (the config's, kept here so that a failure
+    /// below it touches nothing shared).
+    threshold: u32,
     instance: Instance,
     shared: Weak<Shared>,
 }
@@ -304,11 +307,9 @@ impl<E> CallObserver<E> for Eject {
             }
             Outcome::Failure => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-                let Some(shared) = self.shared.upgrade() else {
-                    return;
-                };
-                if failures >= shared.config.consecutive_failures
+                if failures >= self.threshold
                     && self.until.load(Ordering::Relaxed) == 0
+                    && let Some(shared) = self.shared.upgrade()
                 {
                     shared.eject(self, failures);
                 }
@@ -328,6 +329,7 @@ impl Keep<Eject> for Arc<Shared> {
             returned: AtomicU64::new(0),
             member: AtomicBool::new(false),
             reason: AtomicU32::new(0),
+            threshold: self.config.consecutive_failures,
             instance: instance.clone(),
             shared: Arc::downgrade(self),
         }

@@ -151,10 +151,9 @@ impl<P> P2c<P> {
             return Ok(Pick::new(endpoints, i));
         };
         let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).in_flight());
-        let load = table.get(i);
+        let load = table.get(i).clone();
         load.in_flight.fetch_add(1, Ordering::Relaxed);
-        let load = load.clone();
-        Ok(table::observed(endpoints, i, &load, None))
+        Ok(table::observed(endpoints, i, load, None))
     }
 }
 

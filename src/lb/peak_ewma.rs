@@ -303,7 +303,7 @@ impl<P> PeakEwma<P> {
         let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).cost(now));
         let state = table.get(i).clone();
         state.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(table::observed(endpoints, i, &state, Some(started)))
+        Ok(table::observed(endpoints, i, state, Some(started)))
     }
 }
 

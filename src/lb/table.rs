@@ -93,12 +93,12 @@ where
 pub(crate) fn observed<E, S>(
     snapshot: Endpoints<E>,
     index: usize,
-    state: &Arc<S>,
+    state: Arc<S>,
     started: Option<std::time::Instant>,
 ) -> Pick<E>
 where
     S: CallObserver<E> + 'static,
 {
-    let observer: Arc<dyn CallObserver<E>> = state.clone();
+    let observer: Arc<dyn CallObserver<E>> = state;
     Pick::observed(snapshot, index, observer, started)
 }
