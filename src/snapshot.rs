@@ -263,6 +263,10 @@ impl<D> Derived<D> {
             _data: PhantomData,
         }
     }
+
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
+    }
 }
 
 impl<D> Clone for Derived<D> {

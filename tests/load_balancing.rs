@@ -77,6 +77,46 @@ fn seeded_picks_repeat_their_sequence() {
     assert_ne!(sequence(7), sequence(8));
 }
 
+#[test]
+fn every_observer_of_a_pick_hears_its_end() {
+    struct Heard(Mutex<Vec<waypost::lb::Outcome>>);
+    impl<E> waypost::lb::CallObserver<E> for Heard {
+        fn ended(
+            &self,
+            _: &waypost::Endpoints<E>,
+            _: usize,
+            outcome: waypost::lb::Outcome,
+            _: Option<std::time::Instant>,
+        ) {
+            self.0.lock().push(outcome);
+        }
+    }
+    let clock = ManualClock::new();
+    let lb = OutlierEjection::builder(P2c::with_seed(endpointer(1), 1).unwrap())
+        .clock(clock)
+        .build()
+        .unwrap();
+    let heard = Arc::new(Heard(Mutex::new(Vec::new())));
+    // P2C and the ejection observe inline; a third and a fourth observer too.
+    for _ in 0..5 {
+        let pick = lb.pick().unwrap();
+        let pick = pick.observed_also(heard.clone(), None);
+        pick.observed_also(heard.clone(), None).failure();
+    }
+    assert_eq!(heard.0.lock().len(), 10);
+    assert_eq!(
+        lb.status().ejected().len(),
+        1,
+        "the ejection heard its five failures"
+    );
+    let snapshot = lb.inner().endpointer().endpoints().unwrap();
+    assert_eq!(
+        lb.inner().in_flight(&snapshot).unwrap(),
+        [0],
+        "P2C heard every end"
+    );
+}
+
 // ---- P2C ----
 
 #[test]

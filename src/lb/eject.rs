@@ -681,15 +681,11 @@ impl<B> OutlierEjection<B> {
 
     /// Attaches this balancer's observer to `pick`.
     #[inline]
-    fn observe<E>(&self, pick: Pick<E>) -> Pick<E> {
-        let Some(table) = pick.snapshot().derived(&self.table) else {
-            return pick;
-        };
-        let state = table.get(pick.index()).clone();
-        pick.observed_also(state, None)
+    fn observe<E: 'static>(&self, pick: Pick<E>) -> Pick<E> {
+        table::observe(pick, &self.table, None)
     }
 
-    fn pick_in_service<E>(&self, usable: Option<&Usable<'_, E>>) -> Result<Pick<E>>
+    fn pick_in_service<E: 'static>(&self, usable: Option<&Usable<'_, E>>) -> Result<Pick<E>>
     where
         B: Balancer<E>,
     {

@@ -151,9 +151,8 @@ impl<P> P2c<P> {
             return Ok(Pick::new(endpoints, i));
         };
         let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).in_flight());
-        let load = table.get(i).clone();
-        load.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(table::observed(endpoints, i, load, None))
+        table.get(i).in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(table::observe(Pick::new(endpoints, i), &self.table, None))
     }
 }
 

@@ -301,9 +301,12 @@ impl<P> PeakEwma<P> {
         let started = self.shared.clock.now();
         let now = self.shared.nanos(started);
         let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).cost(now));
-        let state = table.get(i).clone();
-        state.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(table::observed(endpoints, i, state, Some(started)))
+        table.get(i).in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(table::observe(
+            Pick::new(endpoints, i),
+            &self.table,
+            Some(started),
+        ))
     }
 }
 

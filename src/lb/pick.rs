@@ -32,16 +32,42 @@ use crate::{Endpoints, Instance};
 pub struct Pick<E> {
     snapshot: Endpoints<E>,
     index: usize,
-    call: Option<Call<E>>,
+    /// Who hears how the call ends. Two fit inline (a load-aware balancer and a
+    /// wrapper such as outlier ejection); more are kept in `more`, allocated only then.
+    observers: [Option<Observer<E>>; 2],
+    more: Option<Box<Vec<Observer<E>>>>,
+    /// When the call began, if an observer measures latency.
+    started: Option<Instant>,
 }
 
-/// A call balancers observe: who to tell when it ends, and when it began (if an
-/// observer measures latency). Two observers fit inline (a load-aware balancer and a
-/// wrapper such as outlier ejection); more are kept in `more`, allocated only then.
-struct Call<E> {
-    observers: [Option<Arc<dyn CallObserver<E>>>; 2],
-    more: Vec<Arc<dyn CallObserver<E>>>,
-    started: Option<Instant>,
+/// Who hears a call's end.
+enum Observer<E> {
+    /// An observer of the balancer's own.
+    Shared(Arc<dyn CallObserver<E>>),
+    /// Per-instance state in the snapshot's derived data, in `slot`: `ended` finds the
+    /// picked instance's state there. The pick holds the snapshot, so nothing is
+    /// cloned per pick.
+    Derived { slot: usize, ended: EndedFn<E> },
+}
+
+/// How an [`Observer::Derived`] is told: the snapshot, the slot, the index, the outcome
+/// and the start.
+pub(crate) type EndedFn<E> = fn(&Endpoints<E>, usize, usize, Outcome, Option<Instant>);
+
+impl<E> Observer<E> {
+    #[inline]
+    fn ended(
+        &self,
+        snapshot: &Endpoints<E>,
+        index: usize,
+        outcome: Outcome,
+        started: Option<Instant>,
+    ) {
+        match self {
+            Observer::Shared(observer) => observer.ended(snapshot, index, outcome, started),
+            Observer::Derived { slot, ended } => ended(snapshot, *slot, index, outcome, started),
+        }
+    }
 }
 
 /// How a call ended, as a [`CallObserver`] learns it.
@@ -83,7 +109,9 @@ impl<E> Pick<E> {
         Pick {
             snapshot,
             index,
-            call: None,
+            observers: [None, None],
+            more: None,
+            started: None,
         }
     }
 
@@ -103,32 +131,38 @@ impl<E> Pick<E> {
     /// is used when no earlier observer gave one; every observer is told the same
     /// start. Allocates nothing for the first two observers.
     pub fn observed_also(
-        mut self,
+        self,
         observer: Arc<dyn CallObserver<E>>,
         started: Option<Instant>,
     ) -> Pick<E> {
-        match &mut self.call {
-            None => {
-                self.call = Some(Call {
-                    observers: [Some(observer), None],
-                    more: Vec::new(),
-                    started,
-                });
-            }
-            Some(call) => {
-                call.started = call.started.or(started);
-                match &mut call.observers[1] {
-                    free @ None => *free = Some(observer),
-                    Some(_) => call.more.push(observer),
-                }
-            }
+        self.observed_by(Observer::Shared(observer), started)
+    }
+
+    /// As [`observed_also`](Pick::observed_also), for state kept in the snapshot's
+    /// derived data in `slot`: `ended` finds it there at the call's end.
+    #[inline]
+    pub(crate) fn observed_in(
+        self,
+        slot: usize,
+        ended: EndedFn<E>,
+        started: Option<Instant>,
+    ) -> Pick<E> {
+        self.observed_by(Observer::Derived { slot, ended }, started)
+    }
+
+    #[inline(always)]
+    fn observed_by(mut self, observer: Observer<E>, started: Option<Instant>) -> Pick<E> {
+        self.started = self.started.or(started);
+        match &mut self.observers {
+            [free @ None, _] | [Some(_), free @ None] => *free = Some(observer),
+            [Some(_), Some(_)] => self.more.get_or_insert_default().push(observer),
         }
         self
     }
 
     /// When the call began, if an observer asked for the time.
     pub fn started(&self) -> Option<Instant> {
-        self.call.as_ref().and_then(|c| c.started)
+        self.started
     }
 
     /// The picked endpoint.
@@ -153,6 +187,7 @@ impl<E> Pick<E> {
     }
 
     /// Ends the call: it succeeded.
+    #[inline]
     pub fn success(mut self) {
         self.end(Outcome::Success);
     }
@@ -162,11 +197,16 @@ impl<E> Pick<E> {
         self.end(Outcome::Failure);
     }
 
+    #[inline(always)]
     fn end(&mut self, outcome: Outcome) {
-        if let Some(call) = self.call.take() {
-            let observers = call.observers.iter().flatten().chain(&call.more);
-            for observer in observers {
-                observer.ended(&self.snapshot, self.index, outcome, call.started);
+        for observer in &mut self.observers {
+            if let Some(observer) = observer.take() {
+                observer.ended(&self.snapshot, self.index, outcome, self.started);
+            }
+        }
+        if let Some(more) = self.more.take() {
+            for observer in *more {
+                observer.ended(&self.snapshot, self.index, outcome, self.started);
             }
         }
     }
@@ -191,7 +231,7 @@ impl<E: fmt::Debug> fmt::Debug for Pick<E> {
         f.debug_struct("Pick")
             .field("endpoint", self.endpoint())
             .field("index", &self.index)
-            .field("observed", &self.call.is_some())
+            .field("observed", &self.observers[0].is_some())
             .finish()
     }
 }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::lb::{Balancer, CallObserver, Pick};
+use crate::lb::{Balancer, CallObserver, Outcome, Pick};
 use crate::snapshot::DeriveFn;
 use crate::{DeriveAny, Derived, Endpointer, Endpoints, Instance, Result};
 
@@ -88,17 +89,33 @@ where
     balancer.attach(derive).map(Derived::new)
 }
 
-/// A pick of `index` whose end `state` hears.
+/// `pick`, its end heard by its instance's state in `table`.
 #[inline]
-pub(crate) fn observed<E, S>(
-    snapshot: Endpoints<E>,
-    index: usize,
-    state: Arc<S>,
-    started: Option<std::time::Instant>,
+pub(crate) fn observe<E, S>(
+    pick: Pick<E>,
+    table: &Derived<Table<S>>,
+    started: Option<Instant>,
 ) -> Pick<E>
 where
-    S: CallObserver<E> + 'static,
+    E: 'static,
+    S: CallObserver<E> + Send + Sync + 'static,
 {
-    let observer: Arc<dyn CallObserver<E>> = state;
-    Pick::observed(snapshot, index, observer, started)
+    pick.observed_in(table.slot(), ended::<E, S>, started)
+}
+
+/// Tells the state of the endpoint at `index` of `snapshot`, in the table in `slot`,
+/// how its call ended.
+fn ended<E, S>(
+    snapshot: &Endpoints<E>,
+    slot: usize,
+    index: usize,
+    outcome: Outcome,
+    started: Option<Instant>,
+) where
+    E: 'static,
+    S: CallObserver<E> + Send + Sync + 'static,
+{
+    if let Some(table) = snapshot.derived(&Derived::<Table<S>>::new(slot)) {
+        table.get(index).ended(snapshot, index, outcome, started);
+    }
 }
