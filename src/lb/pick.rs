@@ -35,7 +35,7 @@ pub struct Pick<E> {
     /// Who hears how the call ends. Two fit inline (a load-aware balancer and a
     /// wrapper such as outlier ejection); more are kept in `more`, allocated only then.
     observers: [Option<Observer<E>>; 2],
-    more: Option<Box<Vec<Observer<E>>>>,
+    more: Option<Box<[Observer<E>]>>,
     /// When the call began, if an observer measures latency.
     started: Option<Instant>,
 }
@@ -155,7 +155,11 @@ impl<E> Pick<E> {
         self.started = self.started.or(started);
         match &mut self.observers {
             [free @ None, _] | [Some(_), free @ None] => *free = Some(observer),
-            [Some(_), Some(_)] => self.more.get_or_insert_default().push(observer),
+            [Some(_), Some(_)] => {
+                let mut more = self.more.take().map(Vec::from).unwrap_or_default();
+                more.push(observer);
+                self.more = Some(more.into_boxed_slice());
+            }
         }
         self
     }
@@ -205,7 +209,7 @@ impl<E> Pick<E> {
             }
         }
         if let Some(more) = self.more.take() {
-            for observer in *more {
+            for observer in more {
                 observer.ended(&self.snapshot, self.index, outcome, self.started);
             }
         }
