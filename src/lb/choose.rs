@@ -33,8 +33,7 @@ pub(crate) struct Two {
 }
 
 impl Two {
-    /// Of the two, the one `better` prefers over the other (`first` if it is not worse
-    /// and not equal); a tie goes to the coin.
+    /// Of the two, the one of lower `cost`; a tie goes to the coin.
     #[inline]
     pub(crate) fn choose<C: PartialOrd>(self, cost: impl Fn(usize) -> C) -> usize {
         let Some(second) = self.second else {
