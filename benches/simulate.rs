@@ -2,8 +2,9 @@
 //! simulation with waypost's real balancers on a manual clock (see `sim/mod.rs` and
 //! `benches/README.md`).
 //!
-//! `cargo bench --bench simulate` runs every scenario with every balancer and prints
-//! the tables. Arguments (cargo passes `--bench`) are ignored.
+//! `cargo bench --bench simulate` runs every scenario with every balancer, prints the
+//! tables and writes `benches/sim-scenario4.svg`. Arguments (cargo passes `--bench`)
+//! are ignored.
 
 mod sim;
 
@@ -34,4 +35,7 @@ fn simulate() {
     } else {
         println!("IN-FLIGHT COUNTS LEFT AFTER THE RUN:\n{}", leaks.join("\n"));
     }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/sim-scenario4.svg");
+    std::fs::write(path, sim::scenario4_svg(&measured)).expect("writing the SVG");
+    println!("Wrote {path}");
 }

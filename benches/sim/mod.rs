@@ -1,7 +1,7 @@
 //! A seeded discrete-event simulator of client-side load balancing (issue 22): what
 //! waypost's balancers do to latency, errors and load when one server is slow,
-//! failing, smaller or slowing down. `benches/simulate.rs` runs it and prints the
-//! tables.
+//! failing, smaller or slowing down. `benches/simulate.rs` runs it, prints the
+//! tables and plots scenario 4.
 
 // The bench and the test each use a part of this module.
 #![allow(dead_code)]
@@ -12,8 +12,9 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod stats;
+pub mod svg;
 
-use client::Setup;
+use client::{Kind, Setup};
 use engine::{Config, Length, Run};
 use scenario::Scenario;
 use stats::Summary;
@@ -80,4 +81,39 @@ pub fn in_flight_leaks(measured: &[Measured]) -> Vec<String> {
             format!("scenario {s}, {b}: {:?}", m.run.in_flight_after)
         })
         .collect()
+}
+
+/// Scenario 4's plot: the odd server's share of attempts over time for each plain
+/// balancer (with ejection or retries they pick the same: nothing fails), and the
+/// share of the capacity it has.
+pub fn scenario4_svg(measured: &[Measured]) -> String {
+    let scenario = Scenario::Degrading;
+    let plain = [Kind::RoundRobin, Kind::Random, Kind::P2c, Kind::PeakEwma];
+    let mut series: Vec<svg::Series> = (measured.iter())
+        .filter(|m| m.run.scenario == scenario)
+        .filter(|m| plain.iter().any(|&k| m.run.setup == Setup::plain(k)))
+        .map(|m| svg::Series {
+            name: m.summary.balancer.clone(),
+            values: stats::odd_share_over_time(&m.run),
+            dashed: false,
+        })
+        .collect();
+    let buckets = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
+    let odd = scenario.odd();
+    series.push(svg::Series {
+        name: "its share of capacity".to_string(),
+        values: (0..buckets)
+            .map(|i| {
+                let t = (i as f64 + 0.5) * BUCKET;
+                Some(scenario.server_capacity(odd, t) / scenario.capacity(t))
+            })
+            .collect(),
+        dashed: true,
+    });
+    svg::plot(
+        "Scenario 4: server 9 slows from 10 ms to 100 ms over 60 s",
+        "server 9's share of attempts (%), per 2 s",
+        BUCKET,
+        &series,
+    )
 }
