@@ -1,7 +1,8 @@
 //! A seeded discrete-event simulator of client-side load balancing (issue 22): what
 //! waypost's balancers do to latency, errors and load when one server is slow,
 //! failing, smaller or slowing down. `benches/simulate.rs` runs it, prints the
-//! tables and plots scenario 4.
+//! tables and plots scenario 4, and with `--threads` checks scenario 1 with real
+//! threads.
 
 // The bench and the test each use a part of this module.
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ pub mod rng;
 pub mod scenario;
 pub mod stats;
 pub mod svg;
+pub mod threads;
 
 use client::{Kind, Setup};
 use engine::{Config, Length, Run};
