@@ -2,7 +2,8 @@
 //! waypost's balancers do to latency, errors and load when one server is slow,
 //! failing, smaller or slowing down. `benches/simulate.rs` runs it, prints the
 //! tables and plots scenario 4, and with `--threads` checks scenario 1 with real
-//! threads.
+//! threads; `tests/simulation.rs` checks the theory's claims on short runs. The
+//! model is described in `benches/README.md`.
 
 // The bench and the test each use a part of this module.
 #![allow(dead_code)]
