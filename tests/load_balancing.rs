@@ -312,6 +312,23 @@ fn the_fifth_consecutive_failure_ejects() {
 }
 
 #[test]
+fn failures_of_calls_in_flight_at_an_ejection_do_not_count_after_it() {
+    let clock = ManualClock::new();
+    let (lb, _events) = ejecting(10, &clock, |b| b);
+    let in_flight: Vec<_> = (0..4).map(|_| pick_of(&lb, 3)).collect();
+    fail(&lb, 3, 5);
+    assert_eq!(ejected(&lb), ["fixed-3:1"]);
+    for pick in in_flight {
+        pick.failure(); // ended while ejected
+    }
+    clock.advance(30 * SECOND);
+    fail(&lb, 3, 4);
+    assert!(ejected(&lb).is_empty(), "ejected before five new failures");
+    fail(&lb, 3, 1);
+    assert_eq!(ejected(&lb), ["fixed-3:1"]);
+}
+
+#[test]
 fn ejections_last_30_s_then_60_s_and_the_multiplier_decays() {
     let clock = ManualClock::new();
     let (lb, events) = ejecting(10, &clock, |b| b);

@@ -39,7 +39,8 @@ const NEVER: u64 = u64::MAX;
 /// - every call ended with [`Pick::failure`] counts one failure of its instance, and
 ///   [`Pick::success`] resets the count (a dropped pick changes nothing);
 /// - the 5th consecutive failure ejects the instance (`consecutive_failures`, Envoy's
-///   `consecutive_5xx` default 5): the inner balancer no longer gets to pick it;
+///   `consecutive_5xx` default 5): the inner balancer no longer gets to pick it, and
+///   the calls to it still in flight count for nothing; it returns with a count of 0;
 /// - the n-th ejection lasts `base_ejection_time × n` (default 30 s), at most
 ///   `max(base, max_ejection_time)` (default 300 s); n falls by one for each full
 ///   `interval` (default 10 s) the instance spends back in service (gRPC A50), so an
@@ -305,6 +306,9 @@ impl<E> CallObserver<E> for Eject {
                     self.failures.store(0, Ordering::Relaxed);
                 }
             }
+            // The outcomes of calls picked before an ejection and ending during it do
+            // not count towards the next one (the count starts afresh on return).
+            Outcome::Failure if self.until.load(Ordering::Relaxed) != 0 => {}
             Outcome::Failure => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if failures >= self.threshold
@@ -451,6 +455,7 @@ impl Shared {
                 next = next.min(until);
                 continue;
             }
+            state.failures.store(0, Ordering::Relaxed);
             state.until.store(0, Ordering::Relaxed);
             state.returned.store(until, Ordering::Relaxed);
             self.ejected.fetch_sub(1, Ordering::Relaxed);

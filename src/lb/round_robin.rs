@@ -61,8 +61,10 @@ impl<P> RoundRobin<P> {
         RoundRobin::starting_at(endpointer, rand::next_u64())
     }
 
-    /// As [`new`](RoundRobin::new), with the starting position drawn from `seed`: the
-    /// same seed starts at the same position, for tests.
+    /// As [`new`](RoundRobin::new), with the starting position drawn from `seed`, for
+    /// tests: the same seed starts a given thread at the same position on every run.
+    /// Each CPU shard's counter starts one position after the previous shard's (see
+    /// the type docs), so two threads on different shards start one apart.
     pub fn with_seed(endpointer: P, seed: u64) -> Self {
         RoundRobin::starting_at(endpointer, rand::mix(seed))
     }
