@@ -100,6 +100,8 @@ pub(crate) struct Shared<E> {
     pub(crate) views: Sharded<View<E>>,
     pub(crate) derivers: Mutex<Vec<Arc<dyn DeriveAny<E>>>>,
     pub(crate) answers: Arc<Answers>,
+    /// Since when an empty set is held back ([`EndpointerOptions::hold_on_empty`]).
+    pub(crate) empty_held_since: Mutex<Option<Instant>>,
 }
 
 impl<E> Shared<E> {
@@ -108,6 +110,7 @@ impl<E> Shared<E> {
             views: Sharded::new(view),
             derivers: Mutex::new(Vec::new()),
             answers,
+            empty_held_since: Mutex::new(None),
         }
     }
 
@@ -412,6 +415,7 @@ impl<E> DefaultEndpointer<E> {
             last_error: answers.last_error,
             error_since: answers.error_since,
             errors_in_a_row: answers.errors_in_a_row,
+            empty_held_since: *self.shared.empty_held_since.lock(),
         }
     }
 

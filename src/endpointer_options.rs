@@ -12,6 +12,7 @@ use crate::{Clock, Error, SystemClock};
 pub struct EndpointerOptions {
     invalidate_after: Option<Duration>,
     removal_grace: Duration,
+    hold_on_empty: Option<Duration>,
     clock: Arc<dyn Clock>,
 }
 
@@ -23,6 +24,7 @@ impl Default for EndpointerOptions {
         EndpointerOptions {
             invalidate_after: None,
             removal_grace: REMOVAL_GRACE,
+            hold_on_empty: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -65,12 +67,35 @@ impl EndpointerOptions {
         self
     }
 
+    /// Empty-set protection: when the registry answers an **empty** set right after a
+    /// non-empty one, keep serving the last non-empty set for up to `hold`, and only
+    /// then serve the empty one (at once if a non-empty set comes back first). While it
+    /// holds, [`Status::empty_held_since`] says since when, and a warning is logged.
+    /// Default: off (an empty set is served at once, as Go kit does).
+    ///
+    /// An empty answer right after a full one is more often a fault than a fleet
+    /// scaled to zero: a wiped etcd prefix, a Consul ACL token that lost its rights
+    /// (Consul then answers `200 []`, not an error), a misconfigured DNS zone. The
+    /// trade-off: a real scale-to-zero, or the last instance deregistering, is seen
+    /// `hold` late, and calls meanwhile go to instances that may be gone (a balancer's
+    /// [`Retry`](crate::lb::Retry) or outlier ejection will meet their errors). A hold
+    /// of 30-60 s covers a registry restart or a token rotation. The time is read on
+    /// the [`clock`](Self::clock) option's clock.
+    pub fn hold_on_empty(mut self, hold: Duration) -> Self {
+        self.hold_on_empty = Some(hold);
+        self
+    }
+
     pub(crate) fn parts(&self) -> (Arc<dyn Clock>, Option<Duration>, Duration) {
         (
             self.clock.clone(),
             self.invalidate_after,
             self.removal_grace,
         )
+    }
+
+    pub(crate) fn hold_on_empty_for(&self) -> Option<Duration> {
+        self.hold_on_empty
     }
 
     /// The clock the invalidation timer reads. Default: [`SystemClock`]; tests pass a
@@ -99,6 +124,9 @@ pub struct Status {
     pub error_since: Option<Instant>,
     /// How many registry errors in a row (repeats of one error included).
     pub errors_in_a_row: u64,
+    /// While an empty set is held back ([`EndpointerOptions::hold_on_empty`]), since
+    /// when: the endpoints served are the last non-empty set's.
+    pub empty_held_since: Option<Instant>,
 }
 
 /// The state of a [`DefaultEndpointer`](crate::DefaultEndpointer), in its [`Status`].

@@ -69,6 +69,10 @@ pub(crate) struct Updater<E> {
     /// The registry's current run of errors, and the invalidation timer it armed.
     last_error: Option<Arc<Error>>,
     timer: Option<Receiver<Instant>>,
+    /// How long an empty set after a non-empty one is held back, if at all.
+    hold_on_empty: Option<Duration>,
+    /// While one is held back: the timer that ends the hold.
+    holding: Option<Receiver<Instant>>,
 }
 
 impl<E: Clone + Send + Sync + 'static> Updater<E> {
@@ -103,6 +107,8 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
             unmade: Vec::new(),
             last_error: None,
             timer: None,
+            hold_on_empty: options.hold_on_empty_for(),
+            holding: None,
         }
     }
 
@@ -131,6 +137,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         let mut events = self.events.receiver().clone();
         loop {
             let timer = self.timer.clone().unwrap_or_else(never);
+            let held = self.holding.clone().unwrap_or_else(never);
             select! {
                 recv(stop.channel()) -> _ => return,
                 recv(self.closings) -> closings => drop(closings),
@@ -139,6 +146,7 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
                     Err(_) => return, // the handle is gone
                 },
                 recv(timer) -> _ => self.invalidate(),
+                recv(held) -> _ => self.release_empty(stop),
                 recv(events) -> event => match event {
                     Ok(event) => self.on_events(event, stop),
                     // The instancer dropped its side: keep serving the last set.
@@ -164,7 +172,12 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
         }
         let newer_set = set.is_some();
         if let Some(set) = set {
-            self.apply_set(&set, stop);
+            if self.holds_back(&set) {
+                self.hold_empty();
+            } else {
+                self.end_hold(&set);
+                self.apply_set(&set, stop);
+            }
         }
         if let Some(err) = error {
             self.apply_error(err);
@@ -228,6 +241,57 @@ impl<E: Clone + Send + Sync + 'static> Updater<E> {
             self.publish(ViewState::Ready, Closings::default());
         }
         self.ready = None; // wakes wait_ready
+    }
+
+    /// Whether `set` is an empty set to hold back: the option is on and a non-empty
+    /// set is served (or one is held back already).
+    fn holds_back(&self, set: &InstanceSet) -> bool {
+        set.is_empty()
+            && self.hold_on_empty.is_some()
+            && (self.holding.is_some()
+                || (!self.cache.set.is_empty() && matches!(self.state, ViewState::Ready)))
+    }
+
+    /// Starts holding an empty set back, if not holding already. The registry did
+    /// answer: a run of errors ends.
+    fn hold_empty(&mut self) {
+        self.last_error = None;
+        self.timer = None;
+        let Some(hold) = self.hold_on_empty.filter(|_| self.holding.is_none()) else {
+            return;
+        };
+        let since = self.clock.now();
+        log::warn!(target: LOG,
+            "the registry answered an empty set after {} instances; serving them for up to {hold:?} more",
+            self.cache.set.len());
+        let end = since.checked_add(hold);
+        self.holding = Some(end.map_or_else(never, |at| self.clock.after(at)));
+        *self.shared.empty_held_since.lock() = Some(since);
+    }
+
+    /// A set other than a held-back empty one came: the hold, if any, ends.
+    fn end_hold(&mut self, set: &InstanceSet) {
+        if self.holding.take().is_some() {
+            log::info!(target: LOG, "the registry answered {} instances again: empty set no longer held", set.len());
+            *self.shared.empty_held_since.lock() = None;
+        }
+    }
+
+    /// The hold ran out with the set still empty: serve it.
+    fn release_empty(&mut self, stop: &StopSignal) {
+        if self.holding.take().is_none() {
+            return;
+        }
+        *self.shared.empty_held_since.lock() = None;
+        if matches!(self.state, ViewState::Invalidated(_)) {
+            return; // errors outlasted their timeout meanwhile: nothing is served anyway
+        }
+        log::warn!(target: LOG, "the registry's set has stayed empty for the hold: serving it");
+        // Errors since the empty answer are still the registry's latest word: their run
+        // and its invalidation timer go on.
+        let (last_error, timer) = (self.last_error.take(), self.timer.take());
+        self.apply_set(&InstanceSet::default(), stop);
+        (self.last_error, self.timer) = (last_error, timer);
     }
 
     fn apply_error(&mut self, err: Arc<Error>) {

@@ -979,3 +979,59 @@ fn an_update_cut_short_by_an_error_still_makes_the_rest() {
     wait_until("c and d", || endpoints(&e) == ["a:1", "b:1", "c:1", "d:1"]);
     assert!(e.status().last_error.is_some());
 }
+
+#[test]
+fn an_empty_set_after_a_full_one_is_held_back_then_served() {
+    let clock = ManualClock::new();
+    let instancer = ScriptedInstancer::new();
+    instancer.set(&["a:1", "b:1"]);
+    let (factory, _made, closed) = recording();
+    let options = EndpointerOptions::new()
+        .hold_on_empty(Duration::from_secs(30))
+        .clock(clock.clone());
+    let e = DefaultEndpointer::with_options(instancer.clone(), factory, options).unwrap();
+    e.wait_ready(BOUND).unwrap();
+    assert!(e.status().empty_held_since.is_none());
+
+    // An empty answer: the last set is still served, flagged in the status.
+    instancer.set(&[]);
+    wait_until("the hold", || e.status().empty_held_since.is_some());
+    assert_eq!(
+        e.status().empty_held_since,
+        Some(waypost::Clock::now(&clock))
+    );
+    assert_eq!(clock.pending_timers(), 1);
+    assert_eq!(endpoints(&e), ["a:1", "b:1"]);
+    // A full set within the hold ends it: served at once, nothing closed meanwhile.
+    instancer.set(&["b:1", "c:1"]);
+    wait_until("c", || endpoints(&e) == ["b:1", "c:1"]);
+    assert!(e.status().empty_held_since.is_none());
+    assert_eq!(collect(&closed, 1), ["a:1"]);
+
+    // Empty again, and it stays empty past the hold: then it is served.
+    instancer.set(&[]);
+    wait_until("the second hold", || e.status().empty_held_since.is_some());
+    wait_until("its timer", || clock.pending_timers() >= 1);
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(endpoints(&e), ["b:1", "c:1"], "held until the time is up");
+    clock.advance(Duration::from_secs(1));
+    wait_until("the empty set", || endpoints(&e).is_empty());
+    assert!(e.status().empty_held_since.is_none());
+    assert_eq!(collect(&closed, 2), ["b:1", "c:1"]);
+
+    // From an empty set, a later empty answer has nothing to hold.
+    instancer.set(&["d:1"]);
+    wait_until("d", || endpoints(&e) == ["d:1"]);
+}
+
+#[test]
+fn without_the_option_an_empty_set_is_served_at_once() {
+    let instancer = ScriptedInstancer::new();
+    instancer.set(&["a:1"]);
+    let (factory, _made, _closed) = recording();
+    let e = DefaultEndpointer::new(instancer.clone(), factory).unwrap();
+    e.wait_ready(BOUND).unwrap();
+    instancer.set(&[]);
+    wait_until("the empty set", || endpoints(&e).is_empty());
+    assert!(e.status().empty_held_since.is_none());
+}
