@@ -13,18 +13,24 @@
 //! (group `load_aware`): round-robin, random, `P2c`, `PeakEwma` (system clock), and
 //! `OutlierEjection` around round-robin, `P2c` and `PeakEwma` with nothing ejected.
 //!
+//! Issue 23 adds `WeightedRoundRobin` (weights 1-5 in turn) to the same group.
+//!
 //! Allocations per call are counted in `benches/memory.rs` and, for the load-aware
 //! balancers, asserted zero in `tests/balancers.rs`.
 
 mod common;
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use waypost::lb::{Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RoundRobin};
+use waypost::lb::{
+    Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RoundRobin, WeightedRoundRobin,
+};
+use waypost::{FixedInstancer, Instance};
 
-use common::{Ep, fixed_endpointer, one_thread, two_threads};
+use common::{Ep, addr, endpointer, factory, fixed_endpointer, noop, one_thread, two_threads};
 
 const N: usize = 10;
 
@@ -122,6 +128,14 @@ fn load_aware(c: &mut Criterion) {
         let ejecting = OutlierEjection::new(PeakEwma::new(fixed_endpointer(n)).expect("ewma"))
             .expect("ejection");
         bench_pair(&mut group, &format!("ejection_peak_ewma/{n}"), &ejecting);
+        // Issue 23: weights 1 to 5, in turn.
+        let weighted = (0..n).map(|i| Instance::builder(addr(i)).weight(1 + i as u32 % 5).build());
+        let weighted = endpointer(
+            Arc::new(FixedInstancer::new(weighted.collect::<Vec<_>>())),
+            factory(noop()),
+        );
+        let weighted = WeightedRoundRobin::new(weighted).expect("weighted");
+        bench_pair(&mut group, &format!("weighted_round_robin/{n}"), &weighted);
     }
     group.finish();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::wait_until;
 use waypost::lb::{
     AttemptError, Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RetryError, RetryStop,
-    RoundRobin,
+    RoundRobin, WeightedRoundRobin,
 };
 use waypost::{
     DefaultEndpointer, Endpointer, Endpoints, Error, FixedEndpointer, Instance, ManualClock,
@@ -534,7 +534,8 @@ fn load_aware_picks_allocate_nothing() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let lbs: [&dyn Balancer<usize>; 3] = [&p2c, &ewma, &ejecting];
+    let weighted = WeightedRoundRobin::new(ten()).unwrap();
+    let lbs: [&dyn Balancer<usize>; 4] = [&p2c, &ewma, &ejecting, &weighted];
     for lb in lbs {
         let call = || {
             lb.pick().unwrap().success();

@@ -49,6 +49,7 @@ mod random;
 mod retry;
 mod round_robin;
 mod table;
+mod weighted;
 
 pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use eject::{
@@ -60,6 +61,7 @@ pub use pick::{CallObserver, Outcome, Pick};
 pub use random::Random;
 pub use retry::{AttemptError, Deadline, Retry, RetryBuilder, RetryError, RetryStop};
 pub use round_robin::RoundRobin;
+pub use weighted::WeightedRoundRobin;
 
 use std::sync::Arc;
 
