@@ -1,5 +1,6 @@
 //! Issue 23 through the public API: weighted round-robin's shares and windows, weight
-//! 0, weights that change with the set.
+//! 0, weights that change with the set; slow start's ramp on the manual clock; zone
+//! preference spilling and returning.
 
 mod support;
 
@@ -7,9 +8,15 @@ use std::sync::Arc;
 use std::thread;
 
 use proptest::prelude::*;
+use std::time::Duration;
 use support::wait_until;
-use waypost::lb::{Balancer, WeightedRoundRobin};
-use waypost::{DefaultEndpointer, Endpointer, FixedEndpointer, Instance, PushInstancer};
+
+use waypost::lb::{
+    Balancer, OutlierEjection, RoundRobin, SlowStart, WeightedRoundRobin, ZonePreference,
+};
+use waypost::{
+    DefaultEndpointer, Endpointer, FixedEndpointer, Instance, ManualClock, PushInstancer,
+};
 
 /// Instances `10.0.0.{i}:80` with these weights (`None`: no weight in the metadata).
 fn weighted(weights: &[Option<u32>]) -> Vec<Instance> {
@@ -148,4 +155,171 @@ fn weights_follow_the_set() {
         snapshot.instances()[0].metadata().and_then(|m| m.weight()) == Some(4)
     });
     assert_eq!(share_of_0(100), 80);
+}
+
+// ---- slow start ----
+
+fn pushed(addrs: &[&str]) -> (Arc<PushInstancer>, Arc<DefaultEndpointer<String>>) {
+    let instancer = Arc::new(PushInstancer::new());
+    instancer.publish_instances(addrs.iter().map(|a| Instance::new(*a)).collect());
+    let endpointer = Arc::new(
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap(),
+    );
+    endpointer.wait_ready(Duration::from_secs(5)).unwrap();
+    (instancer, endpointer)
+}
+
+#[test]
+fn a_new_instance_ramps_from_ten_percent_to_full_over_the_window() {
+    let (instancer, endpointer) = pushed(&["10.0.0.1:80", "10.0.0.2:80"]);
+    let clock = ManualClock::new();
+    let lb = SlowStart::builder(RoundRobin::with_seed(endpointer.clone(), 1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let snapshot = endpointer.endpoints().unwrap();
+    assert_eq!(
+        lb.factors(&snapshot).unwrap(),
+        [1.0, 1.0],
+        "the first set does not ramp"
+    );
+
+    instancer.publish_instances(
+        ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]
+            .map(Instance::new)
+            .to_vec(),
+    );
+    wait_until("the third", || endpointer.endpoints().unwrap().len() == 3);
+    let snapshot = endpointer.endpoints().unwrap();
+    let factor = |lb: &SlowStart<_>| lb.factors(&snapshot).unwrap()[2];
+    let share = || {
+        let n = 30_000;
+        let new = (0..n)
+            .filter(|_| *lb.pick().unwrap() == "10.0.0.3:80")
+            .count();
+        new as f64 / n as f64
+    };
+    // Round-robin lands on it every third step and takes it with its factor, so its
+    // share of the picks is f / (2 + f): its weight scaled by f against the others'.
+    let mut at = 0;
+    for (then, expected) in [(0, 0.1), (6, 0.2), (15, 0.5), (24, 0.8), (30, 1.0)] {
+        clock.advance(Duration::from_secs(then - at));
+        at = then;
+        let f = factor(&lb);
+        assert!((f - expected).abs() < 1e-9, "{f} at {at} s");
+        let got = share();
+        let want = expected / (2.0 + expected);
+        assert!(
+            (got - want).abs() < 0.01,
+            "share {got} at {at} s, not {want}"
+        );
+    }
+}
+
+#[test]
+fn the_ramp_follows_the_aggression() {
+    let (instancer, endpointer) = pushed(&["10.0.0.1:80"]);
+    let clock = ManualClock::new();
+    let lb = SlowStart::builder(RoundRobin::new(endpointer.clone()))
+        .window(Duration::from_secs(10))
+        .aggression(2.0)
+        .min_weight_percent(0.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    instancer.publish_instances(["10.0.0.1:80", "10.0.0.2:80"].map(Instance::new).to_vec());
+    wait_until("the second", || endpointer.endpoints().unwrap().len() == 2);
+    let snapshot = endpointer.endpoints().unwrap();
+    clock.advance(Duration::from_millis(2_500));
+    let f = lb.factors(&snapshot).unwrap()[1];
+    assert!((f - 0.5).abs() < 1e-9, "(1/4)^(1/2) = 0.5, got {f}");
+    assert!(
+        SlowStart::builder(RoundRobin::new(endpointer.clone()))
+            .aggression(0.0)
+            .build()
+            .is_err()
+    );
+    assert!(
+        SlowStart::builder(RoundRobin::new(endpointer))
+            .window(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+}
+
+// ---- zone preference ----
+
+fn zoned(zones: &[Option<&str>]) -> Vec<Instance> {
+    (zones.iter().enumerate())
+        .map(|(i, z)| match z {
+            Some(z) => Instance::builder(format!("10.0.0.{i}:80")).zone(*z).build(),
+            None => Instance::new(format!("10.0.0.{i}:80")),
+        })
+        .collect()
+}
+
+#[test]
+fn calls_stay_local_then_spill_and_return() {
+    let instancer = Arc::new(PushInstancer::new());
+    instancer.publish_instances(zoned(&[Some("eu"), Some("us"), None, Some("eu")]));
+    let endpointer = Arc::new(
+        DefaultEndpointer::new(instancer.clone(), |i: &Instance| Ok(i.addr().to_owned())).unwrap(),
+    );
+    endpointer.wait_ready(Duration::from_secs(5)).unwrap();
+    let lb = ZonePreference::new(RoundRobin::new(endpointer.clone()), "eu").unwrap();
+    let picks = |n| -> Vec<String> { (0..n).map(|_| lb.pick().unwrap().clone()).collect() };
+    let local = ["10.0.0.0:80", "10.0.0.3:80"];
+    assert!(picks(50).iter().all(|p| local.contains(&p.as_str())));
+
+    // No instance left in the local zone: every zone.
+    instancer.publish_instances(zoned(&[None, Some("us"), None]));
+    wait_until("no eu", || endpointer.endpoints().unwrap().len() == 3);
+    let spilled = picks(30);
+    for addr in ["10.0.0.0:80", "10.0.0.1:80", "10.0.0.2:80"] {
+        assert_eq!(spilled.iter().filter(|p| *p == addr).count(), 10);
+    }
+    // Back.
+    instancer.publish_instances(zoned(&[None, Some("us"), Some("eu")]));
+    wait_until("eu back", || {
+        let snapshot = endpointer.endpoints().unwrap();
+        snapshot.instances()[2].metadata().and_then(|m| m.zone()) == Some("eu")
+    });
+    assert!(picks(20).iter().all(|p| p == "10.0.0.2:80"));
+}
+
+#[test]
+fn a_minimum_and_ejected_local_instances_spill_too() {
+    let endpointer = || {
+        FixedEndpointer::with_instances(
+            zoned(&[Some("eu"), Some("us"), Some("us")])
+                .into_iter()
+                .zip(0..),
+        )
+    };
+    // One local instance, two needed: spill.
+    let lb = ZonePreference::builder(RoundRobin::new(endpointer()), "eu")
+        .min_instances(2)
+        .build()
+        .unwrap();
+    let mut counts = [0; 3];
+    for _ in 0..30 {
+        counts[*lb.pick().unwrap()] += 1;
+    }
+    assert_eq!(counts, [10; 3]);
+
+    // The one local instance ejected: spill while it is out.
+    let clock = ManualClock::new();
+    let zoned = ZonePreference::new(RoundRobin::new(endpointer()), "eu").unwrap();
+    let lb = OutlierEjection::builder(zoned)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        lb.pick().unwrap().failure();
+    }
+    assert_eq!(lb.status().ejected().len(), 1);
+    assert!((0..20).all(|_| *lb.pick().unwrap() != 0));
+    clock.advance(Duration::from_secs(30));
+    assert!((0..20).all(|_| *lb.pick().unwrap() == 0));
+    assert!(ZonePreference::new(RoundRobin::new(endpointer()), "").is_err());
 }

@@ -26,6 +26,11 @@
 //! - [`OutlierEjection`]: wraps any of these and sets aside, for a while, an instance
 //!   whose calls failed 5 times in a row (Envoy's defaults), with a panic threshold
 //!   that balances over all instances when too few are left.
+//! - [`WeightedRoundRobin`]: round-robin by the instances' weights (metadata),
+//!   exact over every cycle and never a burst; as cheap as round-robin.
+//! - [`ZonePreference`]: wraps any balancer and keeps calls in the local zone while it
+//!   has instances, spilling to every zone otherwise.
+//! - [`SlowStart`]: wraps any balancer so a new instance's share ramps up over 30 s.
 //! - [`Retry`]: wraps any balancer, and tries the call again on another pick when it
 //!   fails, at most `max_attempts` times within one deadline, optionally within a
 //!   [`RetryBudget`] (retries at most 20 % of calls plus 10 a second) and with a
@@ -48,8 +53,10 @@ mod pick;
 mod random;
 mod retry;
 mod round_robin;
+mod slow_start;
 mod table;
 mod weighted;
+mod zone;
 
 pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use eject::{
@@ -61,7 +68,9 @@ pub use pick::{CallObserver, Outcome, Pick};
 pub use random::Random;
 pub use retry::{AttemptError, Deadline, Retry, RetryBuilder, RetryError, RetryStop};
 pub use round_robin::RoundRobin;
+pub use slow_start::{SlowStart, SlowStartBuilder};
 pub use weighted::WeightedRoundRobin;
+pub use zone::{ZonePreference, ZonePreferenceBuilder};
 
 use std::sync::Arc;
 
