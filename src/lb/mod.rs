@@ -84,7 +84,7 @@ use crate::{DeriveAny, Endpoints, Error, Result};
 /// `Box<dyn Balancer<E>>`; [`with_pick`](Balancer::with_pick) is a convenience for
 /// sized balancers (boxes included).
 ///
-/// An empty endpoint set is [`Error::NoEndpoints`](crate::Error::NoEndpoints); an
+/// An empty endpoint set is [`Error::NoEndpoints`]; an
 /// endpointer's own error (invalidated, closed) is passed through.
 ///
 /// ```
