@@ -114,6 +114,36 @@ fn next_usable(
         .find(|&i| Some(i) != skip && usable(i))
 }
 
+/// The [`Balancer`](crate::lb::Balancer) impl of a two-choice balancer over an
+/// endpointer: a `choose(endpoints, usable)` method does the picking.
+macro_rules! two_choice_balancer {
+    ($balancer:ident) => {
+        impl<E: 'static, P: $crate::Endpointer<E>> $crate::lb::Balancer<E> for $balancer<P> {
+            #[inline]
+            fn pick(&self) -> $crate::Result<$crate::lb::Pick<E>> {
+                self.choose(self.endpointer.endpoints()?, |_| true)
+            }
+
+            fn pick_if(
+                &self,
+                usable: &$crate::lb::Usable<'_, E>,
+            ) -> $crate::Result<$crate::lb::Pick<E>> {
+                let endpoints = self.endpointer.endpoints()?;
+                let keep = endpoints.clone();
+                self.choose(endpoints, |i| usable(&keep, i))
+            }
+
+            fn attach(
+                &self,
+                derive: std::sync::Arc<dyn $crate::DeriveAny<E>>,
+            ) -> $crate::Result<usize> {
+                self.endpointer.attach(derive)
+            }
+        }
+    };
+}
+pub(crate) use two_choice_balancer;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,8 @@ use crate::internal::rand;
 use crate::lb::choose;
 use crate::lb::random::Source;
 use crate::lb::table::{self, Keep, Table};
-use crate::lb::{Balancer, CallObserver, Outcome, Pick, Usable};
-use crate::{DeriveAny, Derived, Endpointer, Endpoints, Error, Instance, Result};
+use crate::lb::{CallObserver, Outcome, Pick};
+use crate::{Derived, Endpointer, Endpoints, Error, Instance, Result};
 
 /// Picks the less loaded of two endpoints drawn at random: the power of two choices,
 /// with the load being the calls in flight (least outstanding requests).
@@ -156,22 +156,7 @@ impl<P> P2c<P> {
     }
 }
 
-impl<E: 'static, P: Endpointer<E>> Balancer<E> for P2c<P> {
-    #[inline]
-    fn pick(&self) -> Result<Pick<E>> {
-        self.choose(self.endpointer.endpoints()?, |_| true)
-    }
-
-    fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
-        let endpoints = self.endpointer.endpoints()?;
-        let keep = endpoints.clone();
-        self.choose(endpoints, |i| usable(&keep, i))
-    }
-
-    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
-        self.endpointer.attach(derive)
-    }
-}
+choose::two_choice_balancer!(P2c);
 
 impl<P: fmt::Debug> fmt::Debug for P2c<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,8 +10,8 @@ use crate::internal::rand;
 use crate::lb::choose;
 use crate::lb::random::Source;
 use crate::lb::table::{self, Keep, Table};
-use crate::lb::{Balancer, CallObserver, Outcome, Pick, Usable};
-use crate::{Clock, DeriveAny, Derived, Endpointer, Endpoints, Error, Instance, Result};
+use crate::lb::{CallObserver, Outcome, Pick};
+use crate::{Clock, Derived, Endpointer, Endpoints, Error, Instance, Result};
 
 /// Finagle's, Linkerd's and Envoy's decay time (τ) for latency estimates.
 const DEFAULT_DECAY: Duration = Duration::from_secs(10);
@@ -310,22 +310,7 @@ impl<P> PeakEwma<P> {
     }
 }
 
-impl<E: 'static, P: Endpointer<E>> Balancer<E> for PeakEwma<P> {
-    #[inline]
-    fn pick(&self) -> Result<Pick<E>> {
-        self.choose(self.endpointer.endpoints()?, |_| true)
-    }
-
-    fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
-        let endpoints = self.endpointer.endpoints()?;
-        let keep = endpoints.clone();
-        self.choose(endpoints, |i| usable(&keep, i))
-    }
-
-    fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
-        self.endpointer.attach(derive)
-    }
-}
+choose::two_choice_balancer!(PeakEwma);
 
 impl<P: fmt::Debug> fmt::Debug for PeakEwma<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -50,7 +50,39 @@ use crate::{DeriveAny, Endpointer, Error, Result};
 /// ```
 pub struct RoundRobin<P> {
     endpointer: P,
-    counters: Box<[Padded<AtomicUsize>]>,
+    counters: Counters,
+}
+
+/// One counter per CPU shard, each on a padded line of its own, at consecutive offsets
+/// from a start: round-robin's positions (and weighted round-robin's).
+pub(crate) struct Counters(Box<[Padded<AtomicUsize>]>);
+
+impl Counters {
+    /// Counters starting at `start` (truncated to 32 bits: positions are taken modulo
+    /// the set's length in 32 bits), `start + 1`, ...
+    pub(crate) fn starting_at(start: u64) -> Counters {
+        let start = start as u32 as usize;
+        Counters(
+            (0..shard::count())
+                .map(|i| Padded(AtomicUsize::new(start.wrapping_add(i))))
+                .collect(),
+        )
+    }
+
+    /// The next position on this thread's counter.
+    #[inline]
+    pub(crate) fn next(&self) -> usize {
+        // The shard count is a power of two; the mask keeps the index in bounds.
+        let i = shard::index() & (self.0.len() - 1);
+        self.0[i].fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl std::ops::Deref for Counters {
+    type Target = [Padded<AtomicUsize>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl<P> RoundRobin<P> {
@@ -70,13 +102,9 @@ impl<P> RoundRobin<P> {
     }
 
     fn starting_at(endpointer: P, start: u64) -> Self {
-        // Truncated to 32 bits: positions are taken modulo the set's length in 32 bits.
-        let start = start as u32 as usize;
         RoundRobin {
             endpointer,
-            counters: (0..shard::count())
-                .map(|i| Padded(AtomicUsize::new(start.wrapping_add(i))))
-                .collect(),
+            counters: Counters::starting_at(start),
         }
     }
 
@@ -85,12 +113,9 @@ impl<P> RoundRobin<P> {
         &self.endpointer
     }
 
-    /// The next position on this thread's counter.
     #[inline]
     fn next(&self) -> usize {
-        // The shard count is a power of two; the mask keeps the index in bounds.
-        let i = shard::index() & (self.counters.len() - 1);
-        self.counters[i].fetch_add(1, Ordering::Relaxed)
+        self.counters.next()
     }
 }
 
@@ -132,7 +157,7 @@ impl<E, P: Endpointer<E>> Balancer<E> for RoundRobin<P> {
 /// costs several times a 32-bit one, and is the pick's largest cost. The counter wraps
 /// at 2^32 then, which shifts the position once in four billion picks.
 #[inline]
-fn position(counter: usize, len: usize) -> usize {
+pub(crate) fn position(counter: usize, len: usize) -> usize {
     match u32::try_from(len) {
         Ok(len) => (counter as u32 % len) as usize,
         Err(_) => counter % len,

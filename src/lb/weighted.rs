@@ -4,10 +4,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::internal::rand;
-use crate::internal::shard::{self, Padded};
+use crate::lb::round_robin::{Counters, position};
 use crate::lb::{Balancer, Pick, Usable};
 use crate::{DeriveAny, Derived, Endpointer, Endpoints, Error, Instance, Result};
 
@@ -67,7 +66,7 @@ pub(crate) const MAX_SMOOTH_WORK: u64 = 1 << 24;
 /// ```
 pub struct WeightedRoundRobin<P> {
     endpointer: P,
-    counters: Box<[Padded<AtomicUsize>]>,
+    counters: Counters,
     schedule: Derived<Schedule>,
 }
 
@@ -225,12 +224,9 @@ impl<P> WeightedRoundRobin<P> {
             let weights: Vec<u64> = new.instances().iter().map(weight_of).collect();
             Schedule::for_weights(&weights)
         })?;
-        let start = start as u32 as usize;
         Ok(WeightedRoundRobin {
             endpointer,
-            counters: (0..shard::count())
-                .map(|i| Padded(AtomicUsize::new(start.wrapping_add(i))))
-                .collect(),
+            counters: Counters::starting_at(start),
             schedule,
         })
     }
@@ -240,22 +236,15 @@ impl<P> WeightedRoundRobin<P> {
         &self.endpointer
     }
 
-    #[inline]
-    fn next(&self) -> usize {
-        let i = shard::index() & (self.counters.len() - 1);
-        self.counters[i].fetch_add(1, Ordering::Relaxed)
-    }
-
     /// The next position of the schedule (or of plain round-robin without one).
     #[inline]
     fn position<E>(&self, endpoints: &Endpoints<E>) -> usize {
-        let counter = self.next();
+        let counter = self.counters.next();
         match endpoints.derived(&self.schedule) {
             Some(schedule) if !schedule.order.is_empty() => {
-                let order = &schedule.order;
-                order[counter as u32 as usize % order.len()] as usize
+                schedule.order[position(counter, schedule.order.len())] as usize
             }
-            _ => counter as u32 as usize % endpoints.len(),
+            _ => position(counter, endpoints.len()),
         }
     }
 }
