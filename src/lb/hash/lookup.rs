@@ -170,6 +170,28 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_built_again_only_for_another_set() {
+        let endpointer = crate::FixedEndpointer::new(vec![1, 2, 3]);
+        let lookup = attach(&endpointer, Kind::Maglev).unwrap();
+        let first = endpointer
+            .endpoints()
+            .unwrap()
+            .derived(&lookup)
+            .unwrap()
+            .clone();
+        // Attaching another deriver derives again for the same set.
+        endpointer.derive(|_, _: Option<(_, &())>| ()).unwrap();
+        let again = endpointer
+            .endpoints()
+            .unwrap()
+            .derived(&lookup)
+            .unwrap()
+            .clone();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(first.len(), maglev::SIZE);
+    }
+
+    #[test]
     fn the_ring_walks_clockwise() {
         let lookup = Lookup::build(&instances(3), Kind::Ring(3));
         let hashes = lookup.ring.as_deref().unwrap();

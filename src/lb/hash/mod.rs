@@ -330,3 +330,25 @@ impl<P> ConsistentHashBuilder<P> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedEndpointer;
+
+    #[test]
+    fn pick_for_is_pick_for_hash_of_the_xxh64_of_the_key() {
+        let endpointer = FixedEndpointer::new((0..20).collect::<Vec<usize>>());
+        for builder in [
+            ConsistentHash::builder(&endpointer).default_ring(),
+            ConsistentHash::builder(&endpointer),
+        ] {
+            let lb = builder.build().unwrap();
+            for k in 0..2_000u32 {
+                let key = k.to_le_bytes();
+                let by_key = lb.pick_for(&key).unwrap().index();
+                assert_eq!(by_key, lb.pick_for_hash(xxh64(&key, 0)).unwrap().index());
+            }
+        }
+    }
+}
