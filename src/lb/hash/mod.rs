@@ -72,6 +72,19 @@ const DEFAULT_FACTOR: f64 = 1.25;
 /// without a key uses a random one: it spreads calls like [`Random`](crate::lb::Random),
 /// within the bound.
 ///
+/// # State
+/// Each instance's keys in flight live beside the endpointer's snapshots, on a cache
+/// line of their own, keyed by address like [`P2c`](crate::lb::P2c)'s: an instance
+/// that stays keeps its count, a new one starts at zero. The total is one padded
+/// atomic; keys in flight on an instance that left still count in it until they end,
+/// which loosens the bound of the others a little meanwhile. A bounded pick takes no
+/// lock and allocates nothing: it adds to the total and to the chosen instance (a
+/// compare-and-swap, so that two threads cannot both take an instance's last place).
+///
+/// Wrappers such as [`OutlierEjection`](crate::lb::OutlierEjection) pick through
+/// [`pick_if`](Balancer::pick_if), which has no key: keyed calls must use
+/// [`pick_for`](ConsistentHash::pick_for) on this balancer itself.
+///
 /// # Which table
 /// Maglev is the default, on the figures of `benches/hashing.rs` and
 /// `tests/consistent_hash.rs` (2 shared cores, so roughly):
