@@ -47,6 +47,7 @@
 mod budget;
 mod choose;
 mod eject;
+mod hash;
 mod p2c;
 mod peak_ewma;
 mod pick;
@@ -62,6 +63,7 @@ pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use eject::{
     Ejected, EjectionEvent, EjectionReason, EjectionStatus, OutlierEjection, OutlierEjectionBuilder,
 };
+pub use hash::{ConsistentHash, ConsistentHashBuilder};
 pub use p2c::P2c;
 pub use peak_ewma::{PeakEwma, PeakEwmaBuilder};
 pub use pick::{CallObserver, Outcome, Pick};
