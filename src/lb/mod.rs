@@ -28,6 +28,9 @@
 //!   that balances over all instances when too few are left.
 //! - [`WeightedRoundRobin`]: round-robin by the instances' weights (metadata),
 //!   exact over every cycle and never a burst; as cheap as round-robin.
+//! - [`ConsistentHash`]: the same key to the same instance
+//!   ([`pick_for`](ConsistentHash::pick_for)), few keys moved when the set changes,
+//!   and no instance over 1.25 times the average of keys in flight (bounded load).
 //! - [`ZonePreference`]: wraps any balancer and keeps calls in the local zone while it
 //!   has instances, spilling to every zone otherwise.
 //! - [`SlowStart`]: wraps any balancer so a new instance's share ramps up over 30 s.
