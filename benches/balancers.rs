@@ -13,7 +13,10 @@
 //! (group `load_aware`): round-robin, random, `P2c`, `PeakEwma` (system clock), and
 //! `OutlierEjection` around round-robin, `P2c` and `PeakEwma` with nothing ejected.
 //!
-//! Issue 23 adds `WeightedRoundRobin` (weights 1-5 in turn) to the same group.
+//! Issue 23 adds `WeightedRoundRobin` (weights 1-5 in turn), `ZonePreference` around
+//! round-robin (all instances local, and none local: every pick spills) and
+//! `SlowStart` around round-robin (nothing ramping) to the same group; consistent
+//! hashing is in `benches/hashing.rs`.
 //!
 //! Allocations per call are counted in `benches/memory.rs` and, for the load-aware
 //! balancers, asserted zero in `tests/balancers.rs`.
@@ -26,7 +29,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use waypost::lb::{
-    Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RoundRobin, WeightedRoundRobin,
+    Balancer, OutlierEjection, P2c, PeakEwma, Random, Retry, RoundRobin, SlowStart,
+    WeightedRoundRobin, ZonePreference,
 };
 use waypost::{FixedInstancer, Instance};
 
@@ -136,6 +140,25 @@ fn load_aware(c: &mut Criterion) {
         );
         let weighted = WeightedRoundRobin::new(weighted).expect("weighted");
         bench_pair(&mut group, &format!("weighted_round_robin/{n}"), &weighted);
+        // Issue 23's wrappers around round-robin, in their steady state: every
+        // instance in the local zone ("zone" metadata of none: all spill, the worst
+        // case, two inner picks), no instance ramping.
+        let zoned = (0..n).map(|i| Instance::builder(addr(i)).zone("eu").build());
+        let zoned = endpointer(
+            Arc::new(FixedInstancer::new(zoned.collect::<Vec<_>>())),
+            factory(noop()),
+        );
+        let zoned = ZonePreference::new(RoundRobin::new(zoned), "eu").expect("zone");
+        bench_pair(&mut group, &format!("zone_round_robin/{n}"), &zoned);
+        let spilling =
+            ZonePreference::new(RoundRobin::new(fixed_endpointer(n)), "eu").expect("zone");
+        bench_pair(
+            &mut group,
+            &format!("zone_spilling_round_robin/{n}"),
+            &spilling,
+        );
+        let slow = SlowStart::new(RoundRobin::new(fixed_endpointer(n))).expect("slow start");
+        bench_pair(&mut group, &format!("slow_start_round_robin/{n}"), &slow);
     }
     group.finish();
 }

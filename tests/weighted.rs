@@ -323,3 +323,46 @@ fn a_minimum_and_ejected_local_instances_spill_too() {
     assert!((0..20).all(|_| *lb.pick().unwrap() == 0));
     assert!(ZonePreference::new(RoundRobin::new(endpointer()), "").is_err());
 }
+
+#[test]
+fn a_local_zone_in_panic_spills() {
+    // Four local instances of ten: one ejected leaves 3 of 4 local in service (stay
+    // local); with two of them ejected (ejection allows 20 % here), 2 of 4: still
+    // half; with three, 1 of 4: panic, spill to all in service.
+    let zones = [Some("eu"); 4]
+        .into_iter()
+        .chain([Some("us"); 6])
+        .collect::<Vec<_>>();
+    let clock = ManualClock::new();
+    let zoned = ZonePreference::new(
+        RoundRobin::new(FixedEndpointer::with_instances(
+            zoned(&zones).into_iter().zip(0..),
+        )),
+        "eu",
+    )
+    .unwrap();
+    let lb = OutlierEjection::builder(zoned)
+        .max_ejection_percent(30)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let fail_local = |i: usize| {
+        for _ in 0..5 {
+            let pick = (0..1_000)
+                .map(|_| lb.pick().unwrap())
+                .find(|p| **p == i)
+                .unwrap();
+            pick.failure();
+        }
+    };
+    let picked = |n| (0..n).map(|_| *lb.pick().unwrap()).collect::<Vec<usize>>();
+    fail_local(0);
+    assert!(picked(30).iter().all(|&p| (1..4).contains(&p)));
+    fail_local(1);
+    assert!(picked(30).iter().all(|&p| (2..4).contains(&p)));
+    fail_local(2);
+    assert_eq!(lb.status().ejected().len(), 3);
+    let spilled = picked(70);
+    assert!(spilled.iter().any(|&p| p >= 4), "spills to the other zone");
+    assert!(spilled.iter().all(|&p| p >= 3), "never to an ejected one");
+}

@@ -19,11 +19,12 @@ struct Local {
 /// An instance's zone is its metadata's [`zone`](crate::Metadata::zone) (Eureka's
 /// zone, a `zone` tag or key set by the backend's decoder). While the current set has
 /// at least `min_instances` instances in the local zone (default 1), a pick asks the
-/// inner balancer for a local one ([`Balancer::pick_if`]); if the inner balancer finds
-/// no local instance that is usable (an [`OutlierEjection`](crate::lb::OutlierEjection)
-/// inside has set them all aside), the pick spills to every zone. With fewer local
-/// instances than the minimum, every pick spills. Instances with no zone are in no
-/// zone, never local.
+/// inner balancer for a local one ([`Balancer::pick_if`]). The pick spills to every
+/// zone when the local zone has fewer instances than the minimum, or when it is in
+/// *panic*: under an [`OutlierEjection`](crate::lb::OutlierEjection) (put it outside,
+/// see below) that has set instances aside, fewer than `min_instances`, or fewer than
+/// half (Envoy's panic threshold), of the local instances are in service. Instances
+/// with no zone are in no zone, never local.
 ///
 /// Envoy's zone-aware routing, for comparison, only routes locally when the cluster
 /// has at least `min_cluster_size` (6) instances and spreads the overflow by zone
@@ -156,14 +157,31 @@ impl<B> ZonePreference<B> {
             here && all(snapshot, i)
         };
         let pick = self.inner.pick_if(&local)?;
-        if local(pick.snapshot(), pick.index()) {
+        if local(pick.snapshot(), pick.index()) && !self.local_panic(&pick, usable) {
             return Ok(pick);
         }
-        drop(pick); // no usable local instance, or too few: spill
+        drop(pick); // no usable local instance, too few, or too few usable: spill
         match usable {
             None => self.inner.pick(),
             Some(usable) => self.inner.pick_if(usable),
         }
+    }
+}
+
+impl<B> ZonePreference<B> {
+    /// Whether the local zone of `pick`'s snapshot is in panic: under a wrapper that
+    /// sets instances aside (`usable`), fewer than `min_instances`, or fewer than half,
+    /// of its instances are usable. Counts them: `O(local instances)`, only while the
+    /// wrapper skips some.
+    fn local_panic<E>(&self, pick: &Pick<E>, usable: Option<&Usable<'_, E>>) -> bool {
+        let (Some(usable), Some(table)) = (usable, pick.snapshot().derived(&self.table)) else {
+            return false;
+        };
+        let snapshot = pick.snapshot();
+        let in_service = (table.local.iter().enumerate())
+            .filter(|&(i, &local)| local && usable(snapshot, i))
+            .count();
+        in_service < self.min_instances || in_service * 2 < table.count
     }
 }
 
