@@ -141,8 +141,8 @@ fn load_aware(c: &mut Criterion) {
         let weighted = WeightedRoundRobin::new(weighted).expect("weighted");
         bench_pair(&mut group, &format!("weighted_round_robin/{n}"), &weighted);
         // Issue 23's wrappers around round-robin, in their steady state: every
-        // instance in the local zone ("zone" metadata of none: all spill, the worst
-        // case, two inner picks), no instance ramping.
+        // instance in the local zone; none in it (every pick spills: two inner picks,
+        // the worst case); no instance ramping.
         let zoned = (0..n).map(|i| Instance::builder(addr(i)).zone("eu").build());
         let zoned = endpointer(
             Arc::new(FixedInstancer::new(zoned.collect::<Vec<_>>())),
