@@ -3,8 +3,12 @@
 //!
 //! The key-movement figures are printed: `cargo test --test consistent_hash -- --nocapture`.
 
+mod support;
+
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::wait_until;
 
 use waypost::lb::{Balancer, ConsistentHash, ConsistentHashBuilder, Pick};
 use waypost::{DefaultEndpointer, Endpointer, Error, FixedEndpointer, Instance, PushInstancer};
@@ -36,18 +40,6 @@ fn keys(n: usize) -> Vec<Vec<u8>> {
 /// The endpoint each key goes to, one pick at a time.
 fn owners<P: Endpointer<usize>>(lb: &ConsistentHash<P>, keys: &[Vec<u8>]) -> Vec<usize> {
     keys.iter().map(|k| *lb.pick_for(k).unwrap()).collect()
-}
-
-/// Spins until `cond` holds, for at most 10 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 #[test]
