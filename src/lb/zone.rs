@@ -148,23 +148,34 @@ impl<B> ZonePreference<B> {
     where
         B: Balancer<E>,
     {
-        let all = |snapshot: &Endpoints<E>, i: usize| usable.is_none_or(|u| u(snapshot, i));
-        let local = |snapshot: &Endpoints<E>, i: usize| {
-            let here = match snapshot.derived(&self.table) {
-                Some(table) => table.count >= self.min_instances && table.local[i],
-                None => true,
-            };
-            here && all(snapshot, i)
-        };
-        let pick = self.inner.pick_if(&local)?;
-        if local(pick.snapshot(), pick.index()) && !self.local_panic(&pick, usable) {
-            return Ok(pick);
-        }
-        drop(pick); // no usable local instance, too few, or too few usable: spill
-        match usable {
+        let any = || match usable {
             None => self.inner.pick(),
             Some(usable) => self.inner.pick_if(usable),
+        };
+        // A first pick from every zone: kept when it is local, or when the local zone
+        // is short (then it is the spill), so that a spilling or all-local set costs
+        // one inner pick.
+        let first = any()?;
+        let Some(table) = first.snapshot().derived(&self.table) else {
+            return Ok(first);
+        };
+        if table.count < self.min_instances
+            || table.local[first.index()]
+            || self.local_panic(&first, usable)
+        {
+            return Ok(first);
         }
+        drop(first);
+        let local = |snapshot: &Endpoints<E>, i: usize| {
+            let here = snapshot.derived(&self.table).is_none_or(|t| t.local[i]);
+            here && usable.is_none_or(|u| u(snapshot, i))
+        };
+        let pick = self.inner.pick_if(&local)?;
+        if local(pick.snapshot(), pick.index()) {
+            return Ok(pick);
+        }
+        drop(pick); // no usable local instance after all: spill
+        any()
     }
 }
 
