@@ -185,6 +185,7 @@ mod updater;
 #[cfg(feature = "consul")]
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
+pub mod discovery;
 #[cfg(feature = "dnssrv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dnssrv")))]
 pub mod dnssrv;
