@@ -79,6 +79,13 @@ impl MemoryRegistry {
         MemoryRegistry::default()
     }
 
+    /// The process-wide registry: what `memory://NAME` discovery URLs watch
+    /// ([`discovery`](crate::discovery)). Clones share it.
+    pub fn global() -> MemoryRegistry {
+        static GLOBAL: std::sync::OnceLock<MemoryRegistry> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(MemoryRegistry::new).clone()
+    }
+
     /// A registrar for `instance` under `service`. Nothing is registered until
     /// [`Registrar::register`](crate::Registrar::register) is called.
     pub fn registrar(&self, service: &str, instance: Instance) -> MemoryRegistrar {

@@ -1,40 +1,11 @@
-//! Discovery URLs: one string names a registry and what to watch in it.
-//!
-//! [`Target::parse`] reads a discovery URL into a [`Target`]: the registry, its
-//! addresses, and the service, prefix, path or name to watch. The grammar, one scheme
-//! a row (`[..]` is optional; hosts are `host[:port]`, IPv6 in brackets, several
-//! separated by commas where the registry has several members):
-//!
-//! | scheme | form | example |
-//! |---|---|---|
-//! | `consul`, `consul+https` | `consul://AGENT[,AGENT..]/SERVICE[?tag=T&tag=U&passing=false&dc=DC]` | `consul://127.0.0.1:8500/billing?tag=v2&dc=eu1` |
-//! | `etcd`, `etcd+https` | `etcd://MEMBER[,MEMBER..]/PREFIX` | `etcd://10.0.0.1:2379,10.0.0.2:2379/services/billing/` |
-//! | `zk` | `zk://SERVER[,SERVER..]/PATH[?format=curator]` | `zk://10.0.0.1:2181/services/billing?format=curator` |
-//! | `dns+srv` | `dns+srv://[SERVER]/NAME` | `dns+srv:///_billing._tcp.example.test` |
-//! | `dns` | `dns://[SERVER]/HOST:PORT` | `dns://10.0.0.53/billing.example.test:8080` |
-//! | `eureka`, `eureka+https` | `eureka://SERVER[,SERVER..]/BASE/APP` | `eureka://10.0.0.1:8761/eureka/BILLING` |
-//! | `file` | `file:///ABSOLUTE/PATH` | `file:///etc/waypost/billing.txt` |
-//! | `memory` | `memory://NAME` | `memory://billing` |
-//!
-//! Default ports: Consul 8500, etcd 2379, ZooKeeper 2181, DNS 53, Eureka 8761. The
-//! path and query values are percent-decoded. A DNS URL without a server uses the
-//! system's resolvers (`/etc/resolv.conf`).
-//!
-//! **No credentials in URLs.** A URL ends up in logs, command lines and process
-//! listings, so userinfo (`user:pass@host`) and a `token` query parameter are refused,
-//! without echoing them; give credentials through the backend's options or its
-//! environment variable (`CONSUL_HTTP_TOKEN`, for instance).
-//!
-//! Every error is [`Error::InvalidConfig`] whose `field` names the part at fault
-//! (`url scheme`, `url host`, `url port`, `url path`, `url query`, `url userinfo`). A
-//! scheme whose cargo feature is off is an error naming the feature to enable.
+//! Discovery URLs read into a [`Target`]; the grammar is in the module docs.
 
 use std::path::PathBuf;
 
 use crate::{Error, Result};
 
 /// What a discovery URL names: a registry, its addresses, and what to watch there.
-/// Made by [`Target::parse`]; see the [module docs](self) for the grammar.
+/// Made by [`Target::parse`]; see the [module docs](super) for the grammar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target {
@@ -103,7 +74,7 @@ pub enum Target {
 }
 
 impl Target {
-    /// Reads a discovery URL (see the [module docs](self)).
+    /// Reads a discovery URL (see the [module docs](super)).
     ///
     /// ```
     /// use waypost::discovery::Target;

@@ -1,0 +1,180 @@
+//! Discovery URLs: one string names a registry and what to watch in it.
+//!
+//! [`Target::parse`] reads a discovery URL into a [`Target`]: the registry, its
+//! addresses, and the service, prefix, path or name to watch. The grammar, one scheme
+//! a row (`[..]` is optional; hosts are `host[:port]`, IPv6 in brackets, several
+//! separated by commas where the registry has several members):
+//!
+//! | scheme | form | example |
+//! |---|---|---|
+//! | `consul`, `consul+https` | `consul://AGENT[,AGENT..]/SERVICE[?tag=T&tag=U&passing=false&dc=DC]` | `consul://127.0.0.1:8500/billing?tag=v2&dc=eu1` |
+//! | `etcd`, `etcd+https` | `etcd://MEMBER[,MEMBER..]/PREFIX` | `etcd://10.0.0.1:2379,10.0.0.2:2379/services/billing/` |
+//! | `zk` | `zk://SERVER[,SERVER..]/PATH[?format=curator]` | `zk://10.0.0.1:2181/services/billing?format=curator` |
+//! | `dns+srv` | `dns+srv://[SERVER]/NAME` | `dns+srv:///_billing._tcp.example.test` |
+//! | `dns` | `dns://[SERVER]/HOST:PORT` | `dns://10.0.0.53/billing.example.test:8080` |
+//! | `eureka`, `eureka+https` | `eureka://SERVER[,SERVER..]/BASE/APP` | `eureka://10.0.0.1:8761/eureka/BILLING` |
+//! | `file` | `file:///ABSOLUTE/PATH` | `file:///etc/waypost/billing.txt` |
+//! | `memory` | `memory://NAME` | `memory://billing` |
+//!
+//! Default ports: Consul 8500, etcd 2379, ZooKeeper 2181, DNS 53, Eureka 8761. The
+//! path and query values are percent-decoded. A DNS URL without a server uses the
+//! system's resolvers (`/etc/resolv.conf`).
+//!
+//! **No credentials in URLs.** A URL ends up in logs, command lines and process
+//! listings, so userinfo (`user:pass@host`) and a `token` query parameter are refused,
+//! without echoing them; give credentials through the backend's options or its
+//! environment variable (`CONSUL_HTTP_TOKEN`, for instance).
+//!
+//! Every error is [`Error::InvalidConfig`] whose `field` names the part at fault
+//! (`url scheme`, `url host`, `url port`, `url path`, `url query`, `url userinfo`). A
+//! scheme whose cargo feature is off is an error naming the feature to enable.
+//!
+//! [`discover`] turns a URL into a running [`Instancer`] of the right backend, with
+//! credentials and TLS settings from [`DiscoveryOptions`].
+//!
+//! ```
+//! use waypost::Instancer;
+//! use waypost::discovery::{DiscoveryOptions, discover};
+//!
+//! let instancer = discover("memory://billing", &DiscoveryOptions::new())?;
+//! let events = instancer.subscribe_latest();
+//! # instancer.stop();
+//! # Ok::<(), waypost::Error>(())
+//! ```
+
+mod url;
+
+use std::fmt;
+
+pub use url::Target;
+
+use crate::{Error, Instancer, MemoryRegistry, Result};
+
+/// Credentials and TLS for [`discover`]: what a URL must not carry.
+///
+/// Secrets are never shown by `Debug`. [`from_env`](DiscoveryOptions::from_env) fills
+/// what is not set from the environment.
+#[derive(Clone, Default)]
+pub struct DiscoveryOptions {
+    consul_token: Option<String>,
+    etcd_user: Option<(String, String)>,
+    zk_digest: Option<(String, String)>,
+    eureka_basic_auth: Option<(String, String)>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsConfig>,
+}
+
+impl DiscoveryOptions {
+    /// No credentials, no TLS settings.
+    pub fn new() -> DiscoveryOptions {
+        DiscoveryOptions::default()
+    }
+
+    /// Consul's ACL token (sent as `X-Consul-Token`).
+    pub fn consul_token(mut self, token: impl Into<String>) -> Self {
+        self.consul_token = Some(token.into());
+        self
+    }
+
+    /// etcd's user and password.
+    pub fn etcd_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.etcd_user = Some((user.into(), password.into()));
+        self
+    }
+
+    /// ZooKeeper's digest user and password.
+    pub fn zk_digest(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.zk_digest = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Eureka's HTTP basic-auth user and password.
+    pub fn eureka_basic_auth(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.eureka_basic_auth = Some((user.into(), password.into()));
+        self
+    }
+
+    /// The TLS settings of `consul+https`, `etcd+https` and `eureka+https`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Fills what is not set from the environment: `CONSUL_HTTP_TOKEN` (Consul's own
+    /// variable), `ETCD_USERNAME` with `ETCD_PASSWORD`, `ZK_DIGEST_USER` with
+    /// `ZK_DIGEST_PASSWORD`, `EUREKA_USERNAME` with `EUREKA_PASSWORD`.
+    pub fn from_env(mut self) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let pair = |user: &str, password: &str| Some((var(user)?, var(password)?));
+        self.consul_token = self.consul_token.or_else(|| var("CONSUL_HTTP_TOKEN"));
+        self.etcd_user = self
+            .etcd_user
+            .or_else(|| pair("ETCD_USERNAME", "ETCD_PASSWORD"));
+        self.zk_digest = self
+            .zk_digest
+            .or_else(|| pair("ZK_DIGEST_USER", "ZK_DIGEST_PASSWORD"));
+        self.eureka_basic_auth =
+            (self.eureka_basic_auth).or_else(|| pair("EUREKA_USERNAME", "EUREKA_PASSWORD"));
+        self
+    }
+}
+
+impl fmt::Debug for DiscoveryOptions {
+    /// Says which credentials are set, never what they are.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscoveryOptions")
+            .field("consul_token", &self.consul_token.is_some())
+            .field("etcd_user", &self.etcd_user.as_ref().map(|(u, _)| u))
+            .field("zk_digest", &self.zk_digest.as_ref().map(|(u, _)| u))
+            .field(
+                "eureka_basic_auth",
+                &self.eureka_basic_auth.as_ref().map(|(u, _)| u),
+            )
+            .finish()
+    }
+}
+
+/// A running [`Instancer`] for the discovery URL `url` (see the [module docs](self)),
+/// its client built with `options`. Its watch thread, if it has one, stops when the
+/// instancer is stopped or dropped.
+///
+/// `memory://NAME` watches the service `NAME` of the process-wide
+/// [`MemoryRegistry::global`].
+///
+/// Errors: the URL's (see [`Target::parse`]), then the backend's own when its client
+/// or instancer cannot be built.
+pub fn discover(url: &str, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    instancer_for(&Target::parse(url)?, options)
+}
+
+/// The instancer of an already parsed target; see [`discover`].
+pub fn instancer_for(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    match target {
+        Target::Consul { .. } => backends::consul(target, options),
+        Target::Etcd { .. } => backends::etcd(target, options),
+        Target::Zk { .. } => backends::zk(target, options),
+        Target::DnsSrv { .. } | Target::DnsHost { .. } => backends::dns(target),
+        Target::Eureka { .. } => backends::eureka(target, options),
+        Target::File { path } => Ok(Box::new(crate::FileInstancer::new(path.clone())?)),
+        Target::Memory { name } => Ok(Box::new(MemoryRegistry::global().instancer(name))),
+    }
+}
+
+/// Why a target's backend is missing from this build.
+#[allow(dead_code)] // not called when every backend is built in
+fn left_out(target: &Target) -> Error {
+    Error::invalid_config(
+        "url scheme",
+        format!(
+            "this build of waypost leaves out the `{}` cargo feature",
+            target.feature().unwrap_or("?")
+        ),
+    )
+}
+
+mod backends;

@@ -1,0 +1,73 @@
+//! `discovery::discover` (issue 24): a URL to a running instancer, against the
+//! in-process registry, a file, and a real Consul agent.
+
+mod support;
+
+use std::time::Duration;
+
+use support::events::{is_set, subscribe, wait_event};
+use support::scratch::Scratch;
+use waypost::discovery::{DiscoveryOptions, discover};
+use waypost::{Instance, MemoryRegistry, Registrar as _};
+
+#[test]
+fn a_memory_url_watches_the_process_wide_registry() {
+    let registrar =
+        MemoryRegistry::global().registrar("discovery-memory", Instance::new("10.0.0.1:80"));
+    let instancer = discover("memory://discovery-memory", &DiscoveryOptions::new()).unwrap();
+    let rx = subscribe(&*instancer);
+    wait_event(&rx, "the empty set", is_set(&[]));
+    let registration = registrar.register().unwrap();
+    wait_event(&rx, "the instance", is_set(&["10.0.0.1:80"]));
+    drop(registration);
+    wait_event(&rx, "none", is_set(&[]));
+}
+
+#[test]
+fn a_file_url_watches_the_file() {
+    let scratch = Scratch::new();
+    scratch.replace("10.0.0.2:80\n");
+    let url = format!("file://{}", scratch.file.display());
+    let instancer = discover(&url, &DiscoveryOptions::new()).unwrap();
+    let rx = subscribe(&*instancer);
+    wait_event(&rx, "the file's instance", is_set(&["10.0.0.2:80"]));
+    instancer.stop();
+}
+
+#[test]
+fn a_bad_url_is_refused_before_anything_starts() {
+    let err = discover("consul://u:p@agent/x", &DiscoveryOptions::new())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("credentials"), "{err}");
+    let options = DiscoveryOptions::new()
+        .consul_token("s3cret")
+        .etcd_user("u", "pw-s3cret");
+    let shown = format!("{options:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[cfg(feature = "consul")]
+#[test]
+fn a_consul_url_sees_a_registration_come_and_go() {
+    let Some(agent) = support::consul::shared() else {
+        return;
+    };
+    let service = support::unique("discovery");
+    let url = format!("consul://127.0.0.1:{}/{service}", agent.http_port());
+    let instancer = discover(&url, &DiscoveryOptions::new()).unwrap();
+    let rx = subscribe(&*instancer);
+    wait_event(&rx, "the empty set", is_set(&[]));
+    let client = waypost::consul::HttpClient::builder()
+        .address(agent.http_base())
+        .build()
+        .unwrap();
+    let registrar = waypost::consul::Registrar::builder(&client, &service, "127.0.0.1", 7301)
+        .ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let registration = registrar.register().unwrap();
+    wait_event(&rx, "the instance", is_set(&["127.0.0.1:7301"]));
+    drop(registration);
+    wait_event(&rx, "none", is_set(&[]));
+}
