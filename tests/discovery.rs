@@ -3,12 +3,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::events::{is_set, subscribe, wait_event};
 use support::scratch::Scratch;
 use waypost::discovery::{DiscoveryOptions, discover};
-use waypost::{Instance, MemoryRegistry, Registrar as _};
+use waypost::{Instance, MemoryRegistry};
 
 #[test]
 fn a_memory_url_watches_the_process_wide_registry() {
@@ -63,7 +61,7 @@ fn a_consul_url_sees_a_registration_come_and_go() {
         .build()
         .unwrap();
     let registrar = waypost::consul::Registrar::builder(&client, &service, "127.0.0.1", 7301)
-        .ttl(Duration::from_secs(30))
+        .ttl(std::time::Duration::from_secs(30))
         .build()
         .unwrap();
     let registration = registrar.register().unwrap();
