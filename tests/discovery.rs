@@ -5,7 +5,7 @@ mod support;
 
 use support::events::{is_set, subscribe, wait_event};
 use support::scratch::Scratch;
-use waypost::discovery::{DiscoveryOptions, discover};
+use waypost::discovery::{DiscoveryOptions, discover, register};
 use waypost::{Instance, MemoryRegistry};
 
 #[test]
@@ -66,6 +66,53 @@ fn a_consul_url_sees_a_registration_come_and_go() {
         .unwrap();
     let registration = registrar.register().unwrap();
     wait_event(&rx, "the instance", is_set(&["127.0.0.1:7301"]));
+    drop(registration);
+    wait_event(&rx, "none", is_set(&[]));
+}
+
+#[test]
+fn register_through_a_memory_url_until_the_registration_drops() {
+    let options = DiscoveryOptions::new();
+    let instancer = discover("memory://discovery-register", &options).unwrap();
+    let rx = subscribe(&*instancer);
+    wait_event(&rx, "the empty set", is_set(&[]));
+    let instance = Instance::new("10.0.0.9:80");
+    let registration = register("memory://discovery-register", &instance, &options).unwrap();
+    wait_event(&rx, "the instance", is_set(&["10.0.0.9:80"]));
+    registration.deregister().unwrap();
+    wait_event(&rx, "none", is_set(&[]));
+    for url in [
+        "dns+srv:///_x._tcp.test",
+        "dns:///x.test:80",
+        "file:///tmp/x",
+    ] {
+        let err = register(url, &instance, &options).err().expect(url);
+        assert!(err.to_string().contains("cannot register"), "{url}: {err}");
+    }
+}
+
+#[cfg(feature = "consul")]
+#[test]
+fn register_and_discover_through_consul_urls() {
+    let Some(agent) = support::consul::shared() else {
+        return;
+    };
+    let service = support::unique("discovery-register");
+    let url = format!("consul://127.0.0.1:{}/{service}", agent.http_port());
+    let options = DiscoveryOptions::new();
+    let instancer = discover(&url, &options).unwrap();
+    let rx = subscribe(&*instancer);
+    wait_event(&rx, "the empty set", is_set(&[]));
+    let instance = Instance::builder("127.0.0.1:7302").tag("v2").build();
+    let registration = register(&url, &instance, &options).unwrap();
+    let event = wait_event(&rx, "the instance", is_set(&["127.0.0.1:7302"]));
+    let waypost::Event::Instances(set) = event else {
+        unreachable!()
+    };
+    assert!(
+        set[0].metadata().is_some_and(|m| m.has_tag("v2")),
+        "{set:?}"
+    );
     drop(registration);
     wait_event(&rx, "none", is_set(&[]));
 }

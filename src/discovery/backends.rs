@@ -4,16 +4,14 @@
 #![allow(unused_imports)] // some builds leave every backend out
 
 use crate::discovery::{DiscoveryOptions, Target, left_out};
-use crate::{Instancer, Result};
+use crate::{Instance, Instancer, Registrar, Result};
 
 #[cfg(feature = "consul")]
-pub(super) fn consul(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+fn consul_client(target: &Target, options: &DiscoveryOptions) -> Result<crate::consul::HttpClient> {
     let Target::Consul {
         addresses,
-        service,
-        tags,
-        passing,
         datacenter,
+        ..
     } = target
     else {
         unreachable!("a Consul target");
@@ -29,7 +27,21 @@ pub(super) fn consul(target: &Target, options: &DiscoveryOptions) -> Result<Box<
     if let Some(tls) = &options.tls {
         client = client.tls(tls.clone());
     }
-    let client = client.build()?;
+    client.build()
+}
+
+#[cfg(feature = "consul")]
+pub(super) fn consul(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    let Target::Consul {
+        service,
+        tags,
+        passing,
+        ..
+    } = target
+    else {
+        unreachable!("a Consul target");
+    };
+    let client = consul_client(target, options)?;
     let instancer = crate::consul::Instancer::builder(&client, service.clone())
         .tags(tags.iter().cloned())
         .include_warning(!passing)
@@ -37,14 +49,46 @@ pub(super) fn consul(target: &Target, options: &DiscoveryOptions) -> Result<Box<
     Ok(Box::new(instancer))
 }
 
+#[cfg(feature = "consul")]
+pub(super) fn consul_registrar(
+    target: &Target,
+    instance: &Instance,
+    options: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    let Target::Consul { service, .. } = target else {
+        unreachable!("a Consul target");
+    };
+    let client = consul_client(target, options)?;
+    let (host, port) = host_port(instance)?;
+    let mut builder = crate::consul::Registrar::builder(&client, service.clone(), host, port);
+    if let Some(metadata) = instance.metadata() {
+        for tag in metadata.tags() {
+            builder = builder.tag(tag);
+        }
+        for (key, value) in metadata.values() {
+            builder = builder.meta(key, value);
+        }
+    }
+    Ok(Box::new(builder.build()?))
+}
+
 #[cfg(not(feature = "consul"))]
 pub(super) fn consul(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
     Err(left_out(target))
 }
 
+#[cfg(not(feature = "consul"))]
+pub(super) fn consul_registrar(
+    target: &Target,
+    _: &Instance,
+    _: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    Err(left_out(target))
+}
+
 #[cfg(feature = "etcd")]
-pub(super) fn etcd(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    let Target::Etcd { endpoints, prefix } = target else {
+fn etcd_client(target: &Target, options: &DiscoveryOptions) -> Result<crate::etcd::HttpClient> {
+    let Target::Etcd { endpoints, .. } = target else {
         unreachable!("an etcd target");
     };
     let mut client = crate::etcd::HttpClient::builder().addresses(endpoints.iter().cloned());
@@ -55,9 +99,31 @@ pub(super) fn etcd(target: &Target, options: &DiscoveryOptions) -> Result<Box<dy
     if let Some(tls) = &options.tls {
         client = client.tls(tls.clone());
     }
-    let client = client.build()?;
+    client.build()
+}
+
+#[cfg(feature = "etcd")]
+pub(super) fn etcd(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    let Target::Etcd { prefix, .. } = target else {
+        unreachable!("an etcd target");
+    };
+    let client = etcd_client(target, options)?;
     let instancer = crate::etcd::Instancer::builder(&client, prefix.clone()).build()?;
     Ok(Box::new(instancer))
+}
+
+#[cfg(feature = "etcd")]
+pub(super) fn etcd_registrar(
+    target: &Target,
+    instance: &Instance,
+    options: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    let Target::Etcd { prefix, .. } = target else {
+        unreachable!("an etcd target");
+    };
+    let client = etcd_client(target, options)?;
+    let registrar = crate::etcd::Registrar::builder(&client, prefix.clone(), instance.addr());
+    Ok(Box::new(registrar.build()?))
 }
 
 #[cfg(not(feature = "etcd"))]
@@ -65,8 +131,21 @@ pub(super) fn etcd(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Inst
     Err(left_out(target))
 }
 
+#[cfg(not(feature = "etcd"))]
+pub(super) fn etcd_registrar(
+    target: &Target,
+    _: &Instance,
+    _: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    Err(left_out(target))
+}
+
+/// A ZooKeeper target's client, path and layout.
 #[cfg(feature = "zk")]
-pub(super) fn zk(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+fn zk_parts(
+    target: &Target,
+    options: &DiscoveryOptions,
+) -> Result<(crate::zk::Client, String, crate::zk::Layout)> {
     let Target::Zk {
         servers,
         path,
@@ -79,19 +158,46 @@ pub(super) fn zk(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn 
     if let Some((user, password)) = &options.zk_digest {
         client = client.digest(user, password);
     }
-    let client = client.build()?;
     let layout = match curator {
         true => crate::zk::Layout::Curator,
         false => crate::zk::Layout::Plain,
     };
-    let instancer = crate::zk::Instancer::builder(&client, path.clone())
+    Ok((client.build()?, path.clone(), layout))
+}
+
+#[cfg(feature = "zk")]
+pub(super) fn zk(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    let (client, path, layout) = zk_parts(target, options)?;
+    let instancer = crate::zk::Instancer::builder(&client, path)
         .layout(layout)
         .build()?;
     Ok(Box::new(instancer))
 }
 
+#[cfg(feature = "zk")]
+pub(super) fn zk_registrar(
+    target: &Target,
+    instance: &Instance,
+    options: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    let (client, path, layout) = zk_parts(target, options)?;
+    let registrar = crate::zk::Registrar::builder(&client, path, instance.addr())
+        .layout(layout)
+        .build()?;
+    Ok(Box::new(registrar))
+}
+
 #[cfg(not(feature = "zk"))]
 pub(super) fn zk(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    Err(left_out(target))
+}
+
+#[cfg(not(feature = "zk"))]
+pub(super) fn zk_registrar(
+    target: &Target,
+    _: &Instance,
+    _: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
     Err(left_out(target))
 }
 
@@ -126,8 +232,8 @@ pub(super) fn dns(target: &Target) -> Result<Box<dyn Instancer>> {
 }
 
 #[cfg(feature = "eureka")]
-pub(super) fn eureka(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    let Target::Eureka { service_urls, app } = target else {
+fn eureka_client(target: &Target, options: &DiscoveryOptions) -> Result<crate::eureka::HttpClient> {
+    let Target::Eureka { service_urls, .. } = target else {
         unreachable!("a Eureka target");
     };
     let mut client = crate::eureka::HttpClient::builder().servers(service_urls.iter().cloned());
@@ -138,13 +244,56 @@ pub(super) fn eureka(target: &Target, options: &DiscoveryOptions) -> Result<Box<
     if let Some(tls) = &options.tls {
         client = client.tls(tls.clone());
     }
-    let client = client.build()?;
+    client.build()
+}
+
+#[cfg(feature = "eureka")]
+pub(super) fn eureka(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
+    let Target::Eureka { app, .. } = target else {
+        unreachable!("a Eureka target");
+    };
+    let client = eureka_client(target, options)?;
     Ok(Box::new(
         crate::eureka::Instancer::app(&client, app).build()?,
     ))
 }
 
+#[cfg(feature = "eureka")]
+pub(super) fn eureka_registrar(
+    target: &Target,
+    instance: &Instance,
+    options: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    let Target::Eureka { app, .. } = target else {
+        unreachable!("a Eureka target");
+    };
+    let client = eureka_client(target, options)?;
+    let registrar = crate::eureka::Registrar::builder(&client, app, instance.addr()).build()?;
+    Ok(Box::new(registrar))
+}
+
 #[cfg(not(feature = "eureka"))]
 pub(super) fn eureka(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
     Err(left_out(target))
+}
+
+#[cfg(not(feature = "eureka"))]
+pub(super) fn eureka_registrar(
+    target: &Target,
+    _: &Instance,
+    _: &DiscoveryOptions,
+) -> Result<Box<dyn Registrar>> {
+    Err(left_out(target))
+}
+
+/// The instance's host and port, for a registrar that takes them apart.
+#[allow(dead_code)]
+fn host_port(instance: &Instance) -> Result<(String, u16)> {
+    match (instance.host(), instance.port()) {
+        (Some(host), Some(port)) => Ok((host.trim_matches(['[', ']']).to_owned(), port)),
+        _ => Err(crate::Error::invalid_config(
+            "instance",
+            format!("{:?} is not host:port", instance.addr()),
+        )),
+    }
 }

@@ -29,8 +29,9 @@
 //! (`url scheme`, `url host`, `url port`, `url path`, `url query`, `url userinfo`). A
 //! scheme whose cargo feature is off is an error naming the feature to enable.
 //!
-//! [`discover`] turns a URL into a running [`Instancer`] of the right backend, with
-//! credentials and TLS settings from [`DiscoveryOptions`].
+//! [`discover`] turns a URL into a running [`Instancer`] of the right backend, and
+//! [`register`] registers an instance there, with credentials and TLS settings from
+//! [`DiscoveryOptions`].
 //!
 //! ```
 //! use waypost::Instancer;
@@ -48,7 +49,7 @@ use std::fmt;
 
 pub use url::Target;
 
-use crate::{Error, Instancer, MemoryRegistry, Result};
+use crate::{Error, Instance, Instancer, MemoryRegistry, Registrar, Registration, Result};
 
 /// Credentials and TLS for [`discover`]: what a URL must not carry.
 ///
@@ -163,6 +164,54 @@ pub fn instancer_for(target: &Target, options: &DiscoveryOptions) -> Result<Box<
         Target::File { path } => Ok(Box::new(crate::FileInstancer::new(path.clone())?)),
         Target::Memory { name } => Ok(Box::new(MemoryRegistry::global().instancer(name))),
     }
+}
+
+/// Registers `instance` in the registry the discovery URL `url` names, until the
+/// returned [`Registration`] is dropped (or told to deregister); it keeps the
+/// registration alive meanwhile (TTL, lease, session, heartbeat) as the backend's
+/// registrar does, with its defaults.
+///
+/// - `consul://AGENT/SERVICE`: the service with the instance's host, port, tags and
+///   metadata values, a TTL check kept passing; query parameters are ignored;
+/// - `etcd://MEMBERS/PREFIX`: a key under the prefix, on a lease kept alive;
+/// - `zk://SERVERS/PATH`: an ephemeral child of the path (Curator's JSON with
+///   `?format=curator`);
+/// - `eureka://SERVERS/BASE/APP`: the app's instance, its lease renewed;
+/// - `memory://NAME`: the service `NAME` of [`MemoryRegistry::global`].
+///
+/// `dns`, `dns+srv` and `file` URLs cannot register (their records are managed
+/// elsewhere): [`Error::InvalidConfig`] (`url scheme`).
+pub fn register(
+    url: &str,
+    instance: &Instance,
+    options: &DiscoveryOptions,
+) -> Result<Registration> {
+    let target = Target::parse(url)?;
+    let registrar: Box<dyn Registrar> = match &target {
+        Target::Consul { .. } => backends::consul_registrar(&target, instance, options)?,
+        Target::Etcd { .. } => backends::etcd_registrar(&target, instance, options)?,
+        Target::Zk { .. } => backends::zk_registrar(&target, instance, options)?,
+        Target::Eureka { .. } => backends::eureka_registrar(&target, instance, options)?,
+        Target::Memory { name } => {
+            Box::new(MemoryRegistry::global().registrar(name, instance.clone()))
+        }
+        Target::DnsSrv { .. } | Target::DnsHost { .. } | Target::File { .. } => {
+            return Err(Error::invalid_config(
+                "url scheme",
+                "dns, dns+srv and file URLs cannot register: their records are managed elsewhere",
+            ));
+        }
+    };
+    let registration = registrar.register()?;
+    // The registrar (and its keep-alive thread) lives as long as the registration.
+    Ok(Registration::new(
+        format!("{} at {url}", instance.addr()),
+        move || {
+            let done = registration.deregister();
+            drop(registrar);
+            done
+        },
+    ))
 }
 
 /// Why a target's backend is missing from this build.
