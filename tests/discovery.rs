@@ -86,7 +86,7 @@ fn register_through_a_memory_url_until_the_registration_drops() {
         "dns:///x.test:80",
         "file:///tmp/x",
     ] {
-        let err = register(url, &instance, &options).err().expect(url);
+        let err = register(url, &instance, &options).expect_err(url);
         assert!(err.to_string().contains("cannot register"), "{url}: {err}");
     }
 }
