@@ -78,14 +78,9 @@ impl Target {
     ///
     /// ```
     /// use waypost::discovery::Target;
-    /// let target = Target::parse("etcd://10.0.0.1:2379,10.0.0.2/services/billing/")?;
-    /// assert_eq!(
-    ///     target,
-    ///     Target::Etcd {
-    ///         endpoints: vec!["http://10.0.0.1:2379".into(), "http://10.0.0.2:2379".into()],
-    ///         prefix: "/services/billing/".into(),
-    ///     }
-    /// );
+    /// let target = Target::parse("file:///etc/waypost/billing%20v2.txt")?;
+    /// assert_eq!(target, Target::File { path: "/etc/waypost/billing v2.txt".into() });
+    /// // Backends' URLs parse the same way, in a build with their feature.
     /// let err = Target::parse("consul://alice:secret@agent/billing").unwrap_err();
     /// assert!(!err.to_string().contains("secret"));
     /// # Ok::<(), waypost::Error>(())
