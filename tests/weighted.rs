@@ -366,3 +366,20 @@ fn a_local_zone_in_panic_spills() {
     assert!(spilled.iter().any(|&p| p >= 4), "spills to the other zone");
     assert!(spilled.iter().all(|&p| p >= 3), "never to an ejected one");
 }
+
+#[test]
+fn the_zone_can_come_from_a_metadata_key() {
+    // As Consul's instances: the datacenter as zone, the real zone in the metadata.
+    let instances = [("10.0.0.1:80", "eu-1a"), ("10.0.0.2:80", "eu-1b")].map(|(addr, zone)| {
+        Instance::builder(addr)
+            .zone("dc1")
+            .value("zone", zone)
+            .build()
+    });
+    let endpointer = FixedEndpointer::with_instances(instances.into_iter().zip(0..));
+    let lb = ZonePreference::builder(RoundRobin::new(endpointer), "eu-1b")
+        .zone_key("zone")
+        .build()
+        .unwrap();
+    assert!((0..10).all(|_| *lb.pick().unwrap() == 1));
+}

@@ -36,11 +36,11 @@ struct Local {
 /// instances count as unusable when the local zone is chosen.
 ///
 /// # Zones and registries
-/// Consul answers one health query per datacenter, so instances of one Consul query
-/// are all in its datacenter: give each service instance a zone in its metadata
-/// (`Meta = { zone = "eu-1a" }`) and map it with the Consul instancer's metadata
-/// decoding, or use one instancer per datacenter. Eureka's instances carry their zone
-/// in `metadata.zone`.
+/// Consul answers one health query per datacenter, and its instances carry that
+/// datacenter as their zone, so all instances of one Consul query are in one zone:
+/// give each service instance its zone in its `Meta` (`Meta = { zone = "eu-1a" }`)
+/// and read it with [`zone_key("zone")`](ZonePreferenceBuilder::zone_key). Eureka's
+/// instances carry their zone in `metadata.zone`, which waypost reads as the zone.
 ///
 /// ```
 /// use waypost::{FixedEndpointer, Instance};
@@ -68,6 +68,7 @@ pub struct ZonePreferenceBuilder<B> {
     inner: B,
     zone: Arc<str>,
     min_instances: usize,
+    key: Option<Arc<str>>,
 }
 
 impl<B> ZonePreferenceBuilder<B> {
@@ -75,6 +76,15 @@ impl<B> ZonePreferenceBuilder<B> {
     /// Default: 1. Must be at least 1.
     pub fn min_instances(mut self, n: usize) -> Self {
         self.min_instances = n;
+        self
+    }
+
+    /// Reads each instance's zone from its metadata value `key` instead of its
+    /// [`zone`](crate::Metadata::zone): for Consul, whose instances of one query all
+    /// have their datacenter as zone, put the zone in the service's `Meta` (say
+    /// `zone = "eu-1a"`) and read it with `zone_key("zone")`. Default: the zone.
+    pub fn zone_key(mut self, key: &str) -> Self {
+        self.key = Some(Arc::from(key));
         self
     }
 
@@ -90,7 +100,7 @@ impl<B> ZonePreferenceBuilder<B> {
         if self.min_instances == 0 {
             return Err(Error::invalid_config("min_instances", "must be at least 1"));
         }
-        let derive = crate::snapshot::DeriveFn::new(local_in::<E>(self.zone.clone()));
+        let derive = crate::snapshot::DeriveFn::new(local_in::<E>(self.zone.clone(), self.key));
         let derive: Arc<dyn DeriveAny<E>> = Arc::new(derive);
         let table = Derived::new(self.inner.attach(derive)?);
         Ok(ZonePreference {
@@ -106,10 +116,15 @@ impl<B> ZonePreferenceBuilder<B> {
 #[allow(clippy::type_complexity)]
 fn local_in<E>(
     zone: Arc<str>,
+    key: Option<Arc<str>>,
 ) -> impl Fn(&Endpoints<E>, Option<(&Endpoints<E>, &Local)>) -> Local + Send + Sync + 'static {
     move |new, _| {
+        let zone_of = |m: &crate::Metadata| match &key {
+            Some(key) => m.get(key).map(str::to_owned),
+            None => m.zone().map(str::to_owned),
+        };
         let local: Box<[bool]> = (new.instances().iter())
-            .map(|i| i.metadata().and_then(|m| m.zone()) == Some(&*zone))
+            .map(|i| i.metadata().and_then(zone_of).as_deref() == Some(&*zone))
             .collect();
         let count = local.iter().filter(|&&l| l).count();
         Local { local, count }
@@ -131,6 +146,7 @@ impl<B> ZonePreference<B> {
             inner,
             zone: Arc::from(zone),
             min_instances: 1,
+            key: None,
         }
     }
 
