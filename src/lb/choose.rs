@@ -2,6 +2,8 @@
 
 use crate::internal::rand;
 use crate::lb::random::Source;
+use crate::lb::table::Table;
+use crate::{Derived, Endpoints, Error, Result};
 
 /// How many draws are made before looking for a usable position in order.
 const DRAWS: usize = 4;
@@ -112,6 +114,24 @@ fn next_usable(
     (1..=n)
         .map(|k| (from + k) % n)
         .find(|&i| Some(i) != skip && usable(i))
+}
+
+/// What a two-choice pick of `endpoints` works on: their per-instance table, or,
+/// when they carry none (the deriver failed), the position of an unobserved random
+/// pick. [`Error::NoEndpoints`] for an empty set.
+#[inline]
+pub(crate) fn table_or_random<'a, E, S: Send + Sync + 'static>(
+    endpoints: &'a Endpoints<E>,
+    table: &Derived<Table<S>>,
+    source: &Source,
+) -> Result<std::result::Result<&'a Table<S>, usize>> {
+    if endpoints.is_empty() {
+        return Err(Error::NoEndpoints);
+    }
+    Ok(match endpoints.derived(table) {
+        Some(table) => Ok(table),
+        None => Err(rand::below(source.next_u64(), endpoints.len())),
+    })
 }
 
 /// The [`Balancer`](crate::lb::Balancer) impl of a two-choice balancer over an

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::internal::rand;
+#[cfg(doc)]
+use crate::Error;
 use crate::lb::choose;
 use crate::lb::random::Source;
 use crate::lb::table::{self, Keep, Table};
 use crate::lb::{CallObserver, Outcome, Pick};
-use crate::{Derived, Endpointer, Endpoints, Error, Instance, Result};
+use crate::{Derived, Endpointer, Endpoints, Instance, Result};
 
 /// Picks the less loaded of two endpoints drawn at random: the power of two choices,
 /// with the load being the calls in flight (least outstanding requests).
@@ -142,13 +143,9 @@ impl<P> P2c<P> {
         usable: impl Fn(usize) -> bool,
     ) -> Result<Pick<E>> {
         let n = endpoints.len();
-        if n == 0 {
-            return Err(Error::NoEndpoints);
-        }
-        let Some(table) = endpoints.derived(&self.table) else {
-            // No counts (the deriver failed): an unobserved random pick.
-            let i = rand::below(self.source.next_u64(), n);
-            return Ok(Pick::new(endpoints, i));
+        let table = match choose::table_or_random(&endpoints, &self.table, &self.source)? {
+            Ok(table) => table,
+            Err(i) => return Ok(Pick::new(endpoints, i)), // no table: unobserved
         };
         let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).in_flight());
         table.get(i).in_flight.fetch_add(1, Ordering::Relaxed);

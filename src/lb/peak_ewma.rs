@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::internal::rand;
 use crate::lb::choose;
 use crate::lb::random::Source;
 use crate::lb::table::{self, Keep, Table};
@@ -291,12 +290,9 @@ impl<P> PeakEwma<P> {
         usable: impl Fn(usize) -> bool,
     ) -> Result<Pick<E>> {
         let n = endpoints.len();
-        if n == 0 {
-            return Err(Error::NoEndpoints);
-        }
-        let Some(table) = endpoints.derived(&self.table) else {
-            let i = rand::below(self.source.next_u64(), n);
-            return Ok(Pick::new(endpoints, i));
+        let table = match choose::table_or_random(&endpoints, &self.table, &self.source)? {
+            Ok(table) => table,
+            Err(i) => return Ok(Pick::new(endpoints, i)), // no table: unobserved
         };
         let started = self.shared.clock.now();
         let now = self.shared.nanos(started);
