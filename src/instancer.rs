@@ -148,6 +148,23 @@ instancer_methods!(PushInstancer, |self| {
     let _ = self;
 });
 
+/// A boxed instancer is an instancer: [`discover`](crate::discover)'s
+/// `Box<dyn Instancer>` goes straight into [`DefaultEndpointer::new`](crate::DefaultEndpointer::new).
+impl<T: Instancer + ?Sized> Instancer for Box<T> {
+    fn subscribe(&self, tx: Sender<Event>) {
+        (**self).subscribe(tx)
+    }
+    fn subscribe_latest(&self) -> Subscription {
+        (**self).subscribe_latest()
+    }
+    fn unsubscribe(&self, tx: &Sender<Event>) {
+        (**self).unsubscribe(tx)
+    }
+    fn stop(&self) {
+        (**self).stop()
+    }
+}
+
 impl<T: Instancer + ?Sized> Instancer for std::sync::Arc<T> {
     fn subscribe(&self, tx: Sender<Event>) {
         (**self).subscribe(tx)

@@ -151,15 +151,40 @@
 //!
 //! - [`memory`]: an in-process registry, the embedded default for tests and demos.
 //! - [`file`](mod@file): instances listed in a text file, re-read when it changes.
-//! - [`consul`] (feature `consul`, on by default): blocking queries on a Consul agent's
-//!   health API; registration with a TTL check kept passing by a heartbeat thread.
-//!   HTTP backends take a [`TlsConfig`] for `https://` addresses (feature `tls`, on by
-//!   default; without it such an address is refused at `build()`).
+//! - [`consul`] (feature `consul`): blocking queries on a Consul agent's health API;
+//!   registration with a TTL check kept passing by a heartbeat thread.
+//! - [`etcd`] (feature `etcd`): watches of a key prefix through etcd's JSON gateway;
+//!   registration on a lease kept alive.
+//! - [`zk`] (feature `zk`): ZooKeeper children watches with waypost's own client;
+//!   registration as an ephemeral node of a session kept alive.
+//! - [`dnssrv`] (feature `dnssrv`): SRV or A/AAAA lookups, polled following the
+//!   records' TTLs.
+//! - [`eureka`] (feature `eureka`): an application's instances from a Eureka server's
+//!   REST API; registration with a lease renewed by heartbeat.
 //! - [`PushInstancer`]: complete sets from a source of your own, with the
 //!   [`Instancer`] contract kept for you.
+//!
+//! The network backends are on by default. HTTP backends take a [`TlsConfig`] for
+//! `https://` addresses (feature `tls`, on by default; without it such an address is
+//! refused at `build()`).
+//!
+//! # Discovery URLs
+//!
+//! [`discover`] turns one string into a running instancer of the right backend, and
+//! [`register`] registers an instance through one; credentials and TLS come from
+//! [`DiscoveryOptions`], never from the URL. The grammar (details in
+//! [`discovery`]):
+//!
+#![doc = include_str!("discovery/grammar.md")]
+//!
+//! The `waypost` command (feature `cli`) takes the same URLs: `waypost watch URL`
+//! prints a service's instances as they change.
 // Docs built without a feature still link its items' names: to this list.
 #![cfg_attr(not(feature = "consul"), doc = "", doc = "[`consul`]: #backends")]
 #![cfg_attr(not(feature = "etcd"), doc = "", doc = "[`etcd`]: #backends")]
+#![cfg_attr(not(feature = "zk"), doc = "", doc = "[`zk`]: #backends")]
+#![cfg_attr(not(feature = "dnssrv"), doc = "", doc = "[`dnssrv`]: #backends")]
+#![cfg_attr(not(feature = "eureka"), doc = "", doc = "[`eureka`]: #backends")]
 #![cfg_attr(not(feature = "tls"), doc = "", doc = "[`TlsConfig`]: #backends")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -206,6 +231,7 @@ pub mod tls;
 pub mod zk;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use discovery::{DiscoveryOptions, discover, register};
 pub use endpointer::{DefaultEndpointer, Endpointer, FixedEndpointer};
 pub use endpointer_options::{EndpointerOptions, EndpointerState, Status};
 pub use error::{

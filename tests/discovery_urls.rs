@@ -75,7 +75,7 @@ fn valid_urls_of_every_scheme() {
             "etcd+https://[2001:db8::1]/p",
             Target::Etcd {
                 endpoints: s(&["https://[2001:db8::1]:2379"]),
-                prefix: "/p".into(),
+                prefix: "/p/".into(),
             },
         ),
         (

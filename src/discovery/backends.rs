@@ -68,6 +68,12 @@ pub(super) fn consul_registrar(
         for (key, value) in metadata.values() {
             builder = builder.meta(key, value);
         }
+        if let Some(weight) = metadata.weight() {
+            builder = builder.weights(weight, weight);
+        }
+    }
+    if let Some(ttl) = options.ttl {
+        builder = builder.ttl(ttl);
     }
     Ok(Box::new(builder.build()?))
 }
@@ -122,7 +128,27 @@ pub(super) fn etcd_registrar(
         unreachable!("an etcd target");
     };
     let client = etcd_client(target, options)?;
-    let registrar = crate::etcd::Registrar::builder(&client, prefix.clone(), instance.addr());
+    let mut registrar = crate::etcd::Registrar::builder(&client, prefix.clone(), instance.addr());
+    if let Some(metadata) = instance.metadata() {
+        if let Some(weight) = metadata.weight() {
+            registrar = registrar.weight(weight);
+        }
+        if let Some(zone) = metadata.zone() {
+            registrar = registrar.zone(zone);
+        }
+        if let Some(scheme) = metadata.scheme() {
+            registrar = registrar.scheme(scheme);
+        }
+        for tag in metadata.tags() {
+            registrar = registrar.tag(tag);
+        }
+        for (key, value) in metadata.values() {
+            registrar = registrar.value(key, value);
+        }
+    }
+    if let Some(ttl) = options.ttl {
+        registrar = registrar.ttl(ttl);
+    }
     Ok(Box::new(registrar.build()?))
 }
 
@@ -145,6 +171,7 @@ pub(super) fn etcd_registrar(
 fn zk_parts(
     target: &Target,
     options: &DiscoveryOptions,
+    session_timeout: Option<std::time::Duration>,
 ) -> Result<(crate::zk::Client, String, crate::zk::Layout)> {
     let Target::Zk {
         servers,
@@ -158,6 +185,15 @@ fn zk_parts(
     if let Some((user, password)) = &options.zk_digest {
         client = client.digest(user, password);
     }
+    if let Some(timeout) = session_timeout {
+        if timeout.is_zero() {
+            return Err(crate::Error::invalid_config(
+                "ttl",
+                "a ZooKeeper session timeout is more than zero",
+            ));
+        }
+        client = client.session_timeout(timeout);
+    }
     let layout = match curator {
         true => crate::zk::Layout::Curator,
         false => crate::zk::Layout::Plain,
@@ -167,7 +203,7 @@ fn zk_parts(
 
 #[cfg(feature = "zk")]
 pub(super) fn zk(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    let (client, path, layout) = zk_parts(target, options)?;
+    let (client, path, layout) = zk_parts(target, options, None)?;
     let instancer = crate::zk::Instancer::builder(&client, path)
         .layout(layout)
         .build()?;
@@ -180,7 +216,7 @@ pub(super) fn zk_registrar(
     instance: &Instance,
     options: &DiscoveryOptions,
 ) -> Result<Box<dyn Registrar>> {
-    let (client, path, layout) = zk_parts(target, options)?;
+    let (client, path, layout) = zk_parts(target, options, options.ttl)?;
     let registrar = crate::zk::Registrar::builder(&client, path, instance.addr())
         .layout(layout)
         .build()?;
@@ -202,7 +238,7 @@ pub(super) fn zk_registrar(
 }
 
 #[cfg(feature = "dnssrv")]
-pub(super) fn dns(target: &Target) -> Result<Box<dyn Instancer>> {
+pub(super) fn dns(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
     use crate::dnssrv::{Client, Instancer};
     let (builder, server) = match target {
         Target::DnsSrv { server, name } => (Instancer::srv(name.clone()), server),
@@ -223,11 +259,15 @@ pub(super) fn dns(target: &Target) -> Result<Box<dyn Instancer>> {
             builder.resolver(Client::builder().server(addr).build()?)
         }
     };
+    let builder = match options.poll_interval {
+        Some(interval) => builder.interval(interval),
+        None => builder,
+    };
     Ok(Box::new(builder.build()?))
 }
 
 #[cfg(not(feature = "dnssrv"))]
-pub(super) fn dns(target: &Target) -> Result<Box<dyn Instancer>> {
+pub(super) fn dns(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
     Err(left_out(target))
 }
 
@@ -253,9 +293,11 @@ pub(super) fn eureka(target: &Target, options: &DiscoveryOptions) -> Result<Box<
         unreachable!("a Eureka target");
     };
     let client = eureka_client(target, options)?;
-    Ok(Box::new(
-        crate::eureka::Instancer::app(&client, app).build()?,
-    ))
+    let mut instancer = crate::eureka::Instancer::app(&client, app);
+    if let Some(interval) = options.poll_interval {
+        instancer = instancer.interval(interval);
+    }
+    Ok(Box::new(instancer.build()?))
 }
 
 #[cfg(feature = "eureka")]
@@ -268,8 +310,29 @@ pub(super) fn eureka_registrar(
         unreachable!("a Eureka target");
     };
     let client = eureka_client(target, options)?;
-    let registrar = crate::eureka::Registrar::builder(&client, app, instance.addr()).build()?;
-    Ok(Box::new(registrar))
+    let mut registrar = crate::eureka::Registrar::builder(&client, app, instance.addr());
+    if let Some(metadata) = instance.metadata() {
+        for (key, value) in metadata.values() {
+            registrar = registrar.metadata(key, value);
+        }
+        if let Some(weight) = metadata.weight() {
+            registrar = registrar.metadata("weight", weight.to_string());
+        }
+        if let Some(zone) = metadata.zone() {
+            registrar = registrar.metadata("zone", zone);
+        }
+    }
+    if let Some(ttl) = options.ttl {
+        // Renewed every third of the lease, at least a second apart.
+        if ttl < std::time::Duration::from_secs(3) {
+            return Err(crate::Error::invalid_config(
+                "ttl",
+                format!("a Eureka lease is at least 3 s (renewed every third of it), not {ttl:?}"),
+            ));
+        }
+        registrar = registrar.lease_duration(ttl).renewal_interval(ttl / 3);
+    }
+    Ok(Box::new(registrar.build()?))
 }
 
 #[cfg(not(feature = "eureka"))]

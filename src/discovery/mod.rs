@@ -5,17 +5,7 @@
 //! a row (`[..]` is optional; hosts are `host[:port]`, IPv6 in brackets, several
 //! separated by commas where the registry has several members):
 //!
-//! | scheme | form | example |
-//! |---|---|---|
-//! | `consul`, `consul+https` | `consul://AGENT[,AGENT..]/SERVICE[?tag=T&tag=U&passing=false&dc=DC]` | `consul://127.0.0.1:8500/billing?tag=v2&dc=eu1` |
-//! | `etcd`, `etcd+https` | `etcd://MEMBER[,MEMBER..]/PREFIX` | `etcd://10.0.0.1:2379,10.0.0.2:2379/services/billing/` |
-//! | `zk` | `zk://SERVER[,SERVER..]/PATH[?format=curator]` | `zk://10.0.0.1:2181/services/billing?format=curator` |
-//! | `dns+srv` | `dns+srv://[SERVER]/NAME` | `dns+srv:///_billing._tcp.example.test` |
-//! | `dns` | `dns://[SERVER]/HOST:PORT` | `dns://10.0.0.53/billing.example.test:8080` |
-//! | `eureka`, `eureka+https` | `eureka://SERVER[,SERVER..]/BASE/APP` | `eureka://10.0.0.1:8761/eureka/BILLING` |
-//! | `file` | `file:///ABSOLUTE/PATH` | `file:///etc/waypost/billing.txt` |
-//! | `memory` | `memory://NAME` | `memory://billing` |
-//!
+#![doc = include_str!("grammar.md")]
 //! Default ports: Consul 8500, etcd 2379, ZooKeeper 2181, DNS 53, Eureka 8761. The
 //! path and query values are percent-decoded. A DNS URL without a server uses the
 //! system's resolvers (`/etc/resolv.conf`).
@@ -61,6 +51,8 @@ pub struct DiscoveryOptions {
     etcd_user: Option<(String, String)>,
     zk_digest: Option<(String, String)>,
     eureka_basic_auth: Option<(String, String)>,
+    ttl: Option<std::time::Duration>,
+    poll_interval: Option<std::time::Duration>,
     #[cfg(feature = "tls")]
     tls: Option<crate::TlsConfig>,
 }
@@ -96,6 +88,25 @@ impl DiscoveryOptions {
         password: impl Into<String>,
     ) -> Self {
         self.eureka_basic_auth = Some((user.into(), password.into()));
+        self
+    }
+
+    /// How long a [`register`]ed instance outlives this process's last heartbeat:
+    /// Consul's TTL check, etcd's lease TTL, ZooKeeper's session timeout, Eureka's lease
+    /// duration (renewed every third of it, so at least 3 s). Unset, each backend's
+    /// default holds (10 s, 10 s, 10 s and 90 s). A value a backend cannot take is
+    /// [`Error::InvalidConfig`] (`ttl`) from [`register`]. [`discover`] does not use it.
+    pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// How often [`discover`]'s instancer asks a registry that is polled: Eureka
+    /// (default 30 s), DNS (instead of following the records' TTLs) and files
+    /// (default 1 s). Consul, etcd, ZooKeeper and memory push their changes and do
+    /// not use it. Each backend's `build()` checks it as its own builder does.
+    pub fn poll_interval(mut self, interval: std::time::Duration) -> Self {
+        self.poll_interval = Some(interval);
         self
     }
 
@@ -136,7 +147,9 @@ impl fmt::Debug for DiscoveryOptions {
                 "eureka_basic_auth",
                 &self.eureka_basic_auth.as_ref().map(|(u, _)| u),
             )
-            .finish()
+            .field("ttl", &self.ttl)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,9 +172,15 @@ pub fn instancer_for(target: &Target, options: &DiscoveryOptions) -> Result<Box<
         Target::Consul { .. } => backends::consul(target, options),
         Target::Etcd { .. } => backends::etcd(target, options),
         Target::Zk { .. } => backends::zk(target, options),
-        Target::DnsSrv { .. } | Target::DnsHost { .. } => backends::dns(target),
+        Target::DnsSrv { .. } | Target::DnsHost { .. } => backends::dns(target, options),
         Target::Eureka { .. } => backends::eureka(target, options),
-        Target::File { path } => Ok(Box::new(crate::FileInstancer::new(path.clone())?)),
+        Target::File { path } => {
+            let mut file = crate::FileInstancer::builder(path.clone());
+            if let Some(interval) = options.poll_interval {
+                file = file.poll_interval(interval);
+            }
+            Ok(Box::new(file.build()?))
+        }
         Target::Memory { name } => Ok(Box::new(MemoryRegistry::global().instancer(name))),
     }
 }
@@ -171,13 +190,20 @@ pub fn instancer_for(target: &Target, options: &DiscoveryOptions) -> Result<Box<
 /// registration alive meanwhile (TTL, lease, session, heartbeat) as the backend's
 /// registrar does, with its defaults.
 ///
-/// - `consul://AGENT/SERVICE`: the service with the instance's host, port, tags and
-///   metadata values, a TTL check kept passing; query parameters are ignored;
-/// - `etcd://MEMBERS/PREFIX`: a key under the prefix, on a lease kept alive;
+/// - `consul://AGENT/SERVICE`: the service with the instance's host and port, its
+///   tags, values (as service meta) and weight (as `Weights`), a TTL check kept
+///   passing; query parameters are ignored;
+/// - `etcd://MEMBERS/PREFIX`: a key under the prefix, its value carrying the
+///   instance's metadata, on a lease kept alive;
 /// - `zk://SERVERS/PATH`: an ephemeral child of the path (Curator's JSON with
-///   `?format=curator`);
-/// - `eureka://SERVERS/BASE/APP`: the app's instance, its lease renewed;
-/// - `memory://NAME`: the service `NAME` of [`MemoryRegistry::global`].
+///   `?format=curator`), the address only;
+/// - `eureka://SERVERS/BASE/APP`: the app's instance, its values, weight and zone in
+///   its metadata map, its lease renewed;
+/// - `memory://NAME`: the service `NAME` of [`MemoryRegistry::global`], with all of
+///   the instance's metadata.
+///
+/// [`DiscoveryOptions::ttl`] sets how long the registration outlives a process that
+/// dies without deregistering.
 ///
 /// `dns`, `dns+srv` and `file` URLs cannot register (their records are managed
 /// elsewhere): [`Error::InvalidConfig`] (`url scheme`).

@@ -26,7 +26,9 @@ pub enum Target {
     Etcd {
         /// Member addresses as `http://host:port` (`https://` for `etcd+https`).
         endpoints: Vec<String>,
-        /// The key prefix, from the path (leading `/` kept).
+        /// The key prefix, from the path: leading `/` kept, a trailing `/` added when
+        /// missing, so that `/services/billing` neither lists `/services/billing-v2/..`
+        /// nor registers `/services/billing10.0.0.1:80`.
         prefix: String,
     },
     /// `zk://`.
@@ -370,9 +372,13 @@ fn etcd(url: &Parts) -> Result<Target> {
     url.needs("etcd", cfg!(feature = "etcd"))?;
     url.only(&[])?;
     url.name("a key PREFIX")?;
+    let mut prefix = url.path.clone();
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
     Ok(Target::Etcd {
         endpoints: url.urls(2379)?,
-        prefix: url.path.clone(),
+        prefix,
     })
 }
 
