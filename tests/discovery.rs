@@ -439,6 +439,11 @@ fn a_zero_ttl_is_a_config_error_not_a_panic() {
             "etcd://127.0.0.1:1/services/billing/",
             cfg!(feature = "etcd"),
         ),
+        ("zk://127.0.0.1:1/services/billing", cfg!(feature = "zk")),
+        (
+            "eureka://127.0.0.1:1/eureka/BILLING",
+            cfg!(feature = "eureka"),
+        ),
     ] {
         let err = register(url, &instance, &options).expect_err(url);
         // Or, in a build without the backend, the feature's error.
@@ -448,4 +453,17 @@ fn a_zero_ttl_is_a_config_error_not_a_panic() {
             "{url}: {err:?}"
         );
     }
+    // Eureka renews every third of its lease, at least a second apart: 2 s is too short,
+    // and the error names the option the caller set.
+    let short = DiscoveryOptions::new().ttl(Duration::from_secs(2));
+    let err = register("eureka://127.0.0.1:1/eureka/BILLING", &instance, &short).unwrap_err();
+    let want = if cfg!(feature = "eureka") {
+        "ttl"
+    } else {
+        "url scheme"
+    };
+    assert!(
+        matches!(&err, waypost::Error::InvalidConfig { field, .. } if *field == want),
+        "{err:?}"
+    );
 }
