@@ -175,6 +175,8 @@ ensure_servers() {
     # a reference client see the same set. Debian puts dnsmasq in /usr/sbin.
     server dnsmasq /usr/sbin/dnsmasq apt dnsmasq-base
     server dig dig apt bind9-dnsutils
+    # The `waypost` command's terminal test runs it in a tmux pane (send-keys, capture-pane).
+    server tmux tmux apt tmux
     # No Eureka server can be installed here: the tests carry a double, checked with two
     # third-party clients. Node and npm for eureka-js-client, CPython with venv for
     # py-eureka-client.
