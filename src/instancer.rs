@@ -148,34 +148,27 @@ instancer_methods!(PushInstancer, |self| {
     let _ = self;
 });
 
-/// A boxed instancer is an instancer: [`discover`](crate::discover)'s
-/// `Box<dyn Instancer>` goes straight into [`DefaultEndpointer::new`](crate::DefaultEndpointer::new).
-impl<T: Instancer + ?Sized> Instancer for Box<T> {
-    fn subscribe(&self, tx: Sender<Event>) {
-        (**self).subscribe(tx)
-    }
-    fn subscribe_latest(&self) -> Subscription {
-        (**self).subscribe_latest()
-    }
-    fn unsubscribe(&self, tx: &Sender<Event>) {
-        (**self).unsubscribe(tx)
-    }
-    fn stop(&self) {
-        (**self).stop()
-    }
+/// An instancer behind a pointer is an instancer: an `Arc` shares one, and
+/// [`discover`](crate::discover)'s `Box<dyn Instancer>` goes straight into
+/// [`DefaultEndpointer::new`](crate::DefaultEndpointer::new).
+macro_rules! forward_instancer {
+    ($($pointer:ident)::+) => {
+        impl<T: Instancer + ?Sized> Instancer for $($pointer)::+<T> {
+            fn subscribe(&self, tx: Sender<Event>) {
+                (**self).subscribe(tx)
+            }
+            fn subscribe_latest(&self) -> Subscription {
+                (**self).subscribe_latest()
+            }
+            fn unsubscribe(&self, tx: &Sender<Event>) {
+                (**self).unsubscribe(tx)
+            }
+            fn stop(&self) {
+                (**self).stop()
+            }
+        }
+    };
 }
 
-impl<T: Instancer + ?Sized> Instancer for std::sync::Arc<T> {
-    fn subscribe(&self, tx: Sender<Event>) {
-        (**self).subscribe(tx)
-    }
-    fn subscribe_latest(&self) -> Subscription {
-        (**self).subscribe_latest()
-    }
-    fn unsubscribe(&self, tx: &Sender<Event>) {
-        (**self).unsubscribe(tx)
-    }
-    fn stop(&self) {
-        (**self).stop()
-    }
-}
+forward_instancer!(std::sync::Arc);
+forward_instancer!(Box);

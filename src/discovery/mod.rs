@@ -24,12 +24,17 @@
 //! [`DiscoveryOptions`].
 //!
 //! ```
-//! use waypost::Instancer;
-//! use waypost::discovery::{DiscoveryOptions, discover};
+//! use std::time::Duration;
+//! use waypost::{DefaultEndpointer, DiscoveryOptions, Endpointer, Instance, MemoryRegistry};
 //!
-//! let instancer = discover("memory://billing", &DiscoveryOptions::new())?;
-//! let events = instancer.subscribe_latest();
-//! # instancer.stop();
+//! let _me = MemoryRegistry::global()
+//!     .registrar("billing", Instance::parse("10.0.0.1:8080")?)
+//!     .register()?;
+//! // The boxed instancer goes straight into an endpointer.
+//! let instancer = waypost::discover("memory://billing", &DiscoveryOptions::new().from_env())?;
+//! let endpointer = DefaultEndpointer::new(instancer, |i| Ok(format!("http://{i}")))?;
+//! endpointer.wait_ready(Duration::from_secs(1))?;
+//! assert_eq!(*endpointer.endpoints()?, ["http://10.0.0.1:8080".to_owned()]);
 //! # Ok::<(), waypost::Error>(())
 //! ```
 
