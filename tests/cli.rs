@@ -5,6 +5,17 @@
 //! reads its stdout line by line on a thread, and waits for what it expects with a
 //! bound. Ctrl-C is SIGINT sent with `kill -INT`, or the keys themselves under tmux.
 
+// A build without some backends leaves their helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "consul",
+        feature = "etcd",
+        feature = "zk",
+        feature = "eureka"
+    )),
+    allow(dead_code)
+)]
+
 mod support;
 
 use std::io::{BufRead, BufReader};

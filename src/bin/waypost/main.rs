@@ -13,7 +13,6 @@ mod commands;
 mod logger;
 mod show;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -62,17 +61,17 @@ struct Cli {
     /// A CA certificate (PEM) to trust for `+https` URLs, beside the Mozilla roots.
     #[cfg(feature = "tls")]
     #[arg(long, value_name = "FILE", global = true)]
-    ca: Option<PathBuf>,
+    ca: Option<std::path::PathBuf>,
 
     /// A client certificate (PEM) for `+https` URLs; with --client-key.
     #[cfg(feature = "tls")]
     #[arg(long, value_name = "FILE", global = true, requires = "client_key")]
-    client_cert: Option<PathBuf>,
+    client_cert: Option<std::path::PathBuf>,
 
     /// The client certificate's private key (PEM).
     #[cfg(feature = "tls")]
     #[arg(long, value_name = "FILE", global = true, requires = "client_cert")]
-    client_key: Option<PathBuf>,
+    client_key: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     command: Command,
