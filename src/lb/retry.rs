@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::internal::rand;
+use crate::internal::backoff::Backoff;
 use crate::lb::{Balancer, Pick, RetryBudget};
 use crate::{Clock, Error, Instance, Result, SystemClock};
 
@@ -112,6 +112,7 @@ pub struct Retry<B> {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     budget: Option<RetryBudget>,
+    /// The wait between attempts: gRPC's exponential, capped, jittered backoff.
     backoff: Option<Backoff>,
 }
 
@@ -125,31 +126,8 @@ pub struct RetryBuilder<B> {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     budget: Option<RetryBudget>,
-    backoff: Option<Backoff>,
-}
-
-/// The wait between attempts: exponential, capped, jittered.
-#[derive(Clone, Copy, Debug)]
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-}
-
-/// gRPC's backoff multiplier.
-const BACKOFF_MULTIPLIER: f64 = 1.6;
-/// gRPC's backoff jitter: the wait is multiplied by `U(1 - JITTER, 1 + JITTER)`.
-const BACKOFF_JITTER: f64 = 0.2;
-
-impl Backoff {
-    /// The wait before the `retry`-th retry (from 1).
-    fn wait(&self, retry: usize) -> Duration {
-        let exponent = i32::try_from(retry - 1).unwrap_or(i32::MAX);
-        let base = self.initial.as_secs_f64() * BACKOFF_MULTIPLIER.powi(exponent);
-        let base = base.min(self.max.as_secs_f64());
-        let unit = (rand::next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let jitter = 1.0 - BACKOFF_JITTER + 2.0 * BACKOFF_JITTER * unit;
-        Duration::try_from_secs_f64(base * jitter).unwrap_or(self.max)
-    }
+    /// `initial` and `max`, checked by `build()`.
+    backoff: Option<(Duration, Duration)>,
 }
 
 impl<B> RetryBuilder<B> {
@@ -188,7 +166,7 @@ impl<B> RetryBuilder<B> {
     /// (gRPC's backoff), and never past the deadline. Default: no wait. The wait is on
     /// the builder's [`clock`](RetryBuilder::clock), on the calling thread.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff = Some(Backoff { initial, max });
+        self.backoff = Some((initial, max));
         self
     }
 
@@ -201,8 +179,8 @@ impl<B> RetryBuilder<B> {
         if self.timeout.is_zero() {
             return Err(Error::invalid_config("timeout", "must not be zero"));
         }
-        if let Some(backoff) = self.backoff
-            && backoff.max < backoff.initial
+        if let Some((initial, max)) = self.backoff
+            && max < initial
         {
             return Err(Error::invalid_config(
                 "backoff",
@@ -215,7 +193,9 @@ impl<B> RetryBuilder<B> {
             timeout: self.timeout,
             clock: self.clock,
             budget: self.budget,
-            backoff: self.backoff,
+            backoff: self
+                .backoff
+                .map(|(initial, max)| Backoff::grpc(initial, max)),
         })
     }
 }
@@ -292,7 +272,8 @@ impl<B> Retry<B> {
         for attempt in 1..=self.max_attempts {
             if attempt > 1 {
                 if let Some(backoff) = &self.backoff {
-                    self.wait(backoff.wait(attempt - 1), deadline);
+                    let retry = u32::try_from(attempt - 2).unwrap_or(u32::MAX);
+                    self.wait(backoff.delay(retry), deadline);
                 }
                 now = self.clock.now();
             }
