@@ -89,6 +89,9 @@ enum Command {
     #[command(after_help = URLS)]
     Register(Register),
     /// Prints the picks a client's balancer would make over the current set.
+    ///
+    /// No call is made and each pick ends at once, so the balancers that learn from
+    /// calls (p2c, peak-ewma) show their choices with no load and no latency yet.
     #[command(after_help = URLS)]
     Pick(Pick),
 }
