@@ -251,33 +251,41 @@ fn pick(args: &crate::Pick, options: &DiscoveryOptions) -> Result<ExitCode, Fail
     let endpointer = Arc::new(DefaultEndpointer::new(instancer, |i: &Instance| {
         Ok(i.clone())
     })?);
-    // Ready within --wait, or interrupted: the wait runs on a thread of its own.
-    let waiting = {
+    // Ready within --wait, or interrupted: the wait runs on a thread of its own, which
+    // ends when the endpointer is ready, gives up, or is closed.
+    let (tx, waiting) = bounded(1);
+    let waiter = {
         let endpointer = endpointer.clone();
         let wait = args.wait;
-        let (tx, rx) = bounded(1);
         std::thread::Builder::new()
             .name("waypost-cli-wait".into())
             .spawn(move || {
                 let _ = tx.send(endpointer.wait_ready(wait));
-            })?;
-        rx
+            })?
     };
-    select! {
-        recv(waiting) -> ready => match ready {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) if err.is_timeout() => {
-                eprintln!("waypost: {}: no answer within {:.1} s (--wait)", args.url, args.wait.as_secs_f64());
-                endpointer.close();
-                return Ok(ExitCode::from(4));
-            }
-            Ok(Err(err)) => return Err(err.into()),
-            Err(_) => return Err("waiting for the first set failed".into()),
-        },
-        recv(stop) -> _ => {
+    let ready = select! {
+        recv(waiting) -> ready => Some(ready),
+        recv(stop) -> _ => None,
+    };
+    let Some(ready) = ready else {
+        endpointer.close();
+        let _ = waiter.join();
+        return Ok(ExitCode::from(130));
+    };
+    let _ = waiter.join();
+    match ready {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) if err.is_timeout() => {
+            eprintln!(
+                "waypost: {}: no answer within {:.1} s (--wait)",
+                args.url,
+                args.wait.as_secs_f64()
+            );
             endpointer.close();
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(4));
         }
+        Ok(Err(err)) => return Err(err.into()),
+        Err(_) => return Err("waiting for the first set failed".into()),
     }
     let mut out = io::stdout().lock();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
