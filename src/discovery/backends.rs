@@ -1,5 +1,6 @@
 //! One function per backend: a target's client and instancer, with the options'
-//! credentials; each is an error naming the feature when its backend is left out.
+//! credentials; each is an error naming the feature when its backend is left out
+//! (the `without_backend!` list at the end).
 
 #![allow(unused_imports)] // some builds leave every backend out
 
@@ -78,20 +79,6 @@ pub(super) fn consul_registrar(
     Ok(Box::new(builder.build()?))
 }
 
-#[cfg(not(feature = "consul"))]
-pub(super) fn consul(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    Err(left_out(target))
-}
-
-#[cfg(not(feature = "consul"))]
-pub(super) fn consul_registrar(
-    target: &Target,
-    _: &Instance,
-    _: &DiscoveryOptions,
-) -> Result<Box<dyn Registrar>> {
-    Err(left_out(target))
-}
-
 #[cfg(feature = "etcd")]
 fn etcd_client(target: &Target, options: &DiscoveryOptions) -> Result<crate::etcd::HttpClient> {
     let Target::Etcd { endpoints, .. } = target else {
@@ -152,20 +139,6 @@ pub(super) fn etcd_registrar(
     Ok(Box::new(registrar.build()?))
 }
 
-#[cfg(not(feature = "etcd"))]
-pub(super) fn etcd(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    Err(left_out(target))
-}
-
-#[cfg(not(feature = "etcd"))]
-pub(super) fn etcd_registrar(
-    target: &Target,
-    _: &Instance,
-    _: &DiscoveryOptions,
-) -> Result<Box<dyn Registrar>> {
-    Err(left_out(target))
-}
-
 /// A ZooKeeper target's client, path and layout.
 #[cfg(feature = "zk")]
 fn zk_parts(
@@ -223,20 +196,6 @@ pub(super) fn zk_registrar(
     Ok(Box::new(registrar))
 }
 
-#[cfg(not(feature = "zk"))]
-pub(super) fn zk(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    Err(left_out(target))
-}
-
-#[cfg(not(feature = "zk"))]
-pub(super) fn zk_registrar(
-    target: &Target,
-    _: &Instance,
-    _: &DiscoveryOptions,
-) -> Result<Box<dyn Registrar>> {
-    Err(left_out(target))
-}
-
 #[cfg(feature = "dnssrv")]
 pub(super) fn dns(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
     use crate::dnssrv::{Client, Instancer};
@@ -264,11 +223,6 @@ pub(super) fn dns(target: &Target, options: &DiscoveryOptions) -> Result<Box<dyn
         None => builder,
     };
     Ok(Box::new(builder.build()?))
-}
-
-#[cfg(not(feature = "dnssrv"))]
-pub(super) fn dns(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    Err(left_out(target))
 }
 
 #[cfg(feature = "eureka")]
@@ -335,18 +289,32 @@ pub(super) fn eureka_registrar(
     Ok(Box::new(registrar.build()?))
 }
 
-#[cfg(not(feature = "eureka"))]
-pub(super) fn eureka(target: &Target, _: &DiscoveryOptions) -> Result<Box<dyn Instancer>> {
-    Err(left_out(target))
+/// The functions of the backends this build leaves out: each is the error naming the
+/// feature to turn on (see `left_out`).
+macro_rules! without_backend {
+    ($($feature:literal => $(fn $name:ident($($arg:ty),*) -> $made:ty;)+)+) => {$($(
+        #[cfg(not(feature = $feature))]
+        pub(super) fn $name(target: &Target, $(_: $arg),*) -> Result<$made> {
+            Err(left_out(target))
+        }
+    )+)+};
 }
 
-#[cfg(not(feature = "eureka"))]
-pub(super) fn eureka_registrar(
-    target: &Target,
-    _: &Instance,
-    _: &DiscoveryOptions,
-) -> Result<Box<dyn Registrar>> {
-    Err(left_out(target))
+without_backend! {
+    "consul" =>
+        fn consul(&DiscoveryOptions) -> Box<dyn Instancer>;
+        fn consul_registrar(&Instance, &DiscoveryOptions) -> Box<dyn Registrar>;
+    "etcd" =>
+        fn etcd(&DiscoveryOptions) -> Box<dyn Instancer>;
+        fn etcd_registrar(&Instance, &DiscoveryOptions) -> Box<dyn Registrar>;
+    "zk" =>
+        fn zk(&DiscoveryOptions) -> Box<dyn Instancer>;
+        fn zk_registrar(&Instance, &DiscoveryOptions) -> Box<dyn Registrar>;
+    "dnssrv" =>
+        fn dns(&DiscoveryOptions) -> Box<dyn Instancer>;
+    "eureka" =>
+        fn eureka(&DiscoveryOptions) -> Box<dyn Instancer>;
+        fn eureka_registrar(&Instance, &DiscoveryOptions) -> Box<dyn Registrar>;
 }
 
 /// The instance's host and port, for a registrar that takes them apart.
