@@ -254,6 +254,20 @@ impl Parts {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The last `key=` value, one of two spellings: `true` for `on`, `false` for
+    /// `off`, `default` when there is none; anything else is an error.
+    fn either(&self, key: &str, on: &str, off: &str, default: bool) -> Result<bool> {
+        match self.values(key).last() {
+            None => Ok(default),
+            Some(value) if value == on => Ok(true),
+            Some(value) if value == off => Ok(false),
+            Some(other) => Err(Error::invalid_config(
+                "url query",
+                format!("{key}={other:?}: {on} or {off}"),
+            )),
+        }
+    }
+
     /// The feature `feature` is on, or an error naming it.
     fn needs(&self, feature: &str, on: bool) -> Result<()> {
         if on {
@@ -349,16 +363,7 @@ fn consul(url: &Parts) -> Result<Target> {
             "a Consul service name has no `/`",
         ));
     }
-    let passing = match url.values("passing").last() {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(other) => {
-            return Err(Error::invalid_config(
-                "url query",
-                format!("passing={other:?}: true or false"),
-            ));
-        }
-    };
+    let passing = url.either("passing", "true", "false", true)?;
     Ok(Target::Consul {
         addresses: url.urls(8500)?,
         service: service.to_owned(),
@@ -386,16 +391,7 @@ fn zk(url: &Parts) -> Result<Target> {
     url.needs("zk", cfg!(feature = "zk"))?;
     url.only(&["format"])?;
     url.name("a node PATH")?;
-    let curator = match url.values("format").last() {
-        None | Some("plain") => false,
-        Some("curator") => true,
-        Some(other) => {
-            return Err(Error::invalid_config(
-                "url query",
-                format!("format={other:?}: curator or plain"),
-            ));
-        }
-    };
+    let curator = url.either("format", "curator", "plain", false)?;
     Ok(Target::Zk {
         servers: url.hosts(2181)?,
         path: url.path.trim_end_matches('/').to_owned(),
