@@ -11,7 +11,8 @@
 //! Issue 22's costs: pick plus the end of the call (`pick.success()`) for every
 //! balancer, beside round-robin's, at N = 10 and N = 1,000, on one and two threads
 //! (group `load_aware`): round-robin, random, `P2c`, `PeakEwma` (system clock), and
-//! `OutlierEjection` around round-robin, `P2c` and `PeakEwma` with nothing ejected.
+//! `OutlierEjection` around round-robin, `P2c` and `PeakEwma` with nothing ejected, and
+//! around `P2c` with one instance ejected (each pick then asks `P2c::pick_if`).
 //!
 //! Issue 23 adds `WeightedRoundRobin` (weights 1-5 in turn), `ZonePreference` around
 //! round-robin (all instances local, and none local: every pick spills) and
@@ -99,6 +100,17 @@ fn pick_and_end(balancer: &impl Balancer<Ep>) {
     pick.success();
 }
 
+/// Fails calls on the first instance picked until the balancer ejects it.
+fn eject_one(balancer: &OutlierEjection<P2c<waypost::DefaultEndpointer<Ep>>>) {
+    let first = balancer.pick().expect("pick").instance().clone();
+    while balancer.status().ejected().is_empty() {
+        let pick = balancer.pick().expect("pick");
+        if *pick.instance() == first {
+            pick.failure();
+        }
+    }
+}
+
 fn bench_pair(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
@@ -132,6 +144,14 @@ fn load_aware(c: &mut Criterion) {
         let ejecting = OutlierEjection::new(PeakEwma::new(fixed_endpointer(n)).expect("ewma"))
             .expect("ejection");
         bench_pair(&mut group, &format!("ejection_peak_ewma/{n}"), &ejecting);
+        // One instance ejected (on a manual clock, so it stays out): every pick asks
+        // P2C for an instance in service (`pick_if`).
+        let ejecting = OutlierEjection::builder(P2c::new(fixed_endpointer(n)).expect("p2c"))
+            .clock(waypost::ManualClock::new())
+            .build()
+            .expect("ejection");
+        eject_one(&ejecting);
+        bench_pair(&mut group, &format!("ejection_p2c_one_out/{n}"), &ejecting);
         // Issue 23: weights 1 to 5, in turn.
         let weighted = (0..n).map(|i| Instance::builder(addr(i)).weight(1 + i as u32 % 5).build());
         let weighted = endpointer(
