@@ -135,22 +135,21 @@ pub(crate) fn table_or_random<'a, E, S: Send + Sync + 'static>(
 }
 
 /// The [`Balancer`](crate::lb::Balancer) impl of a two-choice balancer over an
-/// endpointer: a `choose(endpoints, usable)` method does the picking.
+/// endpointer: a `choose(endpoints, usable)` method does the picking, `usable` asked
+/// with the snapshot it was given (no second handle on it is taken).
 macro_rules! two_choice_balancer {
     ($balancer:ident) => {
         impl<E: 'static, P: $crate::Endpointer<E>> $crate::lb::Balancer<E> for $balancer<P> {
             #[inline]
             fn pick(&self) -> $crate::Result<$crate::lb::Pick<E>> {
-                self.choose(self.endpointer.endpoints()?, |_| true)
+                self.choose(self.endpointer.endpoints()?, |_, _| true)
             }
 
             fn pick_if(
                 &self,
                 usable: &$crate::lb::Usable<'_, E>,
             ) -> $crate::Result<$crate::lb::Pick<E>> {
-                let endpoints = self.endpointer.endpoints()?;
-                let keep = endpoints.clone();
-                self.choose(endpoints, |i| usable(&keep, i))
+                self.choose(self.endpointer.endpoints()?, usable)
             }
 
             fn attach(

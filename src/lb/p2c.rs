@@ -140,14 +140,15 @@ impl<P> P2c<P> {
     fn choose<E: 'static>(
         &self,
         endpoints: Endpoints<E>,
-        usable: impl Fn(usize) -> bool,
+        usable: impl Fn(&Endpoints<E>, usize) -> bool,
     ) -> Result<Pick<E>> {
         let n = endpoints.len();
         let table = match choose::table_or_random(&endpoints, &self.table, &self.source)? {
             Ok(table) => table,
             Err(i) => return Ok(Pick::new(endpoints, i)), // no table: unobserved
         };
-        let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).in_flight());
+        let i = choose::two(&self.source, n, |i| usable(&endpoints, i))
+            .choose(|i| table.get(i).in_flight());
         table.get(i).in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(table::observe(Pick::new(endpoints, i), &self.table, None))
     }

@@ -287,7 +287,7 @@ impl<P> PeakEwma<P> {
     fn choose<E: 'static>(
         &self,
         endpoints: Endpoints<E>,
-        usable: impl Fn(usize) -> bool,
+        usable: impl Fn(&Endpoints<E>, usize) -> bool,
     ) -> Result<Pick<E>> {
         let n = endpoints.len();
         let table = match choose::table_or_random(&endpoints, &self.table, &self.source)? {
@@ -296,7 +296,8 @@ impl<P> PeakEwma<P> {
         };
         let started = self.shared.clock.now();
         let now = self.shared.nanos(started);
-        let i = choose::two(&self.source, n, usable).choose(|i| table.get(i).cost(now));
+        let i = choose::two(&self.source, n, |i| usable(&endpoints, i))
+            .choose(|i| table.get(i).cost(now));
         table.get(i).in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(table::observe(
             Pick::new(endpoints, i),

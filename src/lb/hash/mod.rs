@@ -184,14 +184,14 @@ impl<P> ConsistentHash<P> {
     where
         P: Endpointer<E>,
     {
-        self.choose(self.endpointer.endpoints()?, hash, |_| true)
+        self.choose(self.endpointer.endpoints()?, hash, |_, _| true)
     }
 
     fn choose<E: 'static>(
         &self,
         endpoints: Endpoints<E>,
         hash: u64,
-        usable: impl Fn(usize) -> bool,
+        usable: impl Fn(&Endpoints<E>, usize) -> bool,
     ) -> Result<Pick<E>> {
         let n = endpoints.len();
         if n == 0 {
@@ -201,6 +201,7 @@ impl<P> ConsistentHash<P> {
             // No table (its deriver failed): plain modulo hashing, unbounded.
             return Ok(Pick::new(endpoints, rand::below(hash, n)));
         };
+        let usable = |i| usable(&endpoints, i);
         let plain = |lookup: &Lookup| {
             let mut walk = lookup.walk(hash, n);
             let first = walk.next().unwrap_or(0);
@@ -242,9 +243,7 @@ impl<E: 'static, P: Endpointer<E>> Balancer<E> for ConsistentHash<P> {
     /// Picks for a random key among the usable endpoints: the walk moves on past an
     /// unusable one as past one at its bound.
     fn pick_if(&self, usable: &Usable<'_, E>) -> Result<Pick<E>> {
-        let endpoints = self.endpointer.endpoints()?;
-        let keep = endpoints.clone();
-        self.choose(endpoints, rand::next_u64(), |i| usable(&keep, i))
+        self.choose(self.endpointer.endpoints()?, rand::next_u64(), usable)
     }
 
     fn attach(&self, derive: Arc<dyn DeriveAny<E>>) -> Result<usize> {
